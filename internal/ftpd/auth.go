@@ -1,0 +1,254 @@
+package ftpd
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"sigs.k8s.io/yaml"
+)
+
+// Access is what a user may do in their home.
+type Access string
+
+// Access modes.
+const (
+	// ReadWrite may list, download, upload, rename and delete.
+	ReadWrite Access = "ReadWrite"
+	// ReadOnly may list and download.
+	ReadOnly Access = "ReadOnly"
+	// WriteOnly (a drop box) may upload files (STOR, STOU, APPE) and create
+	// directories, and change directory; it may not list, download, rename or
+	// delete.
+	WriteOnly Access = "WriteOnly"
+)
+
+func (a Access) canRead() bool  { return a == ReadWrite || a == ReadOnly }
+func (a Access) canWrite() bool { return a == ReadWrite || a == WriteOnly }
+func (a Access) canModify() bool {
+	return a == ReadWrite
+}
+
+// User is an authenticated user.
+type User struct {
+	Name   string
+	Home   string // slash-separated, relative to the server root
+	Access Access
+}
+
+// ErrAuthFailed is returned by an Authenticator for wrong credentials.
+var ErrAuthFailed = errors.New("authentication failed")
+
+// Authenticator checks credentials. It must be safe for concurrent use and
+// must not log passwords.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, password string) (*User, error)
+}
+
+// UsersFile is the on-disk user list (YAML or JSON).
+type UsersFile struct {
+	Users []UserEntry `json:"users"`
+}
+
+// UserEntry is one user in a UsersFile. Exactly one of Password,
+// PasswordHash and PasswordFile should be set; PasswordFile content may be a
+// plain password or a bcrypt hash ($2a$, $2b$, $2y$), trailing newline trimmed.
+type UserEntry struct {
+	Name         string `json:"name"`
+	Password     string `json:"password,omitempty"`
+	PasswordHash string `json:"passwordHash,omitempty"`
+	PasswordFile string `json:"passwordFile,omitempty"`
+	Home         string `json:"home,omitempty"`
+	Access       Access `json:"access,omitempty"`
+	// Anonymous allows login with any password (only for a user named
+	// "anonymous" or "ftp"); no anonymous login exists unless configured.
+	Anonymous bool `json:"anonymous,omitempty"`
+}
+
+// ParseUsersFile parses and validates a users file.
+func ParseUsersFile(data []byte) (*UsersFile, error) {
+	var f UsersFile
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("parsing users file: %w", err)
+	}
+	seen := make(map[string]bool, len(f.Users))
+	for i := range f.Users {
+		u := &f.Users[i]
+		if u.Name == "" || strings.ContainsAny(u.Name, " \r\n\x00") {
+			return nil, fmt.Errorf("users[%d]: invalid name %q", i, u.Name)
+		}
+		if seen[u.Name] {
+			return nil, fmt.Errorf("users[%d]: duplicate name %q", i, u.Name)
+		}
+		seen[u.Name] = true
+		if u.Access == "" {
+			u.Access = ReadWrite
+		}
+		switch u.Access {
+		case ReadWrite, ReadOnly, WriteOnly:
+		default:
+			return nil, fmt.Errorf("user %q: access %q: want ReadWrite, ReadOnly or WriteOnly", u.Name, u.Access)
+		}
+		n := 0
+		for _, s := range []string{u.Password, u.PasswordHash, u.PasswordFile} {
+			if s != "" {
+				n++
+			}
+		}
+		switch {
+		case u.Anonymous && (u.Name == "anonymous" || u.Name == "ftp"):
+		case u.Anonymous:
+			return nil, fmt.Errorf("user %q: anonymous is only allowed for \"anonymous\" or \"ftp\"", u.Name)
+		case n != 1:
+			return nil, fmt.Errorf("user %q: set exactly one of password, passwordHash, passwordFile", u.Name)
+		}
+		if u.PasswordHash != "" && !isBcrypt(u.PasswordHash) {
+			return nil, fmt.Errorf("user %q: passwordHash is not a bcrypt hash", u.Name)
+		}
+		home := path.Clean("/" + u.Home)
+		if u.Home == "" {
+			home = "/" + u.Name
+		}
+		u.Home = home
+	}
+	return &f, nil
+}
+
+func isBcrypt(s string) bool {
+	return len(s) == 60 && (strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$"))
+}
+
+// FileAuthenticator authenticates against a users file. The file and every
+// passwordFile are re-read when they change (checked at each login, by
+// content identity: inode, size and modification time, following symlinks,
+// so Kubernetes' "..data" symlink swap is seen), without restart. A file that
+// becomes invalid keeps the last good user list in force.
+type FileAuthenticator struct {
+	Path string
+
+	mu      sync.Mutex
+	users   map[string]UserEntry
+	stamp   fileStamp
+	loadErr error
+}
+
+var _ Authenticator = (*FileAuthenticator)(nil)
+
+type fileStamp struct {
+	ino   uint64
+	size  int64
+	mtime time.Time
+}
+
+func stampOf(fi os.FileInfo) fileStamp {
+	return fileStamp{ino: inodeOf(fi), size: fi.Size(), mtime: fi.ModTime()}
+}
+
+// NewFileAuthenticator loads path and returns an authenticator.
+func NewFileAuthenticator(path string) (*FileAuthenticator, error) {
+	a := &FileAuthenticator{Path: path}
+	if err := a.reload(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// reload re-reads the users file if it changed.
+func (a *FileAuthenticator) reload() error {
+	fi, err := os.Stat(a.Path)
+	if err != nil {
+		return fmt.Errorf("users file: %w", err)
+	}
+	st := stampOf(fi)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.users != nil && st == a.stamp {
+		return nil
+	}
+	data, err := os.ReadFile(a.Path)
+	if err != nil {
+		return fmt.Errorf("reading users file: %w", err)
+	}
+	f, err := ParseUsersFile(data)
+	if err != nil {
+		a.loadErr = err
+		if a.users != nil {
+			return nil // keep the last good list
+		}
+		return err
+	}
+	users := make(map[string]UserEntry, len(f.Users))
+	for _, u := range f.Users {
+		users[u.Name] = u
+	}
+	a.users, a.stamp, a.loadErr = users, st, nil
+	return nil
+}
+
+// Ready reports whether a valid users list is loaded.
+func (a *FileAuthenticator) Ready() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.users != nil
+}
+
+// LastError returns the most recent reload error (nil when the file is valid).
+func (a *FileAuthenticator) LastError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.loadErr
+}
+
+// dummyHash is compared against for unknown users so that timing does not
+// reveal which names exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("dummy password"), bcrypt.DefaultCost)
+
+// Authenticate implements Authenticator.
+func (a *FileAuthenticator) Authenticate(ctx context.Context, name, password string) (*User, error) {
+	reloadErr := a.reload()
+	a.mu.Lock()
+	u, ok := a.users[name]
+	a.mu.Unlock()
+	if !ok {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		if reloadErr != nil {
+			return nil, reloadErr
+		}
+		return nil, ErrAuthFailed
+	}
+	if u.Anonymous {
+		return &User{Name: u.Name, Home: u.Home, Access: u.Access}, nil
+	}
+	secret := u.Password
+	switch {
+	case u.PasswordHash != "":
+		secret = u.PasswordHash
+	case u.PasswordFile != "":
+		b, err := os.ReadFile(u.PasswordFile) // tiny; read at each login so changes apply at once
+		if err != nil {
+			return nil, fmt.Errorf("user %q: reading password file: %w", name, err)
+		}
+		secret = strings.TrimRight(string(b), "\r\n")
+		if secret == "" {
+			return nil, fmt.Errorf("user %q: empty password file: %w", name, ErrAuthFailed)
+		}
+	}
+	if !checkSecret(secret, password) {
+		return nil, ErrAuthFailed
+	}
+	return &User{Name: u.Name, Home: u.Home, Access: u.Access}, nil
+}
+
+func checkSecret(secret, password string) bool {
+	if isBcrypt(secret) {
+		return bcrypt.CompareHashAndPassword([]byte(secret), []byte(password)) == nil
+	}
+	return subtle.ConstantTimeCompare([]byte(secret), []byte(password)) == 1
+}

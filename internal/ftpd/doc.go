@@ -1,0 +1,26 @@
+// Package ftpd is an embeddable FTP/FTPS server engine built for NAT and load
+// balancers.
+//
+// The API follows net/http: configure a [Server], then call [Server.Serve],
+// [Server.ListenAndServe] or [Server.ServeImplicitTLS]; stop it with
+// [Server.Shutdown] (drains transfers) or [Server.Close]. Backends are small
+// interfaces: [Authenticator] checks credentials and returns a [User],
+// [FileSystemProvider] gives each user a [FileSystem] (by default an
+// [os.Root] per user home, so neither "..", absolute paths nor symlinks can
+// escape it), and TLS comes from a [crypto/tls.Config] (see [CertReloader]).
+//
+// Passive data connections are served from a [PortRange] whose advertised
+// ports may differ from the listened ones. The address announced in 227
+// replies can be replaced at run time with [Server.SetPublicAddress]; it may be
+// an IP or a DNS name (resolved and cached with a short TTL). While no address
+// is known, EPSV still works and PASV answers with the local address only for
+// clients from private ranges, otherwise with a 4xx reply.
+//
+// Uploads never expose half files: data is written to a hidden temporary file
+// in the target directory and renamed into place only after the transfer
+// completed while the control connection was still alive. APPE and REST+STOR
+// copy the existing prefix into that temporary file first (cost O(size)), then
+// append, then rename — so a failed append leaves the previous file intact.
+//
+// The package has no Kubernetes dependency.
+package ftpd

@@ -1,0 +1,355 @@
+package ftpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// Server is an FTP server. Configure the exported fields before the first
+// Serve call and do not change them afterwards (use SetPublicAddress for the
+// address).
+type Server struct {
+	Addr string // control address for ListenAndServe, default ":21"
+
+	Auth        Authenticator      // required
+	FileSystems FileSystemProvider // required, e.g. RootFS{Dir: "/srv/ftp"}
+
+	TLSConfig *tls.Config // nil disables AUTH TLS and implicit TLS
+	TLSMode   TLSMode     // default TLSExplicit
+
+	PassivePorts PortRange
+	PassiveHost  string // IP the passive listeners bind to; "" = all interfaces
+	// PassiveMux lets different client IPs share one passive port: the data
+	// connection is matched to the waiting session by client IP.
+	PassiveMux bool
+	// PublicAddress is the initial advertised address (IP or DNS name).
+	PublicAddress    string
+	AddressOverrides []AddressOverride
+	Resolver         Resolver      // default net.DefaultResolver
+	DNSCacheTTL      time.Duration // default 30s
+
+	ActiveMode bool // allow PORT/EPRT
+	// AllowForeignData disables the rule that data connections (both
+	// directions) must use the control connection's client IP. Enables FXP.
+	AllowForeignData bool
+	// ProxyProtocol requires a PROXY v1/v2 header on control and data
+	// connections (behind a load balancer that sends it).
+	ProxyProtocol bool
+
+	IdleTimeout      time.Duration // default 5m
+	DataTimeout      time.Duration // default 30s: waiting for/idle on a data connection
+	MaxSessions      int           // 0 = unlimited
+	MaxSessionsPerIP int           // 0 = unlimited
+	MaxLineLength    int           // default 4096 bytes
+	BandwidthLimit   int64         // bytes/s per data connection, 0 = unlimited
+	Lockout          LockoutPolicy
+	LoginDelay       time.Duration // delay before answering a failed PASS, default 500ms
+
+	Banner  string
+	Logger  *slog.Logger
+	Metrics *Metrics
+	XferLog io.Writer
+
+	initOnce  sync.Once
+	addresses addressBook
+	lock      *lockout
+	pool      *passivePool
+	xfer      *xferlog
+
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	sessions   map[*session]struct{}
+	perIP      map[netip.Addr]int
+	inShutdown atomic.Bool
+	serving    atomic.Int32
+	wg         sync.WaitGroup
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.addresses.resolver = s.Resolver
+		s.addresses.ttl = s.DNSCacheTTL
+		s.addresses.set(s.PublicAddress)
+		s.lock = newLockout(s.Lockout)
+		s.pool = &passivePool{srv: s, slots: make(map[int]*portSlot)}
+		s.xfer = &xferlog{w: s.XferLog}
+		s.listeners = make(map[net.Listener]struct{})
+		s.sessions = make(map[*session]struct{})
+		s.perIP = make(map[netip.Addr]int)
+	})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Server) idleTimeout() time.Duration { return durOr(s.IdleTimeout, 5*time.Minute) }
+func (s *Server) dataTimeout() time.Duration { return durOr(s.DataTimeout, 30*time.Second) }
+func (s *Server) tlsMode() TLSMode {
+	if s.TLSMode == "" {
+		return TLSExplicit
+	}
+	return s.TLSMode
+}
+
+func durOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// SetPublicAddress replaces the address announced in PASV replies (an IP or a
+// DNS name; "" = unknown). It is safe to call while sessions run; the next
+// PASV reply uses the new address, and open sessions are kept.
+func (s *Server) SetPublicAddress(addr string) {
+	s.init()
+	s.addresses.set(addr)
+}
+
+// PublicAddress returns the address currently announced ("" = unknown).
+func (s *Server) CurrentPublicAddress() string {
+	s.init()
+	return s.addresses.get()
+}
+
+// Serving reports whether at least one listener is being served.
+func (s *Server) Serving() bool { return s.serving.Load() > 0 && !s.inShutdown.Load() }
+
+// ListenAndServe listens on s.Addr and serves plain/explicit-TLS FTP.
+func (s *Server) ListenAndServe() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = ":21"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts control connections on l. It always returns a non-nil error;
+// after Shutdown or Close it is ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, false) }
+
+// ServeImplicitTLS serves implicit FTPS (TLS from the first byte) on l.
+func (s *Server) ServeImplicitTLS(l net.Listener) error {
+	if s.TLSConfig == nil {
+		return errors.New("ftpd: implicit TLS needs TLSConfig")
+	}
+	return s.serve(l, true)
+}
+
+func (s *Server) validate() error {
+	if s.Auth == nil || s.FileSystems == nil {
+		return errors.New("ftpd: Auth and FileSystems are required")
+	}
+	if err := s.PassivePorts.Validate(); err != nil {
+		return fmt.Errorf("ftpd: passive ports: %w", err)
+	}
+	switch s.tlsMode() {
+	case TLSExplicit:
+	case TLSRequired, TLSImplicit:
+		if s.TLSConfig == nil {
+			return fmt.Errorf("ftpd: TLS mode %s needs TLSConfig", s.TLSMode)
+		}
+	default:
+		return fmt.Errorf("ftpd: unknown TLS mode %q", s.TLSMode)
+	}
+	return nil
+}
+
+func (s *Server) serve(l net.Listener, implicit bool) error {
+	s.init()
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if s.ProxyProtocol {
+		l = &proxyproto.Listener{Listener: l, ReadHeaderTimeout: 5 * time.Second}
+	}
+	if !s.trackListener(l, true) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(l, false)
+	s.serving.Add(1)
+	defer s.serving.Add(-1)
+
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrNoProxyProtocol) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accepting control connection: %w", err)
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleConn(c, implicit)
+		}()
+	}
+}
+
+func (s *Server) trackListener(l net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.inShutdown.Load() {
+			return false
+		}
+		s.listeners[l] = struct{}{}
+	} else {
+		delete(s.listeners, l)
+	}
+	return true
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func localIP(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.LocalAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// admit registers a session, enforcing the session limits.
+func (s *Server) admit(ss *session) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return "421 Server shutting down.", false
+	}
+	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+		s.Metrics.rejected("max_sessions")
+		return "421 Too many users, try again later.", false
+	}
+	if s.MaxSessionsPerIP > 0 && s.perIP[ss.clientIP] >= s.MaxSessionsPerIP {
+		s.Metrics.rejected("max_sessions_per_ip")
+		return "421 Too many connections from your address.", false
+	}
+	s.sessions[ss] = struct{}{}
+	s.perIP[ss.clientIP]++
+	return "", true
+}
+
+func (s *Server) release(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, ss)
+	if s.perIP[ss.clientIP]--; s.perIP[ss.clientIP] <= 0 {
+		delete(s.perIP, ss.clientIP)
+	}
+}
+
+func (s *Server) handleConn(c net.Conn, implicit bool) {
+	defer c.Close()
+	if implicit {
+		tc := tls.Server(c, s.TLSConfig)
+		_ = tc.SetDeadline(time.Now().Add(s.dataTimeout()))
+		if err := tc.Handshake(); err != nil {
+			s.logger().Debug("implicit TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		c = tc
+	}
+	ss := newSession(s, c, implicit)
+	if ss.clientIP == (netip.Addr{}) {
+		return // PROXY header missing or invalid
+	}
+	if msg, ok := s.admit(ss); !ok {
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, msg+"\r\n")
+		return
+	}
+	defer s.release(ss)
+	s.Metrics.sessionOpened()
+	defer s.Metrics.sessionClosed()
+	ss.serve()
+}
+
+// Shutdown stops accepting connections, closes idle sessions with a 421 reply
+// and waits for running transfers to finish, until ctx is done (then the
+// remaining sessions are closed and ctx.Err is returned).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.inShutdown.Store(true)
+	s.closeListeners()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.sessions)
+		for ss := range s.sessions {
+			ss.wakeIfIdle()
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			s.wg.Wait()
+			s.pool.closeAll()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.closeSessions()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close closes all listeners and connections immediately.
+func (s *Server) Close() error {
+	s.init()
+	s.inShutdown.Store(true)
+	s.closeListeners()
+	s.closeSessions()
+	s.pool.closeAll()
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := range s.listeners {
+		l.Close()
+	}
+}
+
+func (s *Server) closeSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		ss.kill()
+	}
+}

@@ -1,0 +1,581 @@
+package ftpd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// chunk is how much is copied between deadline refreshes. Each chunk is one
+// sendfile/splice call on plain connections.
+const chunk = 8 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// writerOnly hides io.ReaderFrom so that io.CopyBuffer uses our buffer.
+type writerOnly struct{ io.Writer }
+
+// plainConn reports whether c is a plain TCP connection (possibly behind a
+// PROXY header), i.e. one the kernel can sendfile/splice into.
+func plainConn(c net.Conn) bool {
+	switch c.(type) {
+	case *net.TCPConn:
+		return true
+	case interface{ TCPConn() (*net.TCPConn, bool) }:
+		return true
+	}
+	return false
+}
+
+// copyData copies src to dst in chunks, refreshing the data-connection
+// deadline before each chunk; with fast set, io.Copy may use sendfile or
+// splice. It returns at EOF of src.
+func copyData(ctx context.Context, dst io.Writer, src io.Reader, c net.Conn, timeout time.Duration, fast bool) (int64, error) {
+	var buf []byte
+	if !fast {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		buf = *bp
+		dst = writerOnly{dst}
+	}
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, errTransferAbort
+		}
+		_ = c.SetDeadline(time.Now().Add(timeout))
+		var n int64
+		var err error
+		if fast {
+			n, err = io.CopyN(dst, src, chunk)
+			if errors.Is(err, io.EOF) {
+				return total + n, nil
+			}
+		} else {
+			n, err = io.CopyBuffer(dst, io.LimitReader(src, chunk), buf)
+			if err == nil && n < chunk {
+				return total + n, nil
+			}
+		}
+		total += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, errTransferAbort
+			}
+			return total, err
+		}
+	}
+}
+
+// rateReader limits reads to a token bucket (per data connection).
+type rateReader struct {
+	r   io.Reader
+	lim *rate.Limiter
+	ctx context.Context
+}
+
+func (rr *rateReader) Read(p []byte) (int, error) {
+	if len(p) > rr.lim.Burst() {
+		p = p[:rr.lim.Burst()]
+	}
+	n, err := rr.r.Read(p)
+	if n > 0 {
+		if werr := rr.lim.WaitN(rr.ctx, n); werr != nil && err == nil {
+			err = errTransferAbort
+		}
+	}
+	return n, err
+}
+
+func (ss *session) limit(ctx context.Context, r io.Reader) (io.Reader, bool) {
+	bps := ss.srv.BandwidthLimit
+	if bps <= 0 {
+		return r, true
+	}
+	burst := int(min(bps, 256<<10))
+	return &rateReader{r: r, lim: rate.NewLimiter(rate.Limit(bps), burst), ctx: ctx}, false
+}
+
+// asciiWriter converts LF to CRLF (ASCII mode downloads).
+type asciiWriter struct{ w *bufio.Writer }
+
+func (a asciiWriter) Write(p []byte) (int, error) {
+	for i, c := range p {
+		if c == '\n' {
+			if err := a.w.WriteByte('\r'); err != nil {
+				return i, err
+			}
+		}
+		if err := a.w.WriteByte(c); err != nil {
+			return i, err
+		}
+	}
+	return len(p), nil
+}
+
+// asciiReader converts CRLF to LF (ASCII mode uploads).
+type asciiReader struct {
+	r       io.Reader
+	pending bool // a CR was held back at the end of the previous read
+}
+
+func (a *asciiReader) Read(p []byte) (int, error) {
+	if len(p) < 2 {
+		p = p[:0:0]
+		return 0, io.ErrShortBuffer
+	}
+	off := 0
+	if a.pending {
+		p[0] = '\r'
+		off = 1
+	}
+	n, err := a.r.Read(p[off:])
+	n += off
+	a.pending = false
+	out := 0
+	for i := 0; i < n; i++ {
+		if p[i] == '\r' {
+			if i+1 == n {
+				if err == nil {
+					a.pending = true
+					break
+				}
+			} else if p[i+1] == '\n' {
+				continue
+			}
+		}
+		p[out] = p[i]
+		out++
+	}
+	if out == 0 && err == nil && a.pending {
+		return a.Read(p)
+	}
+	return out, err
+}
+
+func (ss *session) finishTransfer(c net.Conn, err error, okMsg string) {
+	if c != nil {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if cerr := c.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = fmt.Errorf("closing data connection: %w", cerr)
+		}
+	}
+	if err != nil {
+		ss.replyErr(err, 451)
+		return
+	}
+	ss.reply(226, okMsg)
+}
+
+func (ss *session) cmdRETR(arg string) bool {
+	name, fi, err := ss.statFile(arg)
+	var f File
+	if err == nil {
+		f, err = ss.fs.Open(name)
+	}
+	if err == nil && ss.rest > 0 {
+		if ss.rest > fi.Size() {
+			err = &ReplyError{Code: 554, Msg: "Restart position beyond end of file."}
+		} else {
+			_, err = f.Seek(ss.rest, io.SeekStart)
+		}
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		ss.dropData()
+		ss.rest = 0
+		ss.replyErr(err, 550)
+		return false
+	}
+	ascii, vp := ss.ascii, path.Join(ss.cwd, arg)
+	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
+		defer f.Close()
+		start := time.Now()
+		c, err := ss.openData(ctx, dc, vp)
+		var n int64
+		if err == nil {
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			src, fast := ss.limit(ctx, f)
+			fast = fast && !ascii && plainConn(c)
+			if ascii {
+				bw := bufio.NewWriterSize(c, 64<<10)
+				n, err = copyData(ctx, asciiWriter{bw}, src, c, ss.srv.dataTimeout(), false)
+				if err == nil {
+					err = bw.Flush()
+				}
+			} else {
+				n, err = copyData(ctx, c, src, c, ss.srv.dataTimeout(), fast)
+			}
+			stop()
+		}
+		ss.srv.Metrics.transfer("out", n, err == nil)
+		ss.logXfer(start, vp, n, ascii, false, err == nil)
+		ss.finishTransfer(c, err, "Transfer complete.")
+	})
+	return false
+}
+
+// upload describes where received data goes.
+type upload struct {
+	name   string // final name
+	prefix int64  // bytes of the existing file to keep (APPE, REST STOR); -1 = all
+	unique bool   // STOU: never replace
+}
+
+func (ss *session) cmdSTOR(arg string) bool {
+	return ss.store(arg, ss.rest, false)
+}
+
+func (ss *session) cmdAPPE(arg string) bool { return ss.store(arg, -1, false) }
+
+func (ss *session) cmdSTOU(arg string) bool {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	base := "ftpd." + hex.EncodeToString(b[:])
+	if arg = strings.TrimSpace(arg); arg != "" {
+		base = path.Base(arg) + "." + hex.EncodeToString(b[:3])
+	}
+	return ss.store(base, 0, true)
+}
+
+// store implements STOR, APPE, STOU and REST+STOR without ever exposing a
+// partial file: data goes to a hidden temporary file in the target
+// directory, which is renamed (STOU: hard-linked, no clobber) into place only
+// after the transfer completed and the control connection is still alive.
+// APPE and REST n + STOR first copy the existing file (all of it, or its
+// first n bytes) into the temporary file.
+func (ss *session) store(arg string, prefix int64, unique bool) bool {
+	fail := func(err error) bool {
+		ss.dropData()
+		ss.rest = 0
+		ss.replyErr(err, 550)
+		return false
+	}
+	if !ss.user.Access.canWrite() {
+		return fail(ErrPermission)
+	}
+	vp, name, err := ss.resolve(arg)
+	if err != nil {
+		return fail(err)
+	}
+	if name == "." {
+		return fail(errNotFile)
+	}
+	if fi, err := ss.fs.Stat(name); err == nil {
+		if !fi.Mode().IsRegular() {
+			return fail(errNotFile)
+		}
+		if unique {
+			return fail(fs.ErrExist)
+		}
+		if !ss.user.Access.canModify() && prefix == 0 {
+			// WriteOnly may not destroy existing data.
+			return fail(ErrPermission)
+		}
+		if prefix > fi.Size() {
+			return fail(&ReplyError{Code: 554, Msg: "Restart position beyond end of file."})
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	} else if prefix > 0 {
+		return fail(&ReplyError{Code: 554, Msg: "Restart position beyond end of file."})
+	}
+	var rb [8]byte
+	_, _ = rand.Read(rb[:])
+	tmp := path.Join(path.Dir(name), tmpPrefix+hex.EncodeToString(rb[:])+".part")
+	tf, err := ss.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	if prefix != 0 {
+		if err := copyPrefix(ss.fs, name, tf, prefix); err != nil {
+			tf.Close()
+			_ = ss.fs.Remove(tmp)
+			return fail(err)
+		}
+	}
+	ascii := ss.ascii
+	up := upload{name: name, prefix: prefix, unique: unique}
+	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
+		start := time.Now()
+		committed := false
+		defer func() {
+			if !committed {
+				tf.Close()
+				_ = ss.fs.Remove(tmp)
+			}
+		}()
+		c, err := ss.openData(ctx, dc, vp)
+		var n int64
+		if err == nil {
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			var src io.Reader = c
+			if ascii {
+				src = &asciiReader{r: c}
+			}
+			src, fast := ss.limit(ctx, src)
+			fast = fast && !ascii && plainConn(c)
+			if _, isOS := tf.(*os.File); !isOS {
+				fast = false
+			}
+			n, err = copyData(ctx, tf, src, c, ss.srv.dataTimeout(), fast)
+			stop()
+		}
+		if err == nil && ss.controlGone.Load() {
+			err = errControlGone
+		}
+		if err == nil {
+			err = tf.Close()
+			if err == nil {
+				committed = true
+				err = commit(ss.fs, tmp, up)
+				if err != nil {
+					_ = ss.fs.Remove(tmp)
+				}
+			}
+		}
+		ss.srv.Metrics.transfer("in", n, err == nil)
+		ss.logXfer(start, vp, n, ascii, true, err == nil)
+		msg := "Transfer complete."
+		if unique {
+			msg = "Transfer complete (unique file name: " + path.Base(up.name) + ")."
+		}
+		ss.finishTransfer(c, err, msg)
+	})
+	return false
+}
+
+func copyPrefix(fsys FileSystem, name string, dst File, n int64) error {
+	src, err := fsys.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && n < 0 {
+			return nil // APPE to a new file
+		}
+		return err
+	}
+	defer src.Close()
+	if n < 0 {
+		_, err = io.Copy(dst, src)
+	} else {
+		_, err = io.CopyN(dst, src, n)
+	}
+	if err != nil {
+		return fmt.Errorf("copying existing content of %s: %w", name, err)
+	}
+	return nil
+}
+
+func commit(fsys FileSystem, tmp string, up upload) error {
+	if !up.unique {
+		return fsys.Rename(tmp, up.name)
+	}
+	l, ok := fsys.(Linker)
+	if !ok {
+		return fsys.Rename(tmp, up.name)
+	}
+	if err := l.Link(tmp, up.name); err != nil {
+		return err
+	}
+	return fsys.Remove(tmp)
+}
+
+func (ss *session) logXfer(start time.Time, name string, n int64, ascii, upload, ok bool) {
+	u := ss.user
+	ss.srv.xfer.log(xferRecord{start: start, remote: ss.clientIP.String(), size: n, name: name, ascii: ascii,
+		upload: upload, user: u.Name, anon: u.Name == "anonymous" || u.Name == "ftp", complete: ok})
+	ss.srv.logger().Info("transfer", "user", u.Name, "file", name, "bytes", n, "upload", upload,
+		"ok", ok, "duration", time.Since(start).String())
+}
+
+func (ss *session) cmdHASH(arg string) bool {
+	name, fi, err := ss.statFile(arg)
+	var f File
+	if err == nil {
+		f, err = ss.fs.Open(name)
+	}
+	if err != nil {
+		ss.replyErr(err, 550)
+		return false
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		ss.replyErr(err, 451)
+		return false
+	}
+	ss.reply(213, fmt.Sprintf("SHA-256 0-%d %s %s", fi.Size(), hex.EncodeToString(h.Sum(nil)), arg))
+	return false
+}
+
+// listArg drops ls-style options ("-la") that clients send with LIST.
+func listArg(arg string) string {
+	arg = strings.TrimSpace(arg)
+	for strings.HasPrefix(arg, "-") {
+		opt, rest, _ := strings.Cut(arg, " ")
+		if strings.ContainsAny(opt, "/") {
+			break
+		}
+		arg = strings.TrimSpace(rest)
+	}
+	return arg
+}
+
+type lineFormat func(ss *session, fi fs.FileInfo, name string, now time.Time) string
+
+func formatLIST(_ *session, fi fs.FileInfo, name string, now time.Time) string {
+	mode := fi.Mode()
+	perm := []byte("-rwxrwxrwx")
+	if mode.IsDir() {
+		perm[0] = 'd'
+	} else if mode&fs.ModeSymlink != 0 {
+		perm[0] = 'l'
+	}
+	for i := 0; i < 9; i++ {
+		if mode.Perm()&(1<<uint(8-i)) == 0 {
+			perm[i+1] = '-'
+		}
+	}
+	t := fi.ModTime()
+	var ts string
+	if now.Sub(t) < 180*24*time.Hour && t.Sub(now) < 24*time.Hour {
+		ts = t.Format("Jan _2 15:04")
+	} else {
+		ts = t.Format("Jan _2  2006")
+	}
+	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", perm, fi.Size(), ts, name)
+}
+
+func formatNLST(_ *session, _ fs.FileInfo, name string, _ time.Time) string { return name }
+
+func formatMLSD(ss *session, fi fs.FileInfo, name string, _ time.Time) string {
+	return ss.mlsxFacts(fi) + " " + name
+}
+
+func (ss *session) mlsxFacts(fi fs.FileInfo) string {
+	a := ss.user.Access
+	var typ, perm string
+	if fi.IsDir() {
+		typ = "dir"
+		if a.canRead() {
+			perm += "el"
+		} else {
+			perm += "e"
+		}
+		if a.canWrite() {
+			perm += "cm"
+		}
+		if a.canModify() {
+			perm += "dfp"
+		}
+	} else {
+		typ = "file"
+		if a.canRead() {
+			perm += "r"
+		}
+		if a.canWrite() {
+			perm += "aw"
+		}
+		if a.canModify() {
+			perm += "df"
+		}
+	}
+	return fmt.Sprintf("type=%s;size=%d;modify=%s;perm=%s;unix.mode=0%o;", typ, fi.Size(),
+		fi.ModTime().UTC().Format(mdtmLayout), perm, fi.Mode().Perm())
+}
+
+// listLines lists a directory (or a single file) in the given format.
+func (ss *session) listLines(arg string, format lineFormat) ([]string, error) {
+	_, name, err := ss.resolve(arg)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := ss.fs.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if !fi.IsDir() {
+		return []string{format(ss, fi, path.Base(name), now)}, nil
+	}
+	entries, err := ss.fs.ReadDir(name)
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			// Show what an in-root symlink points to; escaping ones stay links.
+			if target, err := ss.fs.Stat(path.Join(name, e.Name())); err == nil {
+				info = target
+			}
+		}
+		lines = append(lines, format(ss, info, e.Name(), now))
+	}
+	return lines, nil
+}
+
+func (ss *session) list(arg string, format lineFormat) bool {
+	if !ss.user.Access.canRead() {
+		ss.dropData()
+		ss.replyErr(ErrPermission, 550)
+		return false
+	}
+	lines, err := ss.listLines(listArg(arg), format)
+	if err != nil {
+		ss.dropData()
+		ss.replyErr(err, 550)
+		return false
+	}
+	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
+		c, err := ss.openData(ctx, dc, "file list")
+		if err == nil {
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			_ = c.SetDeadline(time.Now().Add(ss.srv.dataTimeout()))
+			bw := bufio.NewWriterSize(c, 32<<10)
+			for _, l := range lines {
+				if _, err = bw.WriteString(l + "\r\n"); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = bw.Flush()
+			}
+			stop()
+			if ctx.Err() != nil {
+				err = errTransferAbort
+			}
+		}
+		ss.finishTransfer(c, err, "Directory send OK.")
+	})
+	return false
+}
+
+func (ss *session) cmdLIST(arg string) bool { return ss.list(arg, formatLIST) }
+func (ss *session) cmdNLST(arg string) bool { return ss.list(arg, formatNLST) }
+func (ss *session) cmdMLSD(arg string) bool { return ss.list(arg, formatMLSD) }
+
+var _ = strconv.Itoa
