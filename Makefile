@@ -1,0 +1,77 @@
+# ftp-operator — `make help` lists the targets.
+
+IMG ?= localhost/ftp-operator:$(VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN := $(CURDIR)/bin
+CONTROLLER_GEN_VERSION ?= v0.23.0
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+K8S_VERSION ?= 1.37.2
+GO_TEST_FLAGS ?=
+FUZZTIME ?= 10s
+
+.DEFAULT_GOAL := help
+SHELL := /usr/bin/env bash -o pipefail
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests under config/ from the Go markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: verify
+verify: manifests generate ## Regenerate everything and fail if a generated file was out of date or code is unformatted.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above are not formatted"; exit 1; }
+	@git diff --exit-code -- config api charts || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- config api charts)" || { git status --porcelain -- config api charts; echo "generated files are not committed"; exit 1; }
+
+.PHONY: build
+build: ## Build the ftp-operator binary (subcommands manager and ftpd) into bin/.
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/ftp-operator ./cmd/ftp-operator
+
+##@ Test
+
+.PHONY: envtest-assets
+envtest-assets: ## Provide kube-apiserver and etcd for envtest in bin/k8s (download, or build from the Go module proxy).
+	@K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh >/dev/null
+
+.PHONY: test
+test: verify vet envtest-assets test-clients ## Run every test: unit, engine (-race), fuzz smoke, envtest controllers, real FTP clients.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+.PHONY: test-clients
+test-clients: ## Install the FTP clients the integration tests drive (curl, lftp, python3) from Debian packages.
+	@hack/install-test-clients.sh
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s).
+	@for pkg in $$(go list ./...); do \
+		for f in $$(go test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+$(CONTROLLER_GEN):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(BIN)/controller-gen $(CONTROLLER_GEN)
+
+-include hack/mk/*.mk

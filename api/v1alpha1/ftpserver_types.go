@@ -1,0 +1,371 @@
+package v1alpha1
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FTPServerSpec is the desired state of an FTP server: who may log in, where files live, how the server is
+// exposed and how many passive data ports it gets.
+type FTPServerSpec struct {
+	// users who may log in. Passwords come only from Secrets.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	Users []User `json:"users"`
+
+	// storage is the volume that holds the files. Exactly one source may be set; without one the server uses
+	// an emptyDir, which loses every file when the pod goes away.
+	// +optional
+	Storage Storage `json:"storage,omitempty"`
+
+	// service controls the Service that exposes the control port and every passive port on one address.
+	// +optional
+	// +kubebuilder:default={type: LoadBalancer}
+	Service ServiceSpec `json:"service,omitempty"`
+
+	// passivePorts is either a count of ports allocated from the operator's pool, or a pinned range.
+	// +optional
+	// +kubebuilder:default={count: 16}
+	PassivePorts PassivePorts `json:"passivePorts,omitempty"`
+
+	// publicAddress overrides the address that passive replies advertise (an IP or a DNS name). By default the
+	// address comes from the Service: its load-balancer ingress, its node's address for NodePort, or its
+	// cluster IP for ClusterIP.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="isIP(self) || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="publicAddress must be an IP address or a DNS name"
+	PublicAddress string `json:"publicAddress,omitempty"`
+
+	// tls enables FTPS (RFC 4217) with the certificate of a kubernetes.io/tls Secret.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
+
+	// activeMode allows PORT/EPRT, where the server dials the client. Clients behind NAT cannot use it.
+	// +optional
+	// +kubebuilder:default=Disabled
+	ActiveMode ActiveMode `json:"activeMode,omitempty"`
+
+	// resources of the FTP server container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// User is an account of the FTP server.
+type User struct {
+	// name is the login name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._@-]*$`
+	Name string `json:"name"`
+
+	// passwordSecretRef names the Secret key that holds the password, in plain text or as a bcrypt hash.
+	// +required
+	PasswordSecretRef SecretKeySelector `json:"passwordSecretRef"`
+
+	// homeDirectory is the user's root, inside the storage volume. Defaults to /<name>.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="homeDirectory must be an absolute path inside the storage root, such as /acme"
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '..')",message="homeDirectory must not contain '..'"
+	HomeDirectory string `json:"homeDirectory,omitempty"`
+
+	// access is what the user may do: ReadWrite, ReadOnly, or WriteOnly (a drop box: upload, no listing or
+	// download).
+	// +optional
+	// +kubebuilder:default=ReadWrite
+	Access Access `json:"access,omitempty"`
+}
+
+// SecretKeySelector selects a key of a Secret in the FTPServer's namespace.
+type SecretKeySelector struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret's data. Defaults to password.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:default=password
+	Key string `json:"key,omitempty"`
+}
+
+// Access is what a user may do with files.
+// +kubebuilder:validation:Enum=ReadWrite;ReadOnly;WriteOnly
+type Access string
+
+// Access modes.
+const (
+	AccessReadWrite Access = "ReadWrite"
+	AccessReadOnly  Access = "ReadOnly"
+	AccessWriteOnly Access = "WriteOnly"
+)
+
+// Storage is where the files live. At most one source may be set.
+// +kubebuilder:validation:XValidation:rule="[has(self.persistentVolumeClaim), has(self.volumeClaimTemplate), has(self.emptyDir)].filter(x, x).size() <= 1",message="storage takes only one of persistentVolumeClaim, volumeClaimTemplate and emptyDir"
+type Storage struct {
+	// persistentVolumeClaim mounts an existing claim.
+	// +optional
+	PersistentVolumeClaim *PersistentVolumeClaimRef `json:"persistentVolumeClaim,omitempty"`
+
+	// volumeClaimTemplate makes the operator create a claim named <server>-data, owned by the FTPServer.
+	// +optional
+	VolumeClaimTemplate *VolumeClaimTemplate `json:"volumeClaimTemplate,omitempty"`
+
+	// emptyDir keeps files only as long as the pod lives. Chosen when no source is set.
+	// +optional
+	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+}
+
+// PersistentVolumeClaimRef names an existing PersistentVolumeClaim in the FTPServer's namespace.
+type PersistentVolumeClaimRef struct {
+	// claimName is the name of the claim.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ClaimName string `json:"claimName"`
+}
+
+// VolumeClaimTemplate describes the claim the operator creates.
+type VolumeClaimTemplate struct {
+	// storageClassName of the claim; the cluster default when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// size of the claim, such as 10Gi.
+	// +required
+	Size resource.Quantity `json:"size"`
+
+	// accessModes of the claim. Defaults to ReadWriteOnce.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=4
+	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
+}
+
+// ServiceSpec shapes the Service of an FTPServer.
+type ServiceSpec struct {
+	// type of the Service: LoadBalancer, NodePort or ClusterIP.
+	// +optional
+	// +kubebuilder:default=LoadBalancer
+	// +kubebuilder:validation:Enum=LoadBalancer;NodePort;ClusterIP
+	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// annotations are copied onto the Service (cloud load-balancer settings).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// loadBalancerClass selects the load-balancer implementation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	LoadBalancerClass *string `json:"loadBalancerClass,omitempty"`
+
+	// loadBalancerSourceRanges restricts which client CIDRs the load balancer admits.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(r, isCIDR(r))",message="loadBalancerSourceRanges must hold CIDRs such as 203.0.113.0/24"
+	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
+
+	// externalTrafficPolicy of the Service: Cluster or Local. Local keeps the client's source IP.
+	// +optional
+	// +kubebuilder:validation:Enum=Cluster;Local
+	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+}
+
+// PassivePorts asks for a number of passive ports from the operator's pool, or pins a range.
+// +kubebuilder:validation:XValidation:rule="!(has(self.count) && has(self.range))",message="passivePorts takes either count or range, not both"
+// +kubebuilder:validation:XValidation:rule="has(self.count) || has(self.range)",message="passivePorts needs count or range"
+type PassivePorts struct {
+	// count of contiguous ports allocated from the operator's pool, 1 to 1000.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Count *int32 `json:"count,omitempty"`
+
+	// range pins the ports; they must be inside the operator's pool and free.
+	// +optional
+	Range *PortRange `json:"range,omitempty"`
+}
+
+// PortRange is an inclusive range of TCP ports.
+// +kubebuilder:validation:XValidation:rule="self.start <= self.end",message="range start must not be greater than range end"
+// +kubebuilder:validation:XValidation:rule="self.end - self.start < 1000",message="a range holds at most 1000 ports"
+type PortRange struct {
+	// start is the first port.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Start int32 `json:"start"`
+
+	// end is the last port, inclusive.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	End int32 `json:"end"`
+}
+
+// Size is the number of ports in the range.
+func (r PortRange) Size() int32 { return r.End - r.Start + 1 }
+
+// String formats the range as start-end.
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }
+
+// TLSSpec enables FTPS.
+type TLSSpec struct {
+	// secretRef names a kubernetes.io/tls Secret (tls.crt, tls.key), for example one that cert-manager issues.
+	// +required
+	SecretRef LocalObjectReference `json:"secretRef"`
+
+	// mode is Explicit (AUTH TLS offered), Required (plain logins refused) or Implicit (TLS from the first byte,
+	// on port 990).
+	// +optional
+	// +kubebuilder:default=Explicit
+	Mode TLSMode `json:"mode,omitempty"`
+}
+
+// LocalObjectReference names an object in the FTPServer's namespace.
+type LocalObjectReference struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// TLSMode is how FTPS is offered.
+// +kubebuilder:validation:Enum=Explicit;Required;Implicit
+type TLSMode string
+
+// TLS modes.
+const (
+	TLSExplicit TLSMode = "Explicit"
+	TLSRequired TLSMode = "Required"
+	TLSImplicit TLSMode = "Implicit"
+)
+
+// ActiveMode says whether the server dials clients (PORT/EPRT).
+// +kubebuilder:validation:Enum=Disabled;Enabled
+type ActiveMode string
+
+// Active modes.
+const (
+	ActiveModeDisabled ActiveMode = "Disabled"
+	ActiveModeEnabled  ActiveMode = "Enabled"
+)
+
+// FTPServerStatus is the observed state of an FTPServer.
+type FTPServerStatus struct {
+	// observedGeneration is the generation of the spec that the last successful reconcile acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// passivePorts is the range granted to this server. The grant is kept here so that it survives operator
+	// restarts.
+	// +optional
+	PassivePorts *PortRange `json:"passivePorts,omitempty"`
+
+	// passivePortRange is passivePorts as text, for kubectl get.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	PassivePortRange string `json:"passivePortRange,omitempty"`
+
+	// address is what passive replies advertise: an IP or a DNS name clients can reach.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Address string `json:"address,omitempty"`
+
+	// endpoint is the URL of the control connection, such as ftp://203.0.113.10:21.
+	// +optional
+	// +kubebuilder:validation:MaxLength=300
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Condition types.
+const (
+	ConditionReady          = "Ready"
+	ConditionPortsAllocated = "PortsAllocated"
+	ConditionServiceReady   = "ServiceReady"
+	ConditionAddress        = "AddressAssigned"
+	ConditionWorkloadReady  = "WorkloadReady"
+	// ConditionLoadBalancerCompatible is False when the Service asks more of a load balancer than some clouds
+	// give (AWS NLB: 50 listeners). It does not affect Ready.
+	ConditionLoadBalancerCompatible = "LoadBalancerCompatible"
+)
+
+// Condition reasons.
+const (
+	ReasonAllocated         = "Allocated"
+	ReasonPoolExhausted     = "PoolExhausted"
+	ReasonRangeUnavailable  = "RangeUnavailable"
+	ReasonPortConflict      = "NodePortConflict"
+	ReasonNotOwned          = "NotOwned"
+	ReasonApplied           = "Applied"
+	ReasonApplyFailed       = "ApplyFailed"
+	ReasonAddressAssigned   = "AddressAssigned"
+	ReasonWaitingForAddress = "WaitingForAddress"
+	ReasonWaitingForPorts   = "WaitingForPorts"
+	ReasonAvailable         = "Available"
+	ReasonProgressing       = "Progressing"
+	ReasonSecretMissing     = "SecretMissing"
+	ReasonReady             = "Ready"
+	ReasonNotReady          = "NotReady"
+	ReasonWithinLimits      = "WithinKnownLimits"
+	ReasonAboveCloudCap     = "AboveCloudListenerCap"
+	ReasonInvalid           = "Invalid"
+)
+
+// FTPServer runs an FTP server whose passive mode works behind NAT and load balancers: the operator allocates its
+// passive ports without overlap, exposes them with the control port on one Service, and makes the server advertise
+// the address clients reach.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ftpsrv,categories=ftp
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
+// +kubebuilder:printcolumn:name="Passive Ports",type=string,JSONPath=`.status.passivePortRange`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type FTPServer struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec FTPServerSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status FTPServerStatus `json:"status,omitempty"`
+}
+
+// FTPServerList is a list of FTPServers.
+// +kubebuilder:object:root=true
+type FTPServerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FTPServer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&FTPServer{}, &FTPServerList{})
+}

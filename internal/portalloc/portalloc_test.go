@@ -1,0 +1,252 @@
+package portalloc
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// step is one operation in a scenario, run in order against one allocator.
+type step struct {
+	op      string // assign | allocate | release | block
+	key     string
+	r       Range // for assign; for block, r.Start is the port
+	size    int32 // for allocate
+	want    Range // expected grant (allocate)
+	wantErr error // expected error class; *ConflictError matched by type
+}
+
+var errConflict = errors.New("conflict")
+
+func TestScenarios(t *testing.T) {
+	pool := Range{30000, 30009}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first fit from the bottom", []step{
+			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "b", size: 4, want: Range{30004, 30007}},
+		}},
+		{"allocate is idempotent", []step{
+			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "b", size: 2, want: Range{30004, 30005}},
+		}},
+		{"b can't take a's range", []step{
+			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
+			{op: "assign", key: "b", r: Range{30002, 30005}, wantErr: errConflict},
+			{op: "allocate", key: "c", size: 1, want: Range{30004, 30004}},
+		}},
+		{"restart replays a before b", []step{
+			// a fresh allocator replays the grants from status before any new allocation
+			{op: "assign", key: "b", r: Range{30004, 30007}},
+			{op: "assign", key: "a", r: Range{30000, 30003}},
+			{op: "allocate", key: "c", size: 2, want: Range{30008, 30009}},
+			{op: "allocate", key: "d", size: 1, wantErr: ErrPoolExhausted},
+		}},
+		{"assign is idempotent", []step{
+			{op: "assign", key: "a", r: Range{30002, 30003}},
+			{op: "assign", key: "a", r: Range{30002, 30003}},
+			{op: "allocate", key: "b", size: 2, want: Range{30000, 30001}},
+		}},
+		{"pinned range outside the pool", []step{
+			{op: "assign", key: "a", r: Range{29999, 30001}, wantErr: ErrOutsidePool},
+			{op: "assign", key: "a", r: Range{30009, 30010}, wantErr: ErrOutsidePool},
+		}},
+		{"exhaustion then recovery on release", []step{
+			{op: "allocate", key: "a", size: 6, want: Range{30000, 30005}},
+			{op: "allocate", key: "b", size: 5, wantErr: ErrPoolExhausted},
+			{op: "release", key: "a"},
+			{op: "allocate", key: "b", size: 5, want: Range{30000, 30004}},
+		}},
+		{"released range is reused", []step{
+			{op: "allocate", key: "a", size: 3, want: Range{30000, 30002}},
+			{op: "allocate", key: "b", size: 3, want: Range{30003, 30005}},
+			{op: "release", key: "a"},
+			{op: "allocate", key: "c", size: 3, want: Range{30000, 30002}},
+		}},
+		{"fragmented pool has no contiguous room", []step{
+			{op: "assign", key: "a", r: Range{30003, 30003}},
+			{op: "assign", key: "b", r: Range{30007, 30007}},
+			{op: "allocate", key: "c", size: 4, wantErr: ErrPoolExhausted},
+			{op: "allocate", key: "c", size: 3, want: Range{30000, 30002}},
+		}},
+		{"blocked port is skipped", []step{
+			{op: "block", r: Range{30001, 30001}, key: "nodePort of default/web"},
+			{op: "allocate", key: "a", size: 2, want: Range{30002, 30003}},
+			{op: "assign", key: "b", r: Range{30000, 30001}, wantErr: errConflict},
+		}},
+		{"growing keeps the start when it can", []step{
+			{op: "allocate", key: "a", size: 2, want: Range{30000, 30001}},
+			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "b", size: 1, want: Range{30004, 30004}},
+		}},
+		{"growing moves when blocked, shrinking keeps the start", []step{
+			{op: "allocate", key: "a", size: 2, want: Range{30000, 30001}},
+			{op: "allocate", key: "b", size: 1, want: Range{30002, 30002}},
+			{op: "allocate", key: "a", size: 3, want: Range{30003, 30005}},
+			{op: "allocate", key: "c", size: 2, want: Range{30000, 30001}},
+			{op: "allocate", key: "a", size: 1, want: Range{30003, 30003}},
+		}},
+		{"failed re-pin keeps the old grant", []step{
+			{op: "assign", key: "a", r: Range{30000, 30001}},
+			{op: "assign", key: "b", r: Range{30002, 30003}},
+			{op: "assign", key: "a", r: Range{30003, 30004}, wantErr: errConflict},
+			{op: "allocate", key: "c", size: 2, want: Range{30004, 30005}},
+		}},
+		{"size zero is refused", []step{
+			{op: "allocate", key: "a", size: 0, wantErr: ErrInvalidSize},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := New(pool)
+			for i, s := range tt.steps {
+				var got Range
+				var err error
+				switch s.op {
+				case "assign":
+					err = a.Assign(s.key, s.r)
+					got = s.r
+				case "allocate":
+					got, err = a.Allocate(s.key, s.size)
+				case "release":
+					if !a.Release(s.key) {
+						t.Fatalf("step %d: release %s: held nothing", i, s.key)
+					}
+				case "block":
+					a.Block(s.r.Start, s.key)
+				}
+				checkErr(t, i, err, s.wantErr)
+				if s.op == "allocate" && s.wantErr == nil && got != s.want {
+					t.Fatalf("step %d: allocate %s %d = %s, want %s", i, s.key, s.size, got, s.want)
+				}
+				assertNoOverlap(t, a)
+			}
+		})
+	}
+}
+
+func checkErr(t *testing.T, i int, err, want error) {
+	t.Helper()
+	var ce *ConflictError
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("step %d: unexpected error %v", i, err)
+	case want == errConflict && !errors.As(err, &ce):
+		t.Fatalf("step %d: error %v, want a *ConflictError", i, err)
+	case want != nil && want != errConflict && !errors.Is(err, want):
+		t.Fatalf("step %d: error %v, want %v", i, err, want)
+	}
+}
+
+// assertNoOverlap checks the invariant from the grants alone, independent of the holder index.
+func assertNoOverlap(t *testing.T, a *Allocator) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[int32]string{}
+	for k, r := range a.grants {
+		if !a.pool.Contains(r.Start) || !a.pool.Contains(r.End) {
+			t.Fatalf("%s holds %s outside pool %s", k, r, a.pool)
+		}
+		for p := r.Start; p <= r.End; p++ {
+			if o, dup := seen[p]; dup {
+				t.Fatalf("port %d granted to both %s and %s", p, o, k)
+			}
+			if _, b := a.blocked[p]; b {
+				t.Fatalf("blocked port %d granted to %s", p, k)
+			}
+			seen[p] = k
+		}
+	}
+}
+
+func TestConcurrentAllocationsNeverOverlap(t *testing.T) {
+	a := New(Range{30000, 32767})
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for i := range 400 {
+		wg.Go(func() {
+			if _, err := a.Allocate(fmt.Sprintf("ns/s%d", i), int32(1+i%13)); err != nil && !errors.Is(err, ErrPoolExhausted) {
+				errs <- err
+			}
+			if i%5 == 0 {
+				a.Release(fmt.Sprintf("ns/s%d", i-1))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	assertNoOverlap(t, a)
+}
+
+func TestRandomOperationsKeepInvariant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	a := New(Range{1000, 1199})
+	for range 5000 {
+		key := fmt.Sprintf("k%d", rng.IntN(40))
+		switch rng.IntN(4) {
+		case 0:
+			a.Release(key)
+		case 1:
+			start := int32(1000 + rng.IntN(200))
+			_ = a.Assign(key, Range{start, min(start+int32(rng.IntN(8)), 1199)})
+		default:
+			_, _ = a.Allocate(key, int32(1+rng.IntN(16)))
+		}
+	}
+	assertNoOverlap(t, a)
+	used := 0
+	for _, r := range a.grants {
+		used += int(r.Size())
+	}
+	if got := a.Free(); got != 200-used {
+		t.Fatalf("Free() = %d, want %d", got, 200-used)
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Range
+		ok   bool
+	}{
+		{"30000-32767", Range{30000, 32767}, true},
+		{"21-21", Range{21, 21}, true},
+		{"5-4", Range{}, false},
+		{"0-10", Range{}, false},
+		{"1-65536", Range{}, false},
+		{"abc", Range{}, false},
+	} {
+		got, err := ParseRange(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRange(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func BenchmarkAllocateAsPoolFills(b *testing.B) {
+	for _, fill := range []int{0, 50, 90} {
+		b.Run(fmt.Sprintf("filled=%d%%", fill), func(b *testing.B) {
+			a := New(Range{30000, 32767})
+			for i := 0; a.Free() > 2768*(100-fill)/100+16; i++ {
+				_, _ = a.Allocate(fmt.Sprintf("fill/%d", i), 16)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				k := fmt.Sprintf("b/%d", i%2)
+				if _, err := a.Allocate(k, 16); err != nil {
+					b.Fatal(err)
+				}
+				a.Release(k)
+			}
+		})
+	}
+}
