@@ -1,0 +1,250 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+)
+
+func server(mut func(*ftpv1.FTPServer)) *ftpv1.FTPServer {
+	srv := &ftpv1.FTPServer{
+		ObjectMeta: metav1.ObjectMeta{Name: "invoices", Namespace: "billing"},
+		Spec: ftpv1.FTPServerSpec{
+			Users: []ftpv1.User{
+				{Name: "acme", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "acme-ftp", Key: "pw"}, HomeDirectory: "/acme/", Access: ftpv1.AccessWriteOnly},
+				{Name: "bob", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "bob-ftp"}},
+			},
+			Service: ftpv1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
+		},
+	}
+	if mut != nil {
+		mut(srv)
+	}
+	return srv
+}
+
+var grant = ftpv1.PortRange{Start: 30016, End: 30019}
+
+func TestServicePorts(t *testing.T) {
+	tests := []struct {
+		name         string
+		mut          func(*ftpv1.FTPServer)
+		wantType     corev1.ServiceType
+		wantNodePort bool
+		wantImplicit bool
+	}{
+		{"load balancer", nil, corev1.ServiceTypeLoadBalancer, false, false},
+		{"node port: nodePort = port", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeNodePort }, corev1.ServiceTypeNodePort, true, false},
+		{"cluster IP", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }, corev1.ServiceTypeClusterIP, false, false},
+		{"implicit TLS adds 990", func(s *ftpv1.FTPServer) {
+			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, Mode: ftpv1.TLSImplicit}
+		}, corev1.ServiceTypeLoadBalancer, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := Service(server(tt.mut), grant)
+			if svc.Spec.Type != tt.wantType {
+				t.Fatalf("type %s, want %s", svc.Spec.Type, tt.wantType)
+			}
+			byName := map[string]corev1.ServicePort{}
+			for _, p := range svc.Spec.Ports {
+				if _, dup := byName[p.Name]; dup || len(p.Name) > 15 {
+					t.Fatalf("bad or duplicate port name %q", p.Name)
+				}
+				byName[p.Name] = p
+			}
+			if c := byName["ftp"]; c.Port != 21 || c.TargetPort.IntValue() != ContainerControlPort {
+				t.Fatalf("control port %+v", c)
+			}
+			if _, ok := byName["ftps"]; ok != tt.wantImplicit {
+				t.Fatalf("ftps port present = %v, want %v", ok, tt.wantImplicit)
+			}
+			for p := grant.Start; p <= grant.End; p++ {
+				sp, ok := byName[PassivePortName(p)]
+				if !ok || sp.Port != p || sp.TargetPort.IntValue() != int(p) {
+					t.Fatalf("passive port %d: %+v", p, sp)
+				}
+				if tt.wantNodePort != (sp.NodePort == p) {
+					t.Fatalf("passive port %d nodePort %d (want equal: %v)", p, sp.NodePort, tt.wantNodePort)
+				}
+			}
+			if want := 1 + int(grant.Size()); len(svc.Spec.Ports) != want+btoi(tt.wantImplicit) {
+				t.Fatalf("%d ports, want %d", len(svc.Spec.Ports), want+btoi(tt.wantImplicit))
+			}
+			if svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
+				t.Fatal("session affinity must be ClientIP")
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestServicePassThrough(t *testing.T) {
+	svc := Service(server(func(s *ftpv1.FTPServer) {
+		s.Spec.Service.Annotations = map[string]string{"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+		s.Spec.Service.LoadBalancerClass = ptr.To("example.com/lb")
+		s.Spec.Service.LoadBalancerSourceRanges = []string{"203.0.113.0/24"}
+		s.Spec.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}), grant)
+	if svc.Annotations["service.beta.kubernetes.io/aws-load-balancer-type"] != "nlb" ||
+		ptr.Deref(svc.Spec.LoadBalancerClass, "") != "example.com/lb" ||
+		len(svc.Spec.LoadBalancerSourceRanges) != 1 ||
+		svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		t.Fatalf("settings not passed through: %+v", svc)
+	}
+	cip := Service(server(func(s *ftpv1.FTPServer) {
+		s.Spec.Service.Type = corev1.ServiceTypeClusterIP
+		s.Spec.Service.LoadBalancerClass = ptr.To("example.com/lb")
+		s.Spec.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}), grant)
+	if cip.Spec.LoadBalancerClass != nil || cip.Spec.ExternalTrafficPolicy != "" {
+		t.Fatalf("ClusterIP Service carries load-balancer fields the API server refuses: %+v", cip.Spec)
+	}
+}
+
+func TestUsersFileHasNoPasswords(t *testing.T) {
+	b, err := UsersFile(server(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Users []map[string]string `json:"users"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{
+		{"name": "acme", "passwordFile": "/var/run/ftpd/secrets/acme/password", "home": "/acme", "access": "WriteOnly"},
+		{"name": "bob", "passwordFile": "/var/run/ftpd/secrets/bob/password", "home": "/bob", "access": "ReadWrite"},
+	}
+	if len(doc.Users) != len(want) {
+		t.Fatalf("users file:\n%s", b)
+	}
+	for i := range want {
+		for k, v := range want[i] {
+			if doc.Users[i][k] != v {
+				t.Errorf("user %d %s = %q, want %q", i, k, doc.Users[i][k], v)
+			}
+		}
+		if len(doc.Users[i]) != len(want[i]) {
+			t.Errorf("user %d has extra fields: %v", i, doc.Users[i])
+		}
+	}
+}
+
+func TestDeployment(t *testing.T) {
+	srv := server(func(s *ftpv1.FTPServer) {
+		s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "invoices-tls"}, Mode: ftpv1.TLSExplicit}
+		s.Spec.Storage.VolumeClaimTemplate = &ftpv1.VolumeClaimTemplate{Size: resource.MustParse("1Gi")}
+		s.Spec.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}
+	})
+	d := Deployment(srv, grant, Options{Image: "localhost/ftp-operator:v1", ImagePullPolicy: corev1.PullIfNotPresent})
+	if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != "Recreate" {
+		t.Fatalf("replicas/strategy: %d %s", *d.Spec.Replicas, d.Spec.Strategy.Type)
+	}
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	if c.Image != "localhost/ftp-operator:v1" || c.Args[0] != "ftpd" {
+		t.Fatalf("container %s %v", c.Image, c.Args)
+	}
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--passive-ports=30016-30019", "--kubernetes-ftpserver=billing/invoices", "--tls-mode=Explicit", "--tls-cert=/etc/ftpd/tls/tls.crt"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	if strings.Contains(args, "public-address") {
+		t.Error("the address must not be in the pod template: it changes without a restart")
+	}
+	containerPorts := map[int32]bool{}
+	for _, p := range c.Ports {
+		containerPorts[p.ContainerPort] = true
+	}
+	for p := grant.Start; p <= grant.End; p++ {
+		if !containerPorts[p] {
+			t.Errorf("containerPort %d missing", p)
+		}
+	}
+	sc := c.SecurityContext
+	if !*pod.SecurityContext.RunAsNonRoot || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Add) != 1 ||
+		sc.Capabilities.Add[0] != "NET_BIND_SERVICE" || sc.Capabilities.Drop[0] != "ALL" {
+		t.Fatalf("security context %+v %+v", pod.SecurityContext, sc)
+	}
+	if c.Resources.Limits.Memory().String() != "256Mi" {
+		t.Fatalf("resources %+v", c.Resources)
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		vols[v.Name] = v
+	}
+	if v := vols["data"]; v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "invoices-data" {
+		t.Fatalf("data volume %+v", v)
+	}
+	if v := vols["tls"]; v.Secret == nil || v.Secret.SecretName != "invoices-tls" {
+		t.Fatalf("tls volume %+v", v)
+	}
+	src := vols["passwords"].Projected.Sources
+	if len(src) != 2 || src[0].Secret.Name != "acme-ftp" || src[0].Secret.Items[0].Key != "pw" || src[0].Secret.Items[0].Path != "acme/password" ||
+		src[1].Secret.Items[0].Key != "password" {
+		t.Fatalf("password projection %+v", src)
+	}
+	if pod.ServiceAccountName != "invoices-ftpd" {
+		t.Fatalf("service account %q", pod.ServiceAccountName)
+	}
+}
+
+func TestDefaultStorageIsEmptyDir(t *testing.T) {
+	d := Deployment(server(nil), grant, Options{})
+	if d.Spec.Template.Spec.Volumes[0].EmptyDir == nil {
+		t.Fatalf("data volume %+v", d.Spec.Template.Spec.Volumes[0])
+	}
+	if PersistentVolumeClaim(server(nil)) != nil {
+		t.Fatal("no claim without a template")
+	}
+}
+
+func TestRoleIsScopedToOneServer(t *testing.T) {
+	r := Role(server(nil))
+	if len(r.Rules) != 1 || len(r.Rules[0].ResourceNames) != 1 || r.Rules[0].ResourceNames[0] != "invoices" {
+		t.Fatalf("rules %+v", r.Rules)
+	}
+	for _, v := range r.Rules[0].Verbs {
+		if v != "get" && v != "list" && v != "watch" {
+			t.Fatalf("verb %s", v)
+		}
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		port int32
+		tls  bool
+		want string
+	}{
+		{"203.0.113.10", 21, false, "ftp://203.0.113.10:21"},
+		{"ftp.example.com", 31021, false, "ftp://ftp.example.com:31021"},
+		{"2001:db8::1", 990, true, "ftps://[2001:db8::1]:990"},
+	} {
+		srv := server(nil)
+		if tt.tls {
+			srv.Spec.TLS = &ftpv1.TLSSpec{Mode: ftpv1.TLSImplicit}
+		}
+		if got := Endpoint(srv, tt.addr, tt.port); got != tt.want {
+			t.Errorf("Endpoint(%s) = %s, want %s", tt.addr, got, tt.want)
+		}
+	}
+}
