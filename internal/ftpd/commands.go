@@ -148,7 +148,7 @@ func (ss *session) cmdPASS(arg string) bool {
 		srv.Metrics.lockedOut()
 		srv.logger().Warn("client locked out after failed logins", "remote", ss.clientIP.String())
 	}
-	delay := srv.LoginDelay
+	delay := srv.LoginDelay // negative disables the delay
 	if delay == 0 {
 		delay = 500 * time.Millisecond
 	}
