@@ -298,19 +298,19 @@ func TestActivePORTRules(t *testing.T) {
 		cmd  string
 		want int
 	}{
-		{"PORT 127,0,0,2,195,80", 501},        // bounce to another IP (FXP)
-		{"PORT 10,0,0,1,195,80", 501},         // bounce to a private network host
-		{"PORT 127,0,0,1,0,25", 501},          // privileged port (SMTP)
-		{"PORT 127,0,0,1,3,255", 501},         // 1023
-		{"EPRT |1|127.0.0.2|50000|", 501},     // bounce
-		{"EPRT |1|127.0.0.1|22|", 501},        // privileged
-		{"EPRT |2|::1|50000|", 501},           // other address family / IP
-		{"EPRT |3|127.0.0.1|50000|", 522},     // unknown protocol
-		{"PORT 127,0,0,1,300,1", 501},         // malformed
-		{"EPRT |1|127.0.0.1|50000", 501},      // malformed
-		{"PORT 127,0,0,1,195,80", 200},        // allowed
-		{"EPRT |1|127.0.0.1|50000|", 200},     // allowed
-		{"PORT 127 , 0, 0, 1, 195, 81", 200},  // sloppy spacing tolerated
+		{"PORT 127,0,0,2,195,80", 501},       // bounce to another IP (FXP)
+		{"PORT 10,0,0,1,195,80", 501},        // bounce to a private network host
+		{"PORT 127,0,0,1,0,25", 501},         // privileged port (SMTP)
+		{"PORT 127,0,0,1,3,255", 501},        // 1023
+		{"EPRT |1|127.0.0.2|50000|", 501},    // bounce
+		{"EPRT |1|127.0.0.1|22|", 501},       // privileged
+		{"EPRT |2|::1|50000|", 501},          // other address family / IP
+		{"EPRT |3|127.0.0.1|50000|", 522},    // unknown protocol
+		{"PORT 127,0,0,1,300,1", 501},        // malformed
+		{"EPRT |1|127.0.0.1|50000", 501},     // malformed
+		{"PORT 127,0,0,1,195,80", 200},       // allowed
+		{"EPRT |1|127.0.0.1|50000|", 200},    // allowed
+		{"PORT 127 , 0, 0, 1, 195, 81", 200}, // sloppy spacing tolerated
 	}
 	for _, tt := range tests {
 		if code, msg := r.cmd("%s", tt.cmd); code != tt.want {
