@@ -1,0 +1,117 @@
+package integration
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func (e *env) curlURL(implicit bool, p string) string {
+	u := url.URL{Scheme: "ftp", Host: e.host + ":" + e.port, Path: p}
+	if implicit {
+		u.Scheme, u.Host = "ftps", e.host+":"+e.implicitPort
+	}
+	return u.String()
+}
+
+func TestCurl(t *testing.T) {
+	curl := needClient(t, "curl")
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.root, "dir with space/héllo wörld.txt"), "grüße from the server\n")
+	makeMany(t, filepath.Join(e.root, "many"), 5000)
+	base := []string{"-sS", "--max-time", "60", "-u", user + ":" + pass}
+	modes := []struct {
+		name     string
+		args     []string
+		implicit bool
+	}{
+		{name: "PASV", args: []string{"--disable-epsv"}},
+		{name: "EPSV", args: []string{}},
+		{name: "active PORT", args: []string{"-P", "127.0.0.1", "--disable-eprt"}},
+		{name: "active EPRT", args: []string{"-P", "127.0.0.1"}},
+		{name: "FTPS explicit", args: []string{"--ssl-reqd", "--cacert", e.certFile}},
+		{name: "FTPS implicit", args: []string{"--cacert", e.certFile}, implicit: true},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			args := append(append([]string{}, base...), m.args...)
+			dir := t.TempDir()
+			local := filepath.Join(dir, "up load.txt")
+			name := "up " + strings.ReplaceAll(m.name, " ", "_") + " ✓.txt"
+			writeFile(t, local, "uploaded via curl "+m.name+"\n")
+			run(t, time.Minute, curl, append(args, "-T", local, e.curlURL(m.implicit, "/dir with space/"+name))...)
+			if got := readFile(t, filepath.Join(e.root, "dir with space", name)); got != "uploaded via curl "+m.name+"\n" {
+				t.Fatalf("uploaded %q", got)
+			}
+			out := run(t, time.Minute, curl, append(args, e.curlURL(m.implicit, "/dir with space/héllo wörld.txt"))...)
+			if out != "grüße from the server\n" {
+				t.Fatalf("downloaded %q", out)
+			}
+			list := run(t, time.Minute, curl, append(args, e.curlURL(m.implicit, "/dir with space/"))...)
+			if !strings.Contains(list, " héllo wörld.txt\n") && !strings.Contains(list, " héllo wörld.txt\r\n") || !strings.Contains(list, name) {
+				t.Fatalf("LIST:\n%s", list)
+			}
+		})
+	}
+	t.Run("5000-entry listing", func(t *testing.T) {
+		for _, extra := range [][]string{nil, {"--list-only"}} {
+			out := run(t, time.Minute, curl, append(append(append([]string{}, base...), extra...), e.curlURL(false, "/many/"))...)
+			lines := splitLines(out)
+			if len(lines) != 5000 || !strings.HasSuffix(lines[0], ".txt") {
+				t.Fatalf("%v: %d lines, first %q", extra, len(lines), lines[0])
+			}
+			seen := map[string]bool{}
+			for _, l := range lines {
+				f := strings.Fields(l)
+				seen[f[len(f)-1]] = true
+			}
+			if !seen["04999.txt"] || !seen["00000.txt"] {
+				t.Fatalf("missing names in listing")
+			}
+		}
+	})
+	t.Run("empty file", func(t *testing.T) {
+		dir := t.TempDir()
+		local := filepath.Join(dir, "empty")
+		writeFile(t, local, "")
+		run(t, time.Minute, curl, append(append([]string{}, base...), "-T", local, e.curlURL(false, "/empty.bin"))...)
+		fi, err := os.Stat(filepath.Join(e.root, "empty.bin"))
+		if err != nil || fi.Size() != 0 {
+			t.Fatalf("empty upload: %v %v", fi, err)
+		}
+		back := filepath.Join(dir, "back")
+		run(t, time.Minute, curl, append(append([]string{}, base...), "-o", back, e.curlURL(false, "/empty.bin"))...)
+		if fi, err := os.Stat(back); err != nil || fi.Size() != 0 {
+			t.Fatalf("empty download: %v %v", fi, err)
+		}
+	})
+	t.Run("resume", func(t *testing.T) {
+		dir := t.TempDir()
+		full := filepath.Join(dir, "full")
+		sum := writeRandom(t, full, 3<<20+17, 7)
+		data, _ := os.ReadFile(full)
+		// Download resume: a local partial file is completed with REST + RETR.
+		if err := os.WriteFile(filepath.Join(e.root, "r.bin"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		part := filepath.Join(dir, "part")
+		if err := os.WriteFile(part, data[:1<<20], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, time.Minute, curl, append(append([]string{}, base...), "-C", "-", "-o", part, e.curlURL(false, "/r.bin"))...)
+		if got := sha256File(t, part); got != sum {
+			t.Fatalf("resumed download differs")
+		}
+		// Upload resume: curl asks SIZE and APPEnds the rest.
+		if err := os.WriteFile(filepath.Join(e.root, "u.bin"), data[:1<<20+5], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, time.Minute, curl, append(append([]string{}, base...), "-C", "-", "-T", full, e.curlURL(false, "/u.bin"))...)
+		if got := sha256File(t, filepath.Join(e.root, "u.bin")); got != sum {
+			t.Fatalf("resumed upload differs")
+		}
+	})
+}
