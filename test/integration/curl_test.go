@@ -27,13 +27,15 @@ func TestCurl(t *testing.T) {
 		name     string
 		args     []string
 		implicit bool
+		verbs    []string
+		not      []string
 	}{
-		{name: "PASV", args: []string{"--disable-epsv"}},
-		{name: "EPSV", args: []string{}},
-		{name: "active PORT", args: []string{"-P", "127.0.0.1", "--disable-eprt"}},
-		{name: "active EPRT", args: []string{"-P", "127.0.0.1"}},
-		{name: "FTPS explicit", args: []string{"--ssl-reqd", "--cacert", e.certFile}},
-		{name: "FTPS implicit", args: []string{"--cacert", e.certFile}, implicit: true},
+		{name: "PASV", args: []string{"--disable-epsv"}, verbs: []string{"PASV"}, not: []string{"EPSV", "PORT", "EPRT"}},
+		{name: "EPSV", args: []string{}, verbs: []string{"EPSV"}, not: []string{"PASV", "PORT", "EPRT"}},
+		{name: "active PORT", args: []string{"-P", "127.0.0.1", "--disable-eprt"}, verbs: []string{"PORT"}, not: []string{"PASV", "EPSV", "EPRT"}},
+		{name: "active EPRT", args: []string{"-P", "127.0.0.1"}, verbs: []string{"EPRT"}, not: []string{"PASV", "EPSV"}},
+		{name: "FTPS explicit", args: []string{"--ssl-reqd", "--cacert", e.certFile}, verbs: []string{"AUTH", "PBSZ", "PROT"}},
+		{name: "FTPS implicit", args: []string{"--cacert", e.certFile}, implicit: true, verbs: []string{"PBSZ", "PROT"}, not: []string{"AUTH"}},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -42,6 +44,7 @@ func TestCurl(t *testing.T) {
 			local := filepath.Join(dir, "up load.txt")
 			name := "up " + strings.ReplaceAll(m.name, " ", "_") + " ✓.txt"
 			writeFile(t, local, "uploaded via curl "+m.name+"\n")
+			e.takeVerbs()
 			run(t, time.Minute, curl, append(args, "-T", local, e.curlURL(m.implicit, "/dir with space/"+name))...)
 			if got := readFile(t, filepath.Join(e.root, "dir with space", name)); got != "uploaded via curl "+m.name+"\n" {
 				t.Fatalf("uploaded %q", got)
@@ -54,6 +57,7 @@ func TestCurl(t *testing.T) {
 			if !strings.Contains(list, " héllo wörld.txt\n") && !strings.Contains(list, " héllo wörld.txt\r\n") || !strings.Contains(list, name) {
 				t.Fatalf("LIST:\n%s", list)
 			}
+			e.expectVerbs(t, append([]string{"STOR", "RETR", "LIST"}, m.verbs...), m.not)
 		})
 	}
 	t.Run("5000-entry listing", func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func needClient(t *testing.T, name string) string {
 }
 
 type env struct {
+	log          *syncBuffer // debug log: proves which commands a client used
 	srv          *ftpd.Server
 	host         string
 	port         string // explicit (plain / AUTH TLS) control port
@@ -88,11 +90,13 @@ func newEnv(t *testing.T) *env {
 		IdleTimeout:  time.Minute,
 		DataTimeout:  20 * time.Second,
 		LoginDelay:   -1,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	logBuf := &syncBuffer{}
+	var logW io.Writer = logBuf
 	if os.Getenv("FTPD_DEBUG") != "" {
-		srv.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		logW = io.MultiWriter(logBuf, os.Stderr)
 	}
+	srv.Logger = slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +122,7 @@ func newEnv(t *testing.T) *env {
 	})
 	_, p, _ := net.SplitHostPort(l.Addr().String())
 	_, ip, _ := net.SplitHostPort(il.Addr().String())
-	return &env{srv: srv, host: "127.0.0.1", port: p, implicitPort: ip, root: filepath.Join(root, "acme"), certFile: certFile}
+	return &env{log: logBuf, srv: srv, host: "127.0.0.1", port: p, implicitPort: ip, root: filepath.Join(root, "acme"), certFile: certFile}
 }
 
 func selfSigned(t *testing.T, dir string) (string, string) {
@@ -267,4 +271,48 @@ func short(s string) string {
 		return s[:2000] + "...(truncated)"
 	}
 	return s
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// takeVerbs returns the command verbs logged since the last call.
+func (e *env) takeVerbs() map[string]bool {
+	e.log.mu.Lock()
+	text := e.log.b.String()
+	e.log.b.Reset()
+	e.log.mu.Unlock()
+	verbs := map[string]bool{}
+	for _, l := range strings.Split(text, "\n") {
+		if i := strings.Index(l, " verb="); i >= 0 {
+			v, _, _ := strings.Cut(l[i+6:], " ")
+			verbs[v] = true
+		}
+	}
+	return verbs
+}
+
+// expectVerbs fails unless every verb was used by the client and none of
+// the forbidden ones; it proves a mode was exercised, not silently replaced.
+func (e *env) expectVerbs(t *testing.T, want, forbidden []string) {
+	t.Helper()
+	seen := e.takeVerbs()
+	for _, v := range want {
+		if !seen[v] {
+			t.Errorf("client never sent %s (sent %v)", v, seen)
+		}
+	}
+	for _, v := range forbidden {
+		if seen[v] {
+			t.Errorf("client sent %s, expected it not to", v)
+		}
+	}
 }
