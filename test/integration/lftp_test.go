@@ -98,7 +98,7 @@ func TestLFTP(t *testing.T) {
 		empty := filepath.Join(dir, "empty")
 		writeFile(t, empty, "")
 		e.lftp(t, bin, false, plain,
-			"get -c r.bin -o '"+part+"'",  // REST + RETR
+			"get -c r.bin -o '"+part+"'", // REST + RETR
 			"put -c '"+full+"' -o u.bin", // REST + STOR (or APPE)
 			"put '"+empty+"' -o empty.bin",
 			"get empty.bin -o '"+filepath.Join(dir, "empty.back")+"'",
