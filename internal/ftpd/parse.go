@@ -47,8 +47,8 @@ func ParseCommand(line string) (Command, error) {
 			return Command{}, errBadVerb
 		}
 	}
-	if strings.IndexByte(arg, 0) >= 0 {
-		return Command{}, fmt.Errorf("NUL byte in argument: %w", errBadVerb)
+	if strings.ContainsAny(arg, "\x00\r\n") {
+		return Command{}, fmt.Errorf("NUL, CR or LF in argument: %w", errBadVerb)
 	}
 	return Command{Verb: strings.ToUpper(verb), Arg: arg}, nil
 }
