@@ -1,0 +1,173 @@
+package ftpd
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestSTOU(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, "acme/report.txt", "original")
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	names := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		dc := dialData(t, r.epsv(), "")
+		msg := r.must(150, "STOU report.txt")
+		_, _ = dc.Write([]byte("unique"))
+		dc.Close()
+		done := r.expect(226)
+		i, j := strings.Index(done, "name: "), strings.LastIndex(done, ")")
+		if i < 0 || j < i {
+			t.Fatalf("226 without name: %q (150 was %q)", done, msg)
+		}
+		name := done[i+6 : j]
+		if name == "report.txt" || names[name] {
+			t.Fatalf("STOU reused name %q", name)
+		}
+		names[name] = true
+		if s, _ := e.read(t, "acme/"+name); s != "unique" {
+			t.Fatalf("STOU file %q = %q", name, s)
+		}
+	}
+	if s, _ := e.read(t, "acme/report.txt"); s != "original" {
+		t.Fatal("STOU overwrote the existing file")
+	}
+}
+
+func TestAnonymousOnlyWhenConfigured(t *testing.T) {
+	e := newEnv(t)
+	r := dialRaw(t, e.addr, "")
+	r.must(331, "USER anonymous")
+	r.must(530, "PASS guest@example.com")
+	writeAtomic(t, e.users, []byte(testUsers+"  - name: anonymous\n    anonymous: true\n    home: /pub\n    access: ReadOnly\n"))
+	e.write(t, "pub/readme.txt", "public")
+	r.must(331, "USER anonymous")
+	r.must(230, "PASS guest@example.com")
+	r.must(213, "SIZE readme.txt")
+	r.epsv()
+	r.must(550, "STOR x.txt")
+}
+
+func TestEPSVAll(t *testing.T) {
+	e := newEnv(t)
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	r.must(200, "EPSV ALL")
+	r.must(503, "PASV")
+	r.must(503, "PORT 127,0,0,1,195,80")
+	r.must(503, "EPRT |1|127.0.0.1|50000|")
+	r.epsv()
+	r.must(522, "EPSV 2")
+}
+
+func TestDataConnectionTimeout(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.DataTimeout = 300 * time.Millisecond })
+	e.write(t, "acme/f.txt", "x")
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	r.epsv()
+	start := time.Now()
+	r.must(425, "RETR f.txt") // nobody connects
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("425 after %v", d)
+	}
+	r.must(425, "RETR f.txt") // the reservation is gone
+	r.must(200, "NOOP")
+}
+
+func TestBandwidthLimit(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.BandwidthLimit = 1 << 20 })
+	e.write(t, "acme/f.bin", strings.Repeat("b", 768<<10))
+	c := e.dial(t, "acme", "secret")
+	start := time.Now()
+	resp, err := c.Retr("f.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp)
+	resp.Close()
+	// 768 KiB at 1 MiB/s with a 256 KiB burst needs at least 0.5 s.
+	if d := time.Since(start); n != 768<<10 || d < 450*time.Millisecond {
+		t.Fatalf("%d bytes in %v: limit not applied", n, d)
+	}
+}
+
+func TestTempNamesAreReserved(t *testing.T) {
+	e := newEnv(t)
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	r.epsv()
+	r.must(553, "STOR "+tmpPrefix+"0123.part")
+	r.must(553, "DELE sub/"+tmpPrefix+"x")
+}
+
+func TestCloseDropsSessions(t *testing.T) {
+	dir := t.TempDir()
+	usersPath := filepath.Join(dir, "users.yaml")
+	_ = os.WriteFile(usersPath, []byte(testUsers), 0o600)
+	auth, _ := NewFileAuthenticator(usersPath)
+	srv := &Server{Auth: auth, FileSystems: RootFS{Dir: dir}, PassivePorts: freeRange(5), LoginDelay: -1}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	r := dialRaw(t, l.Addr().String(), "")
+	r.login("acme", "secret")
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != ErrServerClosed {
+		t.Fatalf("Serve = %v", err)
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.c.Read(make([]byte, 64)); err == nil {
+		t.Fatal("session still open after Close")
+	}
+	if err := srv.Serve(l); err != ErrServerClosed {
+		t.Fatalf("Serve after Close = %v", err)
+	}
+}
+
+type countingResolver struct {
+	n    atomic.Int32
+	addr string
+}
+
+func (c *countingResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	c.n.Add(1)
+	return []netip.Addr{netip.MustParseAddr(c.addr)}, nil
+}
+
+func TestDNSCacheTTL(t *testing.T) {
+	res := &countingResolver{addr: "192.0.2.1"}
+	now := time.Unix(0, 0)
+	b := &addressBook{resolver: res, ttl: 10 * time.Second, now: func() time.Time { return now }}
+	for i := 0; i < 5; i++ {
+		ip, err := b.resolve4(context.Background(), "ftp.example.test")
+		if err != nil || ip.String() != "192.0.2.1" {
+			t.Fatalf("resolve = %v, %v", ip, err)
+		}
+	}
+	if res.n.Load() != 1 {
+		t.Fatalf("%d lookups within the TTL, want 1", res.n.Load())
+	}
+	res.addr = "192.0.2.2" // the name moved
+	now = now.Add(11 * time.Second)
+	if ip, _ := b.resolve4(context.Background(), "ftp.example.test"); ip.String() != "192.0.2.2" || res.n.Load() != 2 {
+		t.Fatalf("after TTL: %v with %d lookups", ip, res.n.Load())
+	}
+	if ip, _ := b.resolve4(context.Background(), "2001:db8::1"); ip.IsValid() {
+		t.Fatalf("IPv6 literal gave IPv4 %v", ip)
+	}
+}
