@@ -25,8 +25,13 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 echo "install-test-clients: installing ${missing[*]}" >&2
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-test-clients: apt-get failed" >&2
+  exit 1
+fi
 
 for pkg in "${missing[@]}"; do
   command -v "${bin_for[$pkg]}" >/dev/null 2>&1 || { echo "install-test-clients: $pkg still missing" >&2; exit 1; }

@@ -63,7 +63,7 @@ func freeRange(n int) PortRange {
 	return PortRange{Start: start, End: start + n - 1}
 }
 
-func newEnv(t *testing.T, opts ...func(*Server)) *testEnv {
+func newEnv(t testing.TB, opts ...func(*Server)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
@@ -114,7 +114,7 @@ func newEnv(t *testing.T, opts ...func(*Server)) *testEnv {
 	return e
 }
 
-func (e *testEnv) write(t *testing.T, rel, content string) {
+func (e *testEnv) write(t testing.TB, rel, content string) {
 	t.Helper()
 	p := filepath.Join(e.root, rel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -125,7 +125,7 @@ func (e *testEnv) write(t *testing.T, rel, content string) {
 	}
 }
 
-func (e *testEnv) read(t *testing.T, rel string) (string, bool) {
+func (e *testEnv) read(t testing.TB, rel string) (string, bool) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(e.root, rel))
 	if errors.Is(err, os.ErrNotExist) {
@@ -137,7 +137,7 @@ func (e *testEnv) read(t *testing.T, rel string) (string, bool) {
 	return string(b), true
 }
 
-func (e *testEnv) dial(t *testing.T, user, pass string, opts ...ftp.DialOption) *ftp.ServerConn {
+func (e *testEnv) dial(t testing.TB, user, pass string, opts ...ftp.DialOption) *ftp.ServerConn {
 	t.Helper()
 	opts = append([]ftp.DialOption{ftp.DialWithTimeout(5 * time.Second)}, opts...)
 	c, err := ftp.Dial(e.addr, opts...)
@@ -153,12 +153,12 @@ func (e *testEnv) dial(t *testing.T, user, pass string, opts ...ftp.DialOption) 
 
 // raw is a minimal line client for protocol-level attacks.
 type raw struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	tp *textproto.Conn
 }
 
-func dialRaw(t *testing.T, addr string, from string) *raw {
+func dialRaw(t testing.TB, addr string, from string) *raw {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if from != "" {
@@ -231,7 +231,7 @@ func (r *raw) epsv() int {
 }
 
 // pasv returns the address from a 227 reply.
-func parse227(t *testing.T, msg string) netip.AddrPort {
+func parse227(t testing.TB, msg string) netip.AddrPort {
 	t.Helper()
 	i, j := strings.Index(msg, "("), strings.Index(msg, ")")
 	if i < 0 || j < i {
@@ -244,7 +244,7 @@ func parse227(t *testing.T, msg string) netip.AddrPort {
 	return ap
 }
 
-func dialData(t *testing.T, port int, from string) net.Conn {
+func dialData(t testing.TB, port int, from string) net.Conn {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if from != "" {
@@ -259,7 +259,7 @@ func dialData(t *testing.T, port int, from string) net.Conn {
 }
 
 // waitFor polls cond for up to d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -278,7 +278,7 @@ func (e *testEnv) sessions() int {
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and returns the
 // file paths and the parsed certificate.
-func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string, cert *x509.Certificate) {
+func selfSigned(t testing.TB, dir, cn string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -308,7 +308,7 @@ func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string, cert *x
 	return certFile, keyFile, cert
 }
 
-func writeAtomic(t *testing.T, path string, data []byte) {
+func writeAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
@@ -321,7 +321,7 @@ func writeAtomic(t *testing.T, path string, data []byte) {
 
 func clientTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
 
-func readAll(t *testing.T, r io.Reader) string {
+func readAll(t testing.TB, r io.Reader) string {
 	t.Helper()
 	b, err := io.ReadAll(bufio.NewReader(r))
 	if err != nil {
@@ -334,7 +334,7 @@ func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
 
 // metricValue returns the value of a counter or gauge; label, if set, must
 // equal one of the series' label values.
-func metricValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name, label string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
