@@ -171,3 +171,36 @@ func TestDNSCacheTTL(t *testing.T) {
 		t.Fatalf("IPv6 literal gave IPv4 %v", ip)
 	}
 }
+
+// TestABORWithUrgentData sends ABOR the way Python's ftplib does: Telnet
+// IP/Synch and the final byte as TCP urgent (MSG_OOB) data.
+func TestABORWithUrgentData(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.BandwidthLimit = 256 << 10 })
+	e.write(t, "acme/slow.bin", strings.Repeat("s", 4<<20))
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	dc := dialData(t, r.epsv(), "")
+	defer dc.Close()
+	r.must(150, "RETR slow.bin")
+	buf := make([]byte, 1024)
+	if _, err := dc.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := r.c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	_ = rc.Write(func(fd uintptr) bool {
+		_, serr = syscallSendOOB(fd, []byte("\xff\xf4\xff\xf2ABOR\r\n"))
+		return true
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if code, msg := r.read(); code != 426 {
+		t.Fatalf("first reply after urgent ABOR: %d %s", code, msg)
+	}
+	r.expect(226)
+}

@@ -121,7 +121,7 @@ func (s *Server) SetPublicAddress(addr string) {
 	s.addresses.set(addr)
 }
 
-// PublicAddress returns the address currently announced ("" = unknown).
+// CurrentPublicAddress returns the address currently announced ("" = unknown).
 func (s *Server) CurrentPublicAddress() string {
 	s.init()
 	return s.addresses.get()
@@ -273,6 +273,7 @@ func (s *Server) release(ss *session) {
 
 func (s *Server) handleConn(c net.Conn, implicit bool) {
 	defer c.Close()
+	setOOBInline(c)
 	if implicit {
 		tc := tls.Server(c, s.TLSConfig)
 		_ = tc.SetDeadline(time.Now().Add(s.dataTimeout()))

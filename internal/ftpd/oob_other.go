@@ -1,0 +1,7 @@
+//go:build !unix
+
+package ftpd
+
+import "net"
+
+func setOOBInline(net.Conn) {}
