@@ -56,10 +56,26 @@ const testUsers = `users:
     access: WriteOnly
 `
 
-// freeRange returns a passive range of n ports in a random high region; busy
-// ports are skipped by the engine (the OS bind is the arbiter).
+// freeRange returns a passive range of n ports that are free right now, below
+// Linux's ephemeral range (32768+) so outgoing connections do not take them.
+// The engine still skips ports that become busy (the OS bind is the arbiter).
 func freeRange(n int) PortRange {
-	start := 40000 + mrand.IntN(20000)
+	for try := 0; try < 50; try++ {
+		start := 20000 + mrand.IntN(12000-n)
+		ok := true
+		for p := start; p < start+n && ok; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return PortRange{Start: start, End: start + n - 1}
+		}
+	}
+	start := 20000 + mrand.IntN(12000-n)
 	return PortRange{Start: start, End: start + n - 1}
 }
 

@@ -78,7 +78,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := 41000 + mrand.IntN(18000)
+	start := 20000 + mrand.IntN(12000)
 	srv := &ftpd.Server{
 		Auth:         auth,
 		FileSystems:  ftpd.RootFS{Dir: root},
