@@ -144,6 +144,7 @@ func (ss *session) cmdPASS(arg string) bool {
 		srv.logger().Error("authenticating", "user", name, "err", err)
 	}
 	srv.Metrics.login("failed")
+	srv.logger().Info("login failed", "user", name, "remote", ss.clientIP.String())
 	if srv.lock.fail(ss.clientIP) {
 		srv.Metrics.lockedOut()
 		srv.logger().Warn("client locked out after failed logins", "remote", ss.clientIP.String())

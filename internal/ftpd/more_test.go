@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -203,4 +204,89 @@ func TestABORWithUrgentData(t *testing.T) {
 		t.Fatalf("first reply after urgent ABOR: %d %s", code, msg)
 	}
 	r.expect(226)
+}
+
+func TestListGlob(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"a.txt", "b.txt", "c.log"} {
+		e.write(t, "acme/"+n, n)
+	}
+	c := e.dial(t, "acme", "secret")
+	names, err := c.NameList("*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(sortedCopy(names), ",") != "a.txt,b.txt" {
+		t.Fatalf("NLST *.txt = %v", names)
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sortStrings(out)
+	return out
+}
+
+// fullDiskFS fails writes with ENOSPC after limit bytes per file.
+type fullDiskFS struct {
+	FileSystem
+	limit int64
+}
+
+type fullDiskProvider struct {
+	RootFS
+	limit int64
+}
+
+func (p fullDiskProvider) FileSystem(u *User) (FileSystem, error) {
+	fsys, err := p.RootFS.FileSystem(u)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskFS{FileSystem: fsys, limit: p.limit}, nil
+}
+
+func (f *fullDiskFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.FileSystem.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskFile{File: file, left: f.limit}, nil
+}
+
+type fullDiskFile struct {
+	File
+	left int64
+}
+
+func (f *fullDiskFile) Write(p []byte) (int, error) {
+	if int64(len(p)) > f.left {
+		n, _ := f.File.Write(p[:f.left])
+		f.left = 0
+		return n, &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}
+	}
+	f.left -= int64(len(p))
+	return f.File.Write(p)
+}
+
+func TestFullDiskKeepsPreviousFile(t *testing.T) {
+	e := newEnv(t, func(s *Server) {
+		s.FileSystems = fullDiskProvider{RootFS: s.FileSystems.(RootFS), limit: 100 << 10}
+	})
+	e.write(t, "acme/f.bin", "previous")
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	dc := dialData(t, r.epsv(), "")
+	r.must(150, "STOR f.bin")
+	go func() {
+		_, _ = dc.Write(make([]byte, 1<<20))
+		dc.Close()
+	}()
+	if code, msg := r.read(); code != 552 {
+		t.Fatalf("full disk reply %d %s, want 552", code, msg)
+	}
+	if s, _ := e.read(t, "acme/f.bin"); s != "previous" {
+		t.Fatalf("previous file changed to %d bytes", len(s))
+	}
+	waitFor(t, 5*time.Second, "temp file removed", func() bool { return len(tempFiles(t, e)) == 0 })
 }

@@ -507,6 +507,12 @@ func (ss *session) listLines(arg string, format lineFormat) ([]string, error) {
 		return nil, err
 	}
 	fi, err := ss.fs.Stat(name)
+	pattern := ""
+	if errors.Is(err, fs.ErrNotExist) && strings.ContainsAny(path.Base(name), "*?[") {
+		// "NLST *.txt": glob on the last element only.
+		pattern, name = path.Base(name), path.Dir(name)
+		fi, err = ss.fs.Stat(name)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -522,6 +528,11 @@ func (ss *session) listLines(arg string, format lineFormat) ([]string, error) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), tmpPrefix) {
 			continue
+		}
+		if pattern != "" {
+			if ok, _ := path.Match(pattern, e.Name()); !ok {
+				continue
+			}
 		}
 		info, err := e.Info()
 		if err != nil {
