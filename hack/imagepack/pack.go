@@ -1,0 +1,166 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Options describe the image to pack.
+type Options struct {
+	// Binary is the static linux/amd64 executable placed at EntrypointPath.
+	Binary string
+	// EntrypointPath is where the binary lands in the image, such as /ftp-operator.
+	EntrypointPath string
+	// Cmd is the default argument list, such as [manager].
+	Cmd []string
+	// UID and GID run the process; /etc/passwd and /etc/group name them nonroot.
+	UID, GID int
+	// Created stamps the config, the history and every file: a fixed time makes the image reproducible.
+	Created time.Time
+	// Labels are copied into the image config.
+	Labels map[string]string
+}
+
+// ErrNotStatic is returned for a binary that needs a dynamic loader: the image has no libc.
+var ErrNotStatic = errors.New("binary is not a static executable")
+
+// file is one entry of the image's single layer.
+type file struct {
+	name     string // without a leading slash; directories end in /
+	mode     int64
+	uid, gid int
+	data     []byte
+}
+
+// Build returns the image: one layer holding the binary, a minimal /etc/passwd and /etc/group, the nonroot home
+// and a world-writable /tmp, with every timestamp set to o.Created.
+func Build(o Options) (v1.Image, error) {
+	bin, err := os.ReadFile(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStaticAMD64(bin); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Binary, err)
+	}
+	layerTar, err := layerTar(o, bin)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating layer: %w", err)
+	}
+	created := v1.Time{Time: o.Created.UTC()}
+	img, err := mutate.Append(empty.Image, mutate.Addendum{
+		Layer:   layer,
+		History: v1.History{Created: created, CreatedBy: "imagepack " + o.EntrypointPath, Comment: "static binary"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("appending layer: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS = "linux"
+	cf.Architecture = "amd64"
+	cf.Created = created
+	user := fmt.Sprintf("%d:%d", o.UID, o.GID)
+	cf.Config = v1.Config{
+		Entrypoint: []string{o.EntrypointPath},
+		Cmd:        o.Cmd,
+		User:       user,
+		WorkingDir: "/",
+		Env:        []string{"PATH=/", "HOME=/home/nonroot", "TMPDIR=/tmp"},
+		Labels:     o.Labels,
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("setting config: %w", err)
+	}
+	return img, nil
+}
+
+// checkStaticAMD64 refuses anything but an x86-64 ELF executable without an interpreter (dynamic loader).
+func checkStaticAMD64(bin []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		return fmt.Errorf("not an ELF file: %w", err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return fmt.Errorf("architecture is %s, want x86-64 (linux/amd64)", f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return ErrNotStatic
+		}
+	}
+	return nil
+}
+
+// layerTar writes the layer as an uncompressed tar with entries sorted by name, owned by numeric IDs only and
+// stamped with o.Created, so that the same binary always gives the same bytes.
+func layerTar(o Options, bin []byte) ([]byte, error) {
+	nonroot := fmt.Sprintf("%d", o.UID)
+	files := []file{
+		{name: "etc/", mode: 0o755},
+		{name: "etc/group", mode: 0o644, data: fmt.Appendf(nil, "root:x:0:\nnonroot:x:%d:\n", o.GID)},
+		{name: "etc/passwd", mode: 0o644, data: fmt.Appendf(nil,
+			"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%s:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonroot, o.GID)},
+		{name: "home/", mode: 0o755},
+		{name: "home/nonroot/", mode: 0o700, uid: o.UID, gid: o.GID},
+		{name: "tmp/", mode: 0o1777},
+	}
+	entry := filepath.ToSlash(filepath.Clean(o.EntrypointPath))
+	if len(entry) < 2 || entry[0] != '/' {
+		return nil, fmt.Errorf("entrypoint %q must be an absolute path", o.EntrypointPath)
+	}
+	files = append(files, file{name: entry[1:], mode: 0o755, data: bin})
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{
+			Name:    f.name,
+			Mode:    f.mode,
+			Uid:     f.uid,
+			Gid:     f.gid,
+			ModTime: o.Created.UTC(),
+			Format:  tar.FormatPAX,
+		}
+		if f.name[len(f.name)-1] == '/' {
+			h.Typeflag = tar.TypeDir
+		} else {
+			h.Typeflag = tar.TypeReg
+			h.Size = int64(len(f.data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f.name, err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f.name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
