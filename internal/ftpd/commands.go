@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -709,5 +707,3 @@ func sortStrings(s []string) {
 	}
 }
 
-var _ = path.Join
-var _ net.Conn

@@ -3,11 +3,13 @@ package ftpd
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -289,4 +291,29 @@ func TestFullDiskKeepsPreviousFile(t *testing.T) {
 		t.Fatalf("previous file changed to %d bytes", len(s))
 	}
 	waitFor(t, 5*time.Second, "temp file removed", func() bool { return len(tempFiles(t, e)) == 0 })
+}
+
+func TestPasswordsNeverLogged(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	e := newEnv(t, func(s *Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	r := dialRaw(t, e.addr, "")
+	r.must(331, "USER acme")
+	r.must(530, "PASS wr0ng-Pa55word")
+	r.login("acme", "secret")
+	r.must(221, "QUIT")
+	waitFor(t, 5*time.Second, "session end", func() bool { return e.sessions() == 0 })
+	mu.Lock()
+	logs := buf.String()
+	mu.Unlock()
+	if !strings.Contains(logs, "verb=PASS") || !strings.Contains(logs, "login failed") {
+		t.Fatalf("expected PASS commands and the failure in the debug log:\n%s", logs)
+	}
+	for _, secret := range []string{"wr0ng-Pa55word", "secret"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("password %q in logs:\n%s", secret, logs)
+		}
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -589,4 +588,3 @@ func (ss *session) cmdLIST(arg string) bool { return ss.list(arg, formatLIST) }
 func (ss *session) cmdNLST(arg string) bool { return ss.list(arg, formatNLST) }
 func (ss *session) cmdMLSD(arg string) bool { return ss.list(arg, formatMLSD) }
 
-var _ = strconv.Itoa
