@@ -706,4 +706,3 @@ func sortStrings(s []string) {
 		}
 	}
 }
-

@@ -587,4 +587,3 @@ func (ss *session) list(arg string, format lineFormat) bool {
 func (ss *session) cmdLIST(arg string) bool { return ss.list(arg, formatLIST) }
 func (ss *session) cmdNLST(arg string) bool { return ss.list(arg, formatNLST) }
 func (ss *session) cmdMLSD(arg string) bool { return ss.list(arg, formatMLSD) }
-
