@@ -184,9 +184,9 @@ type ServiceSpec struct {
 	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
 }
 
-// PassivePorts asks for a number of passive ports from the operator's pool, or pins a range.
+// PassivePorts asks for a number of passive ports from the operator's pool, or pins a range. With neither, the
+// server gets 16 ports from the pool.
 // +kubebuilder:validation:XValidation:rule="!(has(self.count) && has(self.range))",message="passivePorts takes either count or range, not both"
-// +kubebuilder:validation:XValidation:rule="has(self.count) || has(self.range)",message="passivePorts needs count or range"
 type PassivePorts struct {
 	// count of contiguous ports allocated from the operator's pool, 1 to 1000.
 	// +optional
@@ -218,6 +218,9 @@ type PortRange struct {
 
 // Size is the number of ports in the range.
 func (r PortRange) Size() int32 { return r.End - r.Start + 1 }
+
+// Contains reports whether port p is in the range.
+func (r PortRange) Contains(p int32) bool { return p >= r.Start && p <= r.End }
 
 // String formats the range as start-end.
 func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }

@@ -27,6 +27,7 @@ type ftpdConfig struct {
 	passivePorts, passiveHost            string
 	passiveMux                           bool
 	publicAddress, addressFile           string
+	kubernetesFTPServer                  string
 	addressOverrides                     string
 	tlsCert, tlsKey, tlsMode             string
 	activeMode                           string
@@ -55,6 +56,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.BoolVar(&c.passiveMux, "passive-mux", false, "let different client IPs share passive ports (data connection matched by client IP)")
 	fs.StringVar(&c.publicAddress, "public-address", "", "address announced in PASV replies: IP or DNS name; empty = not known yet")
 	fs.StringVar(&c.addressFile, "address-file", "", "file holding the public address, re-read when it changes (overrides --public-address once it exists)")
+	fs.StringVar(&c.kubernetesFTPServer, "kubernetes-ftpserver", "", "NAMESPACE/NAME: follow status.address of this FTPServer live (in-cluster credentials; set by the operator)")
 	fs.StringVar(&c.addressOverrides, "address-overrides", "", "per-client-CIDR PASV addresses: CIDR=ADDR[,CIDR=ADDR...]")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM), reloaded when it changes")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -128,6 +130,11 @@ func runFTPD(ctx context.Context, args []string) error {
 
 	if cfg.addressFile != "" {
 		go srv.WatchAddressFile(ctx, cfg.addressFile, time.Second)
+	}
+	if cfg.kubernetesFTPServer != "" {
+		if err := followFTPServerAddress(ctx, cfg.kubernetesFTPServer, srv.SetPublicAddress, logger); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.listen)

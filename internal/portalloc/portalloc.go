@@ -105,7 +105,8 @@ func (a *Allocator) Assign(key string, r Range) error {
 }
 
 // Allocate grants key a contiguous range of size ports, first fit from the bottom of the pool. A key that
-// already holds a range of that size keeps it; one that holds another size keeps its start when it can.
+// already holds a range of that size keeps it, unless one of its ports was blocked since; one that holds another
+// size keeps its start when it can.
 func (a *Allocator) Allocate(key string, size int32) (Range, error) {
 	if size < 1 {
 		return Range{}, ErrInvalidSize
@@ -113,7 +114,7 @@ func (a *Allocator) Allocate(key string, size int32) (Range, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	old, had := a.grants[key]
-	if had && old.Size() == size {
+	if had && old.Size() == size && a.free(key, old) == nil { // a port blocked since is a reason to move
 		return old, nil
 	}
 	if had {

@@ -1,0 +1,61 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+)
+
+// notOwnedError says that an object of the name we need exists and is not ours. We never adopt it.
+type notOwnedError struct {
+	kind, name string
+}
+
+func (e *notOwnedError) Error() string {
+	return fmt.Sprintf("%s %q already exists and is not managed by this FTPServer; rename or delete it", e.kind, e.name)
+}
+
+// apply server-side-applies obj, a typed object from render, as a controlled child of srv, and fills obj with
+// the API server's answer (so the caller never reads a just-applied object back from a cache that lags).
+func (r *FTPServerReconciler) apply(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object) error {
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	fresh, err := r.Scheme.New(obj.GetObjectKind().GroupVersionKind())
+	if err != nil {
+		return err
+	}
+	existing := fresh.(client.Object) // typed, so the read is served by the manager's cache of owned objects
+	err = r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
+	case !metav1.IsControlledBy(existing, srv):
+		return &notOwnedError{kind: kind, name: obj.GetName()}
+	}
+	if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {
+		return err
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("converting %s %s: %w", kind, obj.GetName(), err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", kind, obj.GetName(), err)
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+		return fmt.Errorf("reading back %s %s: %w", kind, obj.GetName(), err)
+	}
+	return nil
+}

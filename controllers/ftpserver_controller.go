@@ -1,0 +1,269 @@
+// Package controllers reconciles FTPServers into a Service, a Deployment running the embedded engine, and the
+// objects around them, and keeps each server's passive-port grant and advertised address in its status.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/portalloc"
+	"github.com/ftp-operator/ftp-operator/internal/render"
+)
+
+// FieldOwner is the server-side-apply field manager of everything the operator writes.
+const FieldOwner = "ftp-operator"
+
+// secretIndex indexes FTPServers by the names of the Secrets they reference.
+const secretIndex = "spec.secretNames"
+
+// FTPServerReconciler reconciles FTPServer objects.
+type FTPServerReconciler struct {
+	client.Client
+	// APIReader reads objects the manager does not cache (pods and nodes, for the NodePort address).
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Allocator *portalloc.Allocator
+	Render    render.Options
+	// MaxConcurrentReconciles defaults to 4.
+	MaxConcurrentReconciles int
+
+	replayMu sync.Mutex
+	replayed bool
+	// released wakes every FTPServer that holds no grant when ports are given back.
+	released chan event.GenericEvent
+}
+
+// +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one FTPServer's children and status in line with its spec.
+func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	if err := r.replayGrants(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	srv := &ftpv1.FTPServer{}
+	if err := r.Get(ctx, req.NamespacedName, srv); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.release(ctx, req.NamespacedName) // children go with the ownerRefs
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !srv.DeletionTimestamp.IsZero() {
+		r.release(ctx, req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+
+	before := srv.DeepCopy()
+	defer func() {
+		if err == nil || errors.Is(err, errWait) {
+			srv.Status.ObservedGeneration = srv.Generation
+		}
+		summarize(srv)
+		r.recordTransitions(before, srv)
+		if statusErr := r.writeStatus(ctx, before, srv); statusErr != nil {
+			err = errors.Join(err, statusErr)
+		}
+		if errors.Is(err, errWait) {
+			err = nil // a condition says what we wait for; a watch brings us back
+		}
+	}()
+
+	p := &pass{srv: srv}
+	for _, phase := range []func(context.Context, *pass) error{
+		r.reconcilePorts,
+		r.reconcileSupport,
+		r.reconcileService,
+		r.reconcileWorkload,
+		r.reconcileAddress,
+	} {
+		if err := phase(ctx, p); err != nil {
+			var terminal *notOwnedError
+			if errors.As(err, &terminal) {
+				return ctrl.Result{}, reconcile.TerminalError(err)
+			}
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// pass carries what one reconcile learned from phase to phase.
+type pass struct {
+	srv     *ftpv1.FTPServer
+	grant   ftpv1.PortRange
+	service *corev1.Service
+}
+
+// errWait stops a pass without an error: a condition tells the user what is missing and a watch brings the
+// server back when it changes.
+var errWait = errors.New("waiting")
+
+// writeStatus writes the status once, and only if it changed.
+func (r *FTPServerReconciler) writeStatus(ctx context.Context, before, srv *ftpv1.FTPServer) error {
+	if equality.Semantic.DeepEqual(before.Status, srv.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, srv, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
+}
+
+// setCondition stamps a condition with the generation it speaks of.
+func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format string, args ...any) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&srv.Status.Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            fmt.Sprintf(format, args...),
+		ObservedGeneration: srv.Generation,
+	})
+}
+
+// summarize sets Ready from the conditions that it sums up.
+func summarize(srv *ftpv1.FTPServer) {
+	for _, t := range []string{ftpv1.ConditionPortsAllocated, ftpv1.ConditionServiceReady, ftpv1.ConditionAddress, ftpv1.ConditionWorkloadReady} {
+		c := meta.FindStatusCondition(srv.Status.Conditions, t)
+		if c == nil {
+			setCondition(srv, ftpv1.ConditionReady, false, ftpv1.ReasonProgressing, "%s not yet reconciled", t)
+			return
+		}
+		if c.Status != metav1.ConditionTrue {
+			setCondition(srv, ftpv1.ConditionReady, false, c.Reason, "%s", c.Message)
+			return
+		}
+	}
+	setCondition(srv, ftpv1.ConditionReady, true, ftpv1.ReasonReady, "serving at %s", srv.Status.Endpoint)
+}
+
+// transitions maps a condition state to the event that announces it. Events are sent when a condition enters
+// that state, never on every pass.
+var transitions = map[string]struct {
+	typ, reason string
+}{
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonAllocated:             {corev1.EventTypeNormal, "PortsAllocated"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonPoolExhausted:         {corev1.EventTypeWarning, "PoolExhausted"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonRangeUnavailable:      {corev1.EventTypeWarning, "RangeUnavailable"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonPortConflict:          {corev1.EventTypeWarning, "NodePortConflict"},
+	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonNotOwned:                {corev1.EventTypeWarning, "NotOwned"},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonNotOwned:               {corev1.EventTypeWarning, "NotOwned"},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonSecretMissing:          {corev1.EventTypeWarning, "SecretMissing"},
+	ftpv1.ConditionAddress + "/" + ftpv1.ReasonAddressAssigned:              {corev1.EventTypeNormal, "AddressAssigned"},
+	ftpv1.ConditionLoadBalancerCompatible + "/" + ftpv1.ReasonAboveCloudCap: {corev1.EventTypeWarning, "AboveCloudListenerCap"},
+}
+
+func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {
+	for _, c := range after.Status.Conditions {
+		old := meta.FindStatusCondition(before.Status.Conditions, c.Type)
+		changed := old == nil || old.Status != c.Status || old.Reason != c.Reason ||
+			(c.Type == ftpv1.ConditionAddress && before.Status.Address != after.Status.Address) ||
+			(c.Type == ftpv1.ConditionPortsAllocated && old.Message != c.Message)
+		if ev, ok := transitions[c.Type+"/"+c.Reason]; ok && changed && r.Recorder != nil {
+			r.Recorder.Eventf(after, nil, ev.typ, ev.reason, "Reconcile", "%s", c.Message)
+		}
+	}
+}
+
+// SetupWithManager registers the controller, its watches and the Secret index.
+func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &ftpv1.FTPServer{}, secretIndex, secretNames); err != nil {
+		return err
+	}
+	r.released = make(chan event.GenericEvent, 16)
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&ftpv1.FTPServer{}).
+		Owns(&corev1.Service{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret)).
+		WatchesRawSource(source.Channel(r.released, handler.EnqueueRequestsFromMapFunc(r.serversWithoutGrant))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+func secretNames(o client.Object) []string {
+	srv := o.(*ftpv1.FTPServer)
+	var names []string
+	for _, u := range srv.Spec.Users {
+		names = append(names, u.PasswordSecretRef.Name)
+	}
+	if srv.Spec.TLS != nil {
+		names = append(names, srv.Spec.TLS.SecretRef.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+func (r *FTPServerReconciler) serversOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list ftpv1.FTPServerList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{secretIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing FTPServers of a Secret", "secret", o.GetName())
+		return nil
+	}
+	return requests(list.Items)
+}
+
+func (r *FTPServerReconciler) serversWithoutGrant(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list ftpv1.FTPServerList
+	if err := r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "listing FTPServers to wake")
+		return nil
+	}
+	waiting := slices.DeleteFunc(list.Items, func(s ftpv1.FTPServer) bool {
+		_, held := r.Allocator.Get(keyOf(&s))
+		return held
+	})
+	return requests(waiting)
+}
+
+func requests(items []ftpv1.FTPServer) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(items))
+	for i := range items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: items[i].Namespace, Name: items[i].Name}})
+	}
+	return reqs
+}
+
+func keyOf(srv *ftpv1.FTPServer) string { return srv.Namespace + "/" + srv.Name }

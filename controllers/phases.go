@@ -1,0 +1,285 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/portalloc"
+	"github.com/ftp-operator/ftp-operator/internal/render"
+)
+
+// DefaultPassivePortCount is used when spec.passivePorts names neither a count nor a range.
+const DefaultPassivePortCount = 16
+
+// CloudListenerCap is the smallest per-load-balancer listener limit among the big clouds (AWS NLB: 50).
+const CloudListenerCap = 50
+
+// maxConflictRetries bounds how often one pass re-allocates after the API server refused a nodePort.
+const maxConflictRetries = 8
+
+// replayGrants runs once, before the first allocation: it assigns every grant recorded in status, oldest server
+// first, so that a restarted operator never hands out a port that is still in use.
+func (r *FTPServerReconciler) replayGrants(ctx context.Context) error {
+	r.replayMu.Lock()
+	defer r.replayMu.Unlock()
+	if r.replayed {
+		return nil
+	}
+	var list ftpv1.FTPServerList
+	if err := r.List(ctx, &list); err != nil {
+		return fmt.Errorf("listing FTPServers to replay their grants: %w", err)
+	}
+	slices.SortFunc(list.Items, func(a, b ftpv1.FTPServer) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(keyOf(&a), keyOf(&b))
+	})
+	logger := log.FromContext(ctx)
+	replayed := 0
+	for i := range list.Items {
+		srv := &list.Items[i]
+		g := srv.Status.PassivePorts
+		if g == nil || !srv.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if err := r.Allocator.Assign(keyOf(srv), portalloc.Range{Start: g.Start, End: g.End}); err != nil {
+			// The server is given a new range when it is reconciled.
+			logger.Error(err, "replaying a recorded grant", "ftpserver", keyOf(srv), "range", g.String())
+			continue
+		}
+		replayed++
+	}
+	logger.Info("replayed passive-port grants", "grants", replayed, "freePorts", r.Allocator.Free())
+	r.replayed = true
+	return nil
+}
+
+// release gives a deleted server's ports back and wakes the servers that wait for ports.
+func (r *FTPServerReconciler) release(ctx context.Context, key types.NamespacedName) {
+	if !r.Allocator.Release(key.String()) {
+		return
+	}
+	log.FromContext(ctx).Info("released passive ports", "freePorts", r.Allocator.Free())
+	select {
+	case r.released <- event.GenericEvent{Object: &ftpv1.FTPServer{}}:
+	default: // a wake-up is already queued; it lists the waiting servers when it runs, after this release
+	}
+}
+
+// reconcilePorts grants the server its passive range and records it in status.
+func (r *FTPServerReconciler) reconcilePorts(_ context.Context, p *pass) error {
+	srv, key := p.srv, keyOf(p.srv)
+	var (
+		got portalloc.Range
+		err error
+	)
+	if pin := srv.Spec.PassivePorts.Range; pin != nil {
+		got = portalloc.Range{Start: pin.Start, End: pin.End}
+		err = r.Allocator.Assign(key, got)
+	} else {
+		count := int32(DefaultPassivePortCount)
+		if c := srv.Spec.PassivePorts.Count; c != nil {
+			count = *c
+		}
+		got, err = r.Allocator.Allocate(key, count)
+	}
+	var conflict *portalloc.ConflictError
+	switch {
+	case errors.Is(err, portalloc.ErrPoolExhausted):
+		setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonPoolExhausted,
+			"no %d free contiguous ports left in the pool %s; the server gets its range as soon as another server releases ports",
+			requestedSize(srv), r.Allocator.Pool())
+		return errWait
+	case errors.Is(err, portalloc.ErrOutsidePool):
+		setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonRangeUnavailable,
+			"pinned range %s is outside the operator's passive-port pool %s", got, r.Allocator.Pool())
+		return errWait
+	case errors.As(err, &conflict):
+		setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonRangeUnavailable,
+			"pinned range %s is not free: port %d is held by %s", got, conflict.Port, conflict.Holder)
+		return errWait
+	case err != nil:
+		return err
+	}
+	p.grant = ftpv1.PortRange{Start: got.Start, End: got.End}
+	srv.Status.PassivePorts = &p.grant
+	srv.Status.PassivePortRange = p.grant.String()
+	setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports %s", p.grant)
+
+	if listeners := len(render.Service(srv, p.grant).Spec.Ports); serviceType(srv) == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
+			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
+	} else {
+		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "%d Service ports", listeners)
+	}
+	return nil
+}
+
+func requestedSize(srv *ftpv1.FTPServer) int32 {
+	if c := srv.Spec.PassivePorts.Count; c != nil {
+		return *c
+	}
+	if r := srv.Spec.PassivePorts.Range; r != nil {
+		return r.Size()
+	}
+	return DefaultPassivePortCount
+}
+
+func serviceType(srv *ftpv1.FTPServer) corev1.ServiceType {
+	return render.Service(srv, ftpv1.PortRange{Start: 1, End: 1}).Spec.Type
+}
+
+// reconcileSupport applies what the pod needs besides itself: the users file, the engine's identity and its
+// narrow permission to read its own FTPServer, and the claim of a volumeClaimTemplate. It also checks that the
+// referenced Secrets exist, so that the user learns of a typo from the status, not from a pod stuck creating.
+func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
+	cm, err := render.ConfigMap(p.srv)
+	if err != nil {
+		return err
+	}
+	objs := []client.Object{cm, render.ServiceAccount(p.srv), render.Role(p.srv), render.RoleBinding(p.srv)}
+	if pvc := render.PersistentVolumeClaim(p.srv); pvc != nil {
+		objs = append(objs, pvc)
+	}
+	for _, o := range objs {
+		if err := r.apply(ctx, p.srv, o); err != nil {
+			return r.applyFailed(p.srv, ftpv1.ConditionWorkloadReady, err)
+		}
+	}
+	return nil
+}
+
+// missingSecrets lists what the pod would wait for.
+func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTPServer) ([]string, error) {
+	want := map[string][]string{} // secret -> keys
+	for _, u := range srv.Spec.Users {
+		key := u.PasswordSecretRef.Key
+		if key == "" {
+			key = "password"
+		}
+		want[u.PasswordSecretRef.Name] = append(want[u.PasswordSecretRef.Name], key)
+	}
+	if srv.Spec.TLS != nil {
+		n := srv.Spec.TLS.SecretRef.Name
+		want[n] = append(want[n], corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+	}
+	var missing []string
+	for name, keys := range want {
+		var s corev1.Secret
+		err := r.Get(ctx, types.NamespacedName{Namespace: srv.Namespace, Name: name}, &s)
+		if apierrors.IsNotFound(err) {
+			missing = append(missing, fmt.Sprintf("Secret %q not found", name))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if _, ok := s.Data[k]; !ok {
+				missing = append(missing, fmt.Sprintf("Secret %q has no key %q", name, k))
+			}
+		}
+	}
+	slices.Sort(missing)
+	return missing, nil
+}
+
+// nodePortInUse matches the API server's refusal of a nodePort that another Service holds.
+var nodePortInUse = regexp.MustCompile(`spec\.ports\[(\d+)\]\.nodePort`)
+
+// reconcileService applies the Service. A nodePort that another Service already holds is refused by the API
+// server; the port is then blocked in the allocator and the server gets a new range, a bounded number of times.
+func (r *FTPServerReconciler) reconcileService(ctx context.Context, p *pass) error {
+	srv := p.srv
+	for attempt := 0; ; attempt++ {
+		svc := render.Service(srv, p.grant)
+		err := r.apply(ctx, srv, svc)
+		if err == nil {
+			p.service = svc
+			setCondition(srv, ftpv1.ConditionServiceReady, true, ftpv1.ReasonApplied, "Service %s exposes port %d and passive ports %s",
+				svc.Name, render.ServiceControlPort, p.grant)
+			return nil
+		}
+		port, isConflict := conflictingNodePort(err, svc)
+		if !isConflict {
+			return r.applyFailed(srv, ftpv1.ConditionServiceReady, err)
+		}
+		if srv.Spec.PassivePorts.Range != nil || attempt >= maxConflictRetries || !p.grant.Contains(port) {
+			setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonPortConflict,
+				"nodePort %d of passive range %s is already held by another Service", port, p.grant)
+			setCondition(srv, ftpv1.ConditionServiceReady, false, ftpv1.ReasonPortConflict, "%v", err)
+			return errWait
+		}
+		log.FromContext(ctx).Info("nodePort held by another Service; re-allocating", "port", port, "range", p.grant.String())
+		r.Allocator.Block(port, "a nodePort of another Service")
+		if err := r.reconcilePorts(ctx, p); err != nil {
+			return err
+		}
+	}
+}
+
+func conflictingNodePort(err error, svc *corev1.Service) (int32, bool) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || !apierrors.IsInvalid(err) || status.Status().Details == nil {
+		return 0, false
+	}
+	for _, c := range status.Status().Details.Causes {
+		m := nodePortInUse.FindStringSubmatch(c.Field)
+		if m == nil || !strings.Contains(c.Message, "already allocated") {
+			continue
+		}
+		i, _ := strconv.Atoi(m[1])
+		if i < len(svc.Spec.Ports) {
+			return svc.Spec.Ports[i].NodePort, true
+		}
+	}
+	return 0, false
+}
+
+// reconcileWorkload applies the Deployment and reports whether its pod is available.
+func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) error {
+	srv := p.srv
+	missing, err := r.missingSecrets(ctx, srv)
+	if err != nil {
+		return err
+	}
+	dep := render.Deployment(srv, p.grant, r.Render)
+	if err := r.apply(ctx, srv, dep); err != nil {
+		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+	}
+	if len(missing) > 0 {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
+		return nil
+	}
+	if cur := dep; cur.Status.ObservedGeneration >= cur.Generation && cur.Status.AvailableReplicas > 0 && cur.Status.UpdatedReplicas == cur.Status.Replicas {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "the FTP server pod is available")
+	} else {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonProgressing, "waiting for the FTP server pod to become available")
+	}
+	return nil
+}
+
+// applyFailed turns an apply error into a condition. Objects we did not create are never adopted.
+func (r *FTPServerReconciler) applyFailed(srv *ftpv1.FTPServer, condition string, err error) error {
+	var notOwned *notOwnedError
+	if errors.As(err, &notOwned) {
+		setCondition(srv, condition, false, ftpv1.ReasonNotOwned, "%v", err)
+		return err
+	}
+	setCondition(srv, condition, false, ftpv1.ReasonApplyFailed, "%v", err)
+	return err
+}

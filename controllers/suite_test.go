@@ -1,0 +1,224 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/portalloc"
+	"github.com/ftp-operator/ftp-operator/internal/render"
+)
+
+var (
+	restConfig *rest.Config
+	k8s        client.Client
+	scheme     = runtime.NewScheme()
+	nsCounter  atomic.Int32
+)
+
+// TestMain starts one real kube-apiserver and etcd (envtest) for the package. KUBEBUILDER_ASSETS must point at
+// them: `make test` provides them (hack/envtest-assets.sh).
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the controller tests with `make test` (it builds kube-apiserver and etcd)")
+		os.Exit(1)
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(zapLevel()))))
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = ftpv1.AddToScheme(scheme)
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if restConfig, err = env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		os.Exit(1)
+	}
+	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+func zapLevel() int8 {
+	if os.Getenv("TEST_VERBOSE_OPERATOR") != "" {
+		return -1
+	}
+	return 2 // errors only
+}
+
+// operator is one running manager, watching one namespace with its own pool.
+type operator struct {
+	rec    *FTPServerReconciler
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	name = strings.TrimRight(name, "-")
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// startOperator runs a manager scoped to ns with pool, until the test ends or stop is called.
+func startOperator(t *testing.T, ns string, pool portalloc.Range) *operator {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &FTPServerReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    scheme,
+		Recorder:  mgr.GetEventRecorder("ftp-operator"),
+		Allocator: portalloc.New(pool),
+		Render:    render.Options{Image: "localhost/ftp-operator:test"},
+	}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	op := &operator{rec: rec, cancel: cancel, done: make(chan error, 1)}
+	go func() { op.done <- mgr.Start(ctx) }()
+	t.Cleanup(op.stop)
+	return op
+}
+
+func (o *operator) stop() {
+	o.cancel()
+	select {
+	case <-o.done:
+	case <-time.After(30 * time.Second):
+	}
+}
+
+// newServer returns an FTPServer with one user whose Secret exists.
+func newServer(t *testing.T, ns, name string, mut func(*ftpv1.FTPServer)) *ftpv1.FTPServer {
+	t.Helper()
+	ensureSecret(t, ns, "users", map[string]string{"password": "s3cret"})
+	srv := &ftpv1.FTPServer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: ftpv1.FTPServerSpec{
+			Users: []ftpv1.User{{Name: "acme", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "users"}}},
+		},
+	}
+	if mut != nil {
+		mut(srv)
+	}
+	return srv
+}
+
+func ensureSecret(t *testing.T, ns, name string, data map[string]string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
+	if err := k8s.Create(context.Background(), s); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+}
+
+// eventually polls cond every 50 ms until it returns true, for at most timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}
+
+// getServer reads an FTPServer from the API server.
+func getServer(t *testing.T, ns, name string) *ftpv1.FTPServer {
+	t.Helper()
+	srv := &ftpv1.FTPServer{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, srv); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// waitCondition waits until condition typ of the server has status and reason (reason "" matches any), and
+// returns the server as it was then.
+func waitCondition(t *testing.T, ns, name, typ string, status metav1.ConditionStatus, reason string) *ftpv1.FTPServer {
+	t.Helper()
+	var srv *ftpv1.FTPServer
+	eventually(t, 20*time.Second, fmt.Sprintf("%s/%s %s=%s %s", ns, name, typ, status, reason), func() (bool, error) {
+		srv = getServer(t, ns, name)
+		c := apimeta.FindStatusCondition(srv.Status.Conditions, typ)
+		if c == nil {
+			return false, fmt.Errorf("no %s condition", typ)
+		}
+		if c.ObservedGeneration != srv.Generation {
+			return false, fmt.Errorf("condition of generation %d, object at %d", c.ObservedGeneration, srv.Generation)
+		}
+		return c.Status == status && (reason == "" || c.Reason == reason), fmt.Errorf("%s=%s %s: %s", typ, c.Status, c.Reason, c.Message)
+	})
+	return srv
+}
+
+// waitGrant waits for a server's passive ports to be granted and returns them.
+func waitGrant(t *testing.T, ns, name string) ftpv1.PortRange {
+	t.Helper()
+	srv := waitCondition(t, ns, name, ftpv1.ConditionPortsAllocated, metav1.ConditionTrue, ftpv1.ReasonAllocated)
+	if srv.Status.PassivePorts == nil {
+		t.Fatalf("%s: PortsAllocated but no status.passivePorts", name)
+	}
+	return *srv.Status.PassivePorts
+}
