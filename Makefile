@@ -10,6 +10,11 @@ GO_TEST_FLAGS ?=
 FUZZTIME ?= 10s
 
 .DEFAULT_GOAL := help
+
+# hack/mk/*.mk add targets and append to VERIFY_EXTRA / TEST_EXTRA (prerequisites of verify and test).
+VERIFY_EXTRA :=
+TEST_EXTRA :=
+-include hack/mk/*.mk
 SHELL := /usr/bin/env bash -o pipefail
 
 ##@ General
@@ -37,7 +42,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: verify
-verify: manifests generate ## Regenerate everything and fail if a generated file was out of date or code is unformatted.
+verify: manifests generate $(VERIFY_EXTRA) ## Regenerate everything and fail if a generated file was out of date or code is unformatted.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above are not formatted"; exit 1; }
 	@git diff --exit-code -- config api charts || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- config api charts)" || { git status --porcelain -- config api charts; echo "generated files are not committed"; exit 1; }
@@ -53,7 +58,7 @@ envtest-assets: ## Provide kube-apiserver and etcd for envtest in bin/k8s (downl
 	@K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify vet envtest-assets test-clients ## Run every test: unit, engine (-race), fuzz smoke, envtest controllers, real FTP clients.
+test: verify vet envtest-assets test-clients $(TEST_EXTRA) ## Run every test: unit, engine (-race), fuzz smoke, envtest controllers, real FTP clients.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -74,4 +79,3 @@ $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(BIN)/controller-gen $(CONTROLLER_GEN)
 
--include hack/mk/*.mk
