@@ -67,11 +67,16 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
 	st, err := os.Stat(*out)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s %s %s (%d bytes)\n", ref, digest, *out, st.Size())
+	// containerd writes its own manifest on import, so it lists another digest; the image ID (config) is the same.
+	fmt.Printf("%s manifest %s, image ID %s, %s (%d bytes)\n", ref, digest, id, *out, st.Size())
 	return nil
 }
 

@@ -23,6 +23,10 @@ image: build $(IMAGEPACK) ## Pack bin/ftp-operator into bin/image/ftp-operator-V
 		--label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.source=https://github.com/ftp-operator/ftp-operator
 
+.PHONY: image-check
+image-check: image ## Import the image tarball into a private containerd (as a node would: ctr -n k8s.io images import) and check it unpacks.
+	hack/image-import-check.sh $(IMAGE_TAR) $(IMG)
+
 .PHONY: chart
 chart: chart-crds chart-rbac ## Regenerate the chart's generated templates (CRDs and the manager's ClusterRole) from config/.
 
