@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -315,5 +316,64 @@ func TestPasswordsNeverLogged(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("password %q in logs:\n%s", secret, logs)
 		}
+	}
+}
+
+// TestSlowTransferNotCutByDataTimeout: the data timeout bounds stalls, not
+// whole transfers; a transfer that keeps progressing slowly completes.
+func TestSlowTransferNotCutByDataTimeout(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.BandwidthLimit = 512 << 10; s.DataTimeout = 400 * time.Millisecond })
+	data := strings.Repeat("slow", 192<<10) // 768 KiB: about 1 s at 512 KiB/s after the burst
+	e.write(t, "acme/slow.bin", data)
+	c := e.dial(t, "acme", "secret")
+	resp, err := c.Retr("slow.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, resp)
+	if err := resp.Close(); err != nil {
+		t.Fatalf("transfer failed: %v", err)
+	}
+	if got != data {
+		t.Fatalf("got %d of %d bytes", len(got), len(data))
+	}
+	if err := c.Stor("up.bin", strings.NewReader(data)); err != nil {
+		t.Fatalf("slow upload: %v", err)
+	}
+}
+
+// TestSlowReaderOnZeroCopyPath: a client that reads slowly gets a sendfile
+// download through even though the transfer takes several data timeouts. The
+// file is larger than the socket buffers, so sendfile really blocks.
+func TestSlowReaderOnZeroCopyPath(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.DataTimeout = 300 * time.Millisecond })
+	data := strings.Repeat("z", 10<<20)
+	e.write(t, "acme/z.bin", data)
+	r := dialRaw(t, e.addr, "")
+	r.login("acme", "secret")
+	port := r.epsv()
+	dc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	r.must(150, "RETR z.bin")
+	start := time.Now()
+	var got int
+	buf := make([]byte, 64<<10)
+	for i := 0; i < 10000; i++ { // at most ~4 MiB/s: about 2.5 s, several data timeouts
+		n, err := dc.Read(buf)
+		got += n
+		if err != nil {
+			break
+		}
+		time.Sleep(15 * time.Millisecond)
+	}
+	if got != len(data) {
+		t.Fatalf("got %d of %d bytes after %v", got, len(data), time.Since(start))
+	}
+	r.expect(226)
+	if el := time.Since(start); el < time.Second {
+		t.Logf("reader was not slow enough to be meaningful: %v", el)
 	}
 }

@@ -20,14 +20,39 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// chunk is how much is copied between deadline refreshes. Each chunk is one
-// sendfile/splice call on plain connections.
-const chunk = 8 << 20
+// Data-connection timeouts bound stalls, not whole transfers. Buffered
+// copies go through idleConn, which refreshes the deadline on every read and
+// write. Zero-copy copies (sendfile/splice) run in chunks with a deadline per
+// chunk; the chunk size adapts to the measured speed (about a quarter of the
+// timeout's worth, at most doubling per step) and each chunk's deadline also
+// allows for a 64 KiB/s floor, so slow but progressing clients are not cut.
+const (
+	minChunk   = 64 << 10
+	maxChunk   = 4 << 20
+	firstChunk = 256 << 10
+	floorRate  = 64 << 10 // bytes/s
+)
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // writerOnly hides io.ReaderFrom so that io.CopyBuffer uses our buffer.
 type writerOnly struct{ io.Writer }
+
+// idleConn refreshes the deadline before every read and write.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c idleConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c idleConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
+}
 
 // plainConn reports whether c is a plain TCP connection (possibly behind a
 // PROXY header), i.e. one the kernel can sendfile/splice into.
@@ -41,43 +66,46 @@ func plainConn(c net.Conn) bool {
 	return false
 }
 
-// copyData copies src to dst in chunks, refreshing the data-connection
-// deadline before each chunk; with fast set, io.Copy may use sendfile or
-// splice. It returns at EOF of src.
-func copyData(ctx context.Context, dst io.Writer, src io.Reader, c net.Conn, timeout time.Duration, fast bool) (int64, error) {
-	var buf []byte
-	if !fast {
-		bp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(bp)
-		buf = *bp
-		dst = writerOnly{dst}
+// copyBuffered copies with a pooled 256 KiB buffer; deadlines are the
+// caller's business (use idleConn).
+func copyBuffered(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	n, err := io.CopyBuffer(writerOnly{dst}, src, *bp)
+	if err != nil && ctx.Err() != nil {
+		err = errTransferAbort
 	}
+	return n, err
+}
+
+// copyZero copies src to dst (one of them the plain data connection c) with
+// io.Copy so that the kernel's sendfile/splice is used, until EOF of src.
+func copyZero(ctx context.Context, dst io.Writer, src io.Reader, c net.Conn, timeout time.Duration) (int64, error) {
 	var total int64
+	size := int64(firstChunk)
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, errTransferAbort
 		}
-		_ = c.SetDeadline(time.Now().Add(timeout))
-		var n int64
-		var err error
-		if fast {
-			n, err = io.CopyN(dst, src, chunk)
-			if errors.Is(err, io.EOF) {
-				return total + n, nil
-			}
-		} else {
-			n, err = io.CopyBuffer(dst, io.LimitReader(src, chunk), buf)
-			if err == nil && n < chunk {
-				return total + n, nil
-			}
-		}
+		start := time.Now()
+		allow := timeout + time.Duration(float64(size)/floorRate*float64(time.Second))
+		_ = c.SetDeadline(start.Add(allow))
+		n, err := io.CopyN(dst, src, size)
 		total += n
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return total, errTransferAbort
 			}
 			return total, err
 		}
+		next := int64(maxChunk)
+		if el := time.Since(start).Seconds(); el > 0 {
+			next = int64(float64(n) / el * timeout.Seconds() / 4)
+		}
+		size = min(max(next, minChunk), 2*size, maxChunk)
 	}
 }
 
@@ -212,15 +240,18 @@ func (ss *session) cmdRETR(arg string) bool {
 		if err == nil {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			src, fast := ss.limit(ctx, f)
-			fast = fast && !ascii && plainConn(c)
-			if ascii {
-				bw := bufio.NewWriterSize(c, 64<<10)
-				n, err = copyData(ctx, asciiWriter{bw}, src, c, ss.srv.dataTimeout(), false)
+			ic := idleConn{c, ss.srv.dataTimeout()}
+			switch {
+			case ascii:
+				bw := bufio.NewWriterSize(ic, 64<<10)
+				n, err = copyBuffered(ctx, asciiWriter{bw}, src)
 				if err == nil {
 					err = bw.Flush()
 				}
-			} else {
-				n, err = copyData(ctx, c, src, c, ss.srv.dataTimeout(), fast)
+			case fast && plainConn(c):
+				n, err = copyZero(ctx, c, src, c, ss.srv.dataTimeout())
+			default:
+				n, err = copyBuffered(ctx, ic, src)
 			}
 			stop()
 		}
@@ -325,16 +356,17 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		var n int64
 		if err == nil {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
-			var src io.Reader = c
+			var src io.Reader = idleConn{c, ss.srv.dataTimeout()}
 			if ascii {
-				src = &asciiReader{r: c}
+				src = &asciiReader{r: src}
 			}
 			src, fast := ss.limit(ctx, src)
-			fast = fast && !ascii && plainConn(c)
-			if _, isOS := tf.(*os.File); !isOS {
-				fast = false
+			_, isOS := tf.(*os.File)
+			if fast && !ascii && isOS && plainConn(c) {
+				n, err = copyZero(ctx, tf, c, c, ss.srv.dataTimeout())
+			} else {
+				n, err = copyBuffered(ctx, tf, src)
 			}
-			n, err = copyData(ctx, tf, src, c, ss.srv.dataTimeout(), fast)
 			stop()
 		}
 		if err == nil && ss.controlGone.Load() {
@@ -564,16 +596,12 @@ func (ss *session) list(arg string, format lineFormat) bool {
 		c, err := ss.openData(ctx, dc, "file list")
 		if err == nil {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
-			_ = c.SetDeadline(time.Now().Add(ss.srv.dataTimeout()))
-			bw := bufio.NewWriterSize(c, 32<<10)
+			var b strings.Builder
 			for _, l := range lines {
-				if _, err = bw.WriteString(l + "\r\n"); err != nil {
-					break
-				}
+				b.WriteString(l)
+				b.WriteString("\r\n")
 			}
-			if err == nil {
-				err = bw.Flush()
-			}
+			_, err = copyBuffered(ctx, idleConn{c, ss.srv.dataTimeout()}, strings.NewReader(b.String()))
 			stop()
 			if ctx.Err() != nil {
 				err = errTransferAbort
