@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type ftpdConfig struct {
 	tlsCert, tlsKey, tlsMode             string
 	activeMode                           string
 	proxyProtocol                        bool
+	proxyTrusted                         string
 	xferlog                              string
 	idleTimeout, dataTimeout             time.Duration
 	maxSessions, maxSessionsPerIP        int
@@ -63,6 +65,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.StringVar(&c.tlsMode, "tls-mode", "Explicit", "Explicit (AUTH TLS optional), Required (TLS for login and data) or Implicit (also serve --implicit-listen; TLS required)")
 	fs.StringVar(&c.activeMode, "active-mode", "Enabled", "Enabled or Disabled: PORT/EPRT (only to the client's own IP, never to ports < 1024)")
 	fs.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header on control and data connections")
+	fs.StringVar(&c.proxyTrusted, "proxy-protocol-trusted", "", "with --proxy-protocol: CIDRs of the load balancers (comma-separated); only they must and may send a header, other peers are served under their own address")
 	fs.StringVar(&c.xferlog, "xferlog", "", "append wu-ftpd compatible transfer log lines to this file (\"-\" = stdout)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close control connections idle this long")
 	fs.DurationVar(&c.dataTimeout, "data-timeout", 30*time.Second, "timeout for opening or stalling a data connection")
@@ -204,6 +207,17 @@ func buildServer(cfg *ftpdConfig, logger *slog.Logger) (*ftpd.Server, []io.Close
 	if err != nil {
 		return nil, nil, fmt.Errorf("--address-overrides: %w", err)
 	}
+	var trusted []netip.Prefix
+	for _, c := range strings.Split(cfg.proxyTrusted, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--proxy-protocol-trusted: %w", err)
+		}
+		trusted = append(trusted, p.Masked())
+	}
 	srv := &ftpd.Server{
 		Addr:             cfg.listen,
 		Auth:             auth,
@@ -214,6 +228,7 @@ func buildServer(cfg *ftpdConfig, logger *slog.Logger) (*ftpd.Server, []io.Close
 		PublicAddress:    cfg.publicAddress,
 		AddressOverrides: overrides,
 		ProxyProtocol:    cfg.proxyProtocol,
+		ProxyTrusted:     trusted,
 		IdleTimeout:      cfg.idleTimeout,
 		DataTimeout:      cfg.dataTimeout,
 		MaxSessions:      cfg.maxSessions,

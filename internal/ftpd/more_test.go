@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 func TestSTOU(t *testing.T) {
@@ -376,4 +378,41 @@ func TestSlowReaderOnZeroCopyPath(t *testing.T) {
 	if el := time.Since(start); el < time.Second {
 		t.Logf("reader was not slow enough to be meaningful: %v", el)
 	}
+}
+
+func TestProxyTrustedUpstreams(t *testing.T) {
+	e := newEnv(t, func(s *Server) {
+		s.ProxyProtocol = true
+		s.ProxyTrusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}
+	})
+	// An untrusted peer without a header is served under its own address.
+	r := dialRaw(t, e.addr, "127.0.0.1")
+	r.login("acme", "secret")
+	r.must(200, "PORT 127,0,0,1,195,80")
+	// An untrusted peer cannot spoof its address with a header: it is a
+	// bad command, and the session keeps the peer's real address.
+	c := proxyDial(t, e.addr, "198.51.100.7", 1)
+	defer c.Close()
+	rs := &raw{t: t, c: c, tp: newTP(c)}
+	rs.expect(220)
+	rs.expect(502) // "PROXY TCP4 ..."
+	rs.login("acme", "secret")
+	rs.must(501, "PORT 198,51,100,7,195,80")
+	rs.must(200, "PORT 127,0,0,1,195,80")
+	// The trusted balancer's header is used.
+	lb, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+	_ = lb.SetDeadline(time.Now().Add(10 * time.Second))
+	h := proxyproto.HeaderProxyFromAddrs(1, &net.TCPAddr{IP: net.ParseIP("198.51.100.8"), Port: 4000}, lb.RemoteAddr())
+	if _, err := h.WriteTo(lb); err != nil {
+		t.Fatal(err)
+	}
+	rl := &raw{t: t, c: lb, tp: newTP(lb)}
+	rl.expect(220)
+	rl.login("acme", "secret")
+	rl.must(501, "PORT 127,0,0,2,195,80")
+	rl.must(200, "PORT 198,51,100,8,195,80")
 }

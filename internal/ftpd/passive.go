@@ -93,10 +93,7 @@ func (p *passivePool) listen(port int) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening passive listener on %d: %w", port, err)
 	}
-	if p.srv.ProxyProtocol {
-		l = &proxyproto.Listener{Listener: l, ReadHeaderTimeout: 5 * time.Second}
-	}
-	return l, nil
+	return p.srv.proxyListener(l), nil
 }
 
 func (p *passivePool) acceptLoop(slot *portSlot) {

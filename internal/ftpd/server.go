@@ -46,6 +46,10 @@ type Server struct {
 	// ProxyProtocol requires a PROXY v1/v2 header on control and data
 	// connections (behind a load balancer that sends it).
 	ProxyProtocol bool
+	// ProxyTrusted, when non-empty, limits ProxyProtocol to these upstreams:
+	// they must send a header; other peers are served under their own
+	// address and a header from them is not interpreted (no spoofing).
+	ProxyTrusted []netip.Prefix
 
 	IdleTimeout      time.Duration // default 5m
 	DataTimeout      time.Duration // default 30s: waiting for/idle on a data connection
@@ -179,9 +183,7 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	if s.ProxyProtocol {
-		l = &proxyproto.Listener{Listener: l, ReadHeaderTimeout: 5 * time.Second}
-	}
+	l = s.proxyListener(l)
 	if !s.trackListener(l, true) {
 		l.Close()
 		return ErrServerClosed
@@ -212,6 +214,30 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 			s.handleConn(c, implicit)
 		}()
 	}
+}
+
+// proxyListener wraps l for the PROXY protocol when enabled.
+func (s *Server) proxyListener(l net.Listener) net.Listener {
+	if !s.ProxyProtocol {
+		return l
+	}
+	pl := &proxyproto.Listener{Listener: l, ReadHeaderTimeout: 5 * time.Second}
+	if len(s.ProxyTrusted) > 0 {
+		pl.ConnPolicy = func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+			if ap, err := netip.ParseAddrPort(o.Upstream.String()); err == nil {
+				for _, p := range s.ProxyTrusted {
+					if p.Contains(ap.Addr().Unmap()) {
+						return proxyproto.REQUIRE, nil
+					}
+				}
+			}
+			// SKIP, not REJECT: FTP servers speak first, and detecting a
+			// missing header would wait for client bytes that never come.
+			// A header from an untrusted peer is then just a bad command.
+			return proxyproto.SKIP, nil
+		}
+	}
+	return pl
 }
 
 func (s *Server) trackListener(l net.Listener, add bool) bool {
