@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// ftpCmd sends a command and returns the final reply line.
+func ftpCmd(t *testing.T, c net.Conn, r *bufio.Reader, cmd string) string {
+	t.Helper()
+	if cmd != "" {
+		if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if len(line) >= 4 && line[3] == ' ' {
+			return strings.TrimSpace(line)
+		}
+	}
+}
+
+func TestRunFTPDFlagsHealthAndAddressFile(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(dir, "users.yaml")
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("p4ss\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(users, []byte("users:\n  - name: acme\n    passwordFile: "+pwFile+"\n    home: /acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrFile := filepath.Join(dir, "address")
+	if err := os.WriteFile(addrFile, []byte("192.0.2.10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctl, health := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runFTPD(ctx, []string{"--listen", ctl, "--health-listen", health, "--root", root, "--users", users,
+			"--passive-ports", "21000-21009", "--address-file", addrFile, "--active-mode", "Disabled",
+			"--xferlog", filepath.Join(dir, "xfer.log"), "--log-level", "error"})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runFTPD: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("runFTPD did not return after cancel")
+		}
+	}()
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		var err error
+		if resp, err = http.Get("http://" + health + "/readyz"); err == nil && resp.StatusCode == 200 {
+			break
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp == nil || resp.StatusCode != 200 {
+		t.Fatal("/readyz never became ready")
+	}
+	resp.Body.Close()
+	for _, p := range []string{"/healthz", "/metrics"} {
+		r, err := http.Get("http://" + health + p)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("%s: %v", p, err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if p == "/metrics" && !strings.Contains(string(b), "ftpd_sessions_active") {
+			t.Fatalf("/metrics lacks engine metrics")
+		}
+	}
+	c, err := net.Dial("tcp", ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	for _, step := range []struct{ cmd, want string }{
+		{"", "220"}, {"USER acme", "331"}, {"PASS p4ss", "230"}, {"PORT 127,0,0,1,100,100", "502"},
+	} {
+		if got := ftpCmd(t, c, r, step.cmd); !strings.HasPrefix(got, step.want) {
+			t.Fatalf("%q: got %q, want %s", step.cmd, got, step.want)
+		}
+	}
+	waitPASV := func(want string) {
+		for i := 0; i < 100; i++ {
+			if got := ftpCmd(t, c, r, "PASV"); strings.Contains(got, want) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("PASV never announced %s", want)
+	}
+	waitPASV("(192,0,2,10,")
+	if err := os.WriteFile(addrFile, []byte("192.0.2.11"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitPASV("(192,0,2,11,")
+}
+
+func TestParseFTPDFlagsRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"--users", "u"},
+		{"--root", "r"},
+		{"--root", "r", "--users", "u", "extra"},
+	} {
+		if _, err := parseFTPDFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	dir := t.TempDir()
+	users := filepath.Join(dir, "u.yaml")
+	_ = os.WriteFile(users, []byte("users: []\n"), 0o600)
+	for _, extra := range [][]string{
+		{"--tls-mode", "Sometimes"},
+		{"--tls-mode", "Required"}, // no certificate
+		{"--active-mode", "Maybe"},
+		{"--passive-ports", "10-20"},
+		{"--tls-cert", "x"},
+		{"--address-overrides", "nonsense"},
+		{"--proxy-protocol-trusted", "10.0.0.0/33"},
+	} {
+		cfg, err := parseFTPDFlags(append([]string{"--root", dir, "--users", users}, extra...), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: parse: %v", extra, err)
+		}
+		if _, _, err := buildServer(cfg, nil); err == nil {
+			t.Errorf("%v accepted", extra)
+		}
+	}
+}
