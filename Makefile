@@ -51,6 +51,11 @@ verify: manifests generate $(VERIFY_EXTRA) ## Regenerate everything and fail if 
 build: ## Build the ftp-operator binary (subcommands manager and ftpd) into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/ftp-operator ./cmd/ftp-operator
 
+.PHONY: demo
+demo: build envtest-assets metallb ## Run the operator's whole chain on an embedded default (local API server, MetalLB, manager, engine); Ctrl-C stops it.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" METALLB_DIR="$$(hack/metallb.sh)" \
+		go run ./hack/demo $(DEMO_FLAGS)
+
 ##@ Test
 
 .PHONY: envtest-assets
@@ -58,9 +63,14 @@ envtest-assets: ## Provide kube-apiserver and etcd for envtest in bin/k8s (downl
 	@K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify vet envtest-assets test-clients $(TEST_EXTRA) ## Run every test: unit, engine (-race), fuzz smoke, envtest controllers, real FTP clients.
-	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) -race -count=1 ./...
+test: verify vet envtest-assets metallb test-clients $(TEST_EXTRA) ## Run every test: unit, engine (-race), fuzz smoke, envtest + MetalLB controllers, real FTP clients.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" METALLB_DIR="$$(hack/metallb.sh)" \
+		go test $(GO_TEST_FLAGS) -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
+
+.PHONY: metallb
+metallb: ## Build MetalLB's controller (a real load balancer for the tests) into bin/metallb.
+	@hack/metallb.sh >/dev/null
 
 .PHONY: test-clients
 test-clients: ## Install the FTP clients the integration tests drive (curl, lftp, python3) from Debian packages.

@@ -34,6 +34,8 @@ import (
 )
 
 var (
+	testEnv    *envtest.Environment
+	metallbDir string // MetalLB controller and CRDs (hack/metallb.sh), when present
 	restConfig *rest.Config
 	k8s        client.Client
 	scheme     = runtime.NewScheme()
@@ -44,16 +46,24 @@ var (
 // them: `make test` provides them (hack/envtest-assets.sh).
 func TestMain(m *testing.M) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the controller tests with `make test` (it builds kube-apiserver and etcd)")
-		os.Exit(1)
+		// hack/envtest-assets.sh caches them here.
+		matches, _ := filepath.Glob(filepath.Join("..", "bin", "k8s", "*-linux-amd64", "kube-apiserver"))
+		if len(matches) == 0 {
+			fmt.Fprintln(os.Stderr, "no kube-apiserver: run `make test`, or `make envtest-assets` first (it builds kube-apiserver and etcd)")
+			os.Exit(1)
+		}
+		abs, _ := filepath.Abs(filepath.Dir(matches[len(matches)-1]))
+		_ = os.Setenv("KUBEBUILDER_ASSETS", abs)
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(zapLevel()))))
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = ftpv1.AddToScheme(scheme)
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
+	crds := []string{filepath.Join("..", "config", "crd", "bases")}
+	if metallbDir = findMetalLB(); metallbDir != "" {
+		crds = append(crds, filepath.Join(metallbDir, "crds"))
 	}
+	env := &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
+	testEnv = env
 	var err error
 	if restConfig, err = env.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
@@ -68,6 +78,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
 	os.Exit(code)
+}
+
+// findMetalLB returns $METALLB_DIR, or the folder hack/metallb.sh caches it in.
+func findMetalLB() string {
+	if d := os.Getenv("METALLB_DIR"); d != "" {
+		return d
+	}
+	matches, _ := filepath.Glob(filepath.Join("..", "bin", "metallb", "v*", "controller"))
+	if len(matches) == 0 {
+		return ""
+	}
+	abs, _ := filepath.Abs(filepath.Dir(matches[len(matches)-1]))
+	return abs
 }
 
 func zapLevel() int8 {

@@ -1,0 +1,84 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+)
+
+// TestAdmissionRefusesInvalidSpecs sends each invalid spec to the real API server: the CRD's schema and CEL
+// rules must refuse it with a message a person understands.
+func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
+	ns := newNamespace(t)
+	tests := []struct {
+		name string
+		mut  func(*ftpv1.FTPServer)
+		want string // "" means: accepted
+	}{
+		{"valid server is accepted", func(s *ftpv1.FTPServer) {}, ""},
+		{"range start after end", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 31015, End: 31000}}
+		}, "range start must not be greater than range end"},
+		{"range wider than 1000", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 30000, End: 31500}}
+		}, "a range holds at most 1000 ports"},
+		{"count zero", func(s *ftpv1.FTPServer) { s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](0)} },
+			"spec.passivePorts.count: Invalid value: 0: spec.passivePorts.count in body should be greater than or equal to 1"},
+		{"count above 1000", func(s *ftpv1.FTPServer) { s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](1001)} },
+			"should be less than or equal to 1000"},
+		{"count and range", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](4), Range: &ftpv1.PortRange{Start: 31000, End: 31003}}
+		}, "passivePorts takes either count or range, not both"},
+		{"port above 65535", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 65530, End: 65540}}
+		}, "spec.passivePorts.range.end: Invalid value: 65540: spec.passivePorts.range.end in body should be less than or equal to 65535"},
+		{"port zero", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 0, End: 10}}
+		}, "spec.passivePorts.range.start in body should be greater than or equal to 1"},
+		{"duplicate user names", func(s *ftpv1.FTPServer) { s.Spec.Users = append(s.Spec.Users, s.Spec.Users[0]) },
+			`spec.users[1]: Duplicate value: {"name":"acme"}`},
+		{"no users", func(s *ftpv1.FTPServer) { s.Spec.Users = nil }, "spec.users: Required value"},
+		{"TLS mode without a Secret", func(s *ftpv1.FTPServer) { s.Spec.TLS = &ftpv1.TLSSpec{Mode: ftpv1.TLSRequired} },
+			"spec.tls.secretRef.name: Invalid value: \"\""},
+		{"unknown TLS mode", func(s *ftpv1.FTPServer) {
+			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, Mode: "Sometimes"}
+		}, `spec.tls.mode: Unsupported value: "Sometimes": supported values: "Explicit", "Required", "Implicit"`},
+		{"home escapes the root", func(s *ftpv1.FTPServer) { s.Spec.Users[0].HomeDirectory = "/acme/../../etc" },
+			"homeDirectory must not contain '..'"},
+		{"relative home", func(s *ftpv1.FTPServer) { s.Spec.Users[0].HomeDirectory = "acme" },
+			"homeDirectory must be an absolute path inside the storage root"},
+		{"bad user name", func(s *ftpv1.FTPServer) { s.Spec.Users[0].Name = "a b" }, "spec.users[0].name in body should match"},
+		{"unknown access", func(s *ftpv1.FTPServer) { s.Spec.Users[0].Access = "Admin" },
+			`Unsupported value: "Admin": supported values: "ReadWrite", "ReadOnly", "WriteOnly"`},
+		{"unknown Service type", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeExternalName },
+			`spec.service.type: Unsupported value: "ExternalName"`},
+		{"bad source range", func(s *ftpv1.FTPServer) { s.Spec.Service.LoadBalancerSourceRanges = []string{"10.0.0.0/33"} },
+			"loadBalancerSourceRanges must hold CIDRs"},
+		{"bad public address", func(s *ftpv1.FTPServer) { s.Spec.PublicAddress = "ftp example!" },
+			"publicAddress must be an IP address or a DNS name"},
+		{"two storage sources", func(s *ftpv1.FTPServer) {
+			s.Spec.Storage.PersistentVolumeClaim = &ftpv1.PersistentVolumeClaimRef{ClaimName: "data"}
+			s.Spec.Storage.EmptyDir = &corev1.EmptyDirVolumeSource{}
+		}, "storage takes only one of persistentVolumeClaim, volumeClaimTemplate and emptyDir"},
+		{"unknown active mode", func(s *ftpv1.FTPServer) { s.Spec.ActiveMode = "Maybe" }, `spec.activeMode: Unsupported value: "Maybe"`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, ns, "v"+string(rune('a'+i)), tt.mut)
+			err := k8s.Create(context.Background(), srv)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("valid spec refused: %v", err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("invalid spec accepted")
+			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("message\n  %v\ndoes not say\n  %s", err, tt.want)
+			}
+		})
+	}
+}
