@@ -164,7 +164,7 @@ func (ss *session) cmdQUIT(string) bool {
 }
 
 func (ss *session) cmdFEAT(string) bool {
-	feats := []string{"UTF8", "EPSV", "PASV", "MDTM", "SIZE", "REST STREAM", "TVFS", "MFMT", "HASH SHA-256*",
+	feats := []string{"UTF8", "EPSV", "MDTM", "SIZE", "REST STREAM", "TVFS", "MFMT", "HASH SHA-256*",
 		"MLST type*;size*;modify*;perm*;unix.mode*;"}
 	if ss.srv.ActiveMode {
 		feats = append(feats, "EPRT")

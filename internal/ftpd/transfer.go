@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -555,6 +556,7 @@ func (ss *session) listLines(arg string, format lineFormat) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	lines := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), tmpPrefix) {
