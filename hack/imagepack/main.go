@@ -21,6 +21,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// Defaults: the ftp-operator image (the Dockerfile says the same; dockerfile_test.go checks it).
+const (
+	defaultEntrypoint = "/ftp-operator"
+	defaultCmd        = "manager"
+	defaultUID        = 65532
+)
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "imagepack:", err)
@@ -33,10 +40,10 @@ func run(args []string) error {
 	binary := fs.String("binary", "", "static linux/amd64 executable (required)")
 	tag := fs.String("tag", "", "image name, such as localhost/ftp-operator:v0.1.0 (required)")
 	out := fs.String("out", "", "image tarball to write (required)")
-	entrypoint := fs.String("entrypoint", "/ftp-operator", "path of the binary in the image; the image's Entrypoint")
-	cmd := fs.String("cmd", "manager", "default arguments, space separated")
-	uid := fs.Int("uid", 65532, "user the process runs as")
-	gid := fs.Int("gid", 65532, "group the process runs as")
+	entrypoint := fs.String("entrypoint", defaultEntrypoint, "path of the binary in the image; the image's Entrypoint")
+	cmd := fs.String("cmd", defaultCmd, "default arguments, space separated")
+	uid := fs.Int("uid", defaultUID, "user the process runs as")
+	gid := fs.Int("gid", defaultUID, "group the process runs as")
 	var labels labelFlag
 	fs.Var(&labels, "label", "KEY=VALUE label of the image config (repeatable)")
 	if err := fs.Parse(args); err != nil {
