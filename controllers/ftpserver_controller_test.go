@@ -597,3 +597,48 @@ func pasvReply(addr string) (string, error) {
 	}
 	return "", nil
 }
+
+// TestNodePortAddressIsTheNodesAddress: in NodePort mode the address is that of the node running the server's
+// pod (ExternalIP before InternalIP), and the endpoint uses the control port's nodePort. envtest runs no kubelet,
+// so the test registers a Node and a Pod bound to it, as the scheduler and kubelet would.
+func TestNodePortAddressIsTheNodesAddress(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, portalloc.Range{Start: 31100, End: 31119})
+	create(t, newServer(t, ns, "np", func(s *ftpv1.FTPServer) {
+		s.Spec.Service.Type = corev1.ServiceTypeNodePort
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](2)}
+	}))
+	waitCondition(t, ns, "np", ftpv1.ConditionAddress, metav1.ConditionFalse, ftpv1.ReasonWaitingForAddress)
+
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-node"}}
+	create(t, node)
+	t.Cleanup(func() { _ = k8s.Delete(ctx, node) })
+	node.Status.Addresses = []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: "10.0.0.5"},
+		{Type: corev1.NodeExternalIP, Address: "203.0.113.50"},
+	}
+	if err := k8s.Status().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "np-pod", Labels: render.Labels(getServer(t, ns, "np"))},
+		Spec:       corev1.PodSpec{NodeName: node.Name, Containers: []corev1.Container{{Name: "ftpd", Image: "x"}}},
+	}
+	create(t, pod)
+	patchAnnotation(t, ns, "np", "poke", "pod-scheduled") // a Deployment status change would do this in a cluster
+
+	srv := waitCondition(t, ns, "np", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
+	if srv.Status.Address != "203.0.113.50" {
+		t.Fatalf("address %q, want the node's ExternalIP", srv.Status.Address)
+	}
+	var controlNodePort int32
+	for _, p := range getService(t, ns, "np").Spec.Ports {
+		if p.Name == "ftp" {
+			controlNodePort = p.NodePort
+		}
+	}
+	if want := fmt.Sprintf("ftp://203.0.113.50:%d", controlNodePort); controlNodePort == 0 || srv.Status.Endpoint != want {
+		t.Fatalf("endpoint %q, want %q", srv.Status.Endpoint, want)
+	}
+}
