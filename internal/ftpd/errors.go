@@ -2,7 +2,10 @@ package ftpd
 
 import (
 	"errors"
+	"io"
 	"io/fs"
+	"net"
+	"os"
 	"syscall"
 )
 
@@ -69,6 +72,9 @@ func replyFor(err error, def int) (int, string) {
 		return 522, "Network protocol not supported, use (1,2)."
 	case errors.Is(err, errTransferAbort), errors.Is(err, errControlGone):
 		return 426, "Connection closed; transfer aborted."
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF):
+		return 426, "Data connection failed; transfer aborted."
 	}
 	return def, "Requested action not taken."
 }

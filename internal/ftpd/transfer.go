@@ -232,7 +232,8 @@ func (ss *session) cmdRETR(arg string) bool {
 		ss.replyErr(err, 550)
 		return false
 	}
-	ascii, vp := ss.ascii, path.Join(ss.cwd, arg)
+	ascii := ss.ascii
+	vp, _, _ := ss.resolve(arg)
 	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
 		defer f.Close()
 		start := time.Now()
