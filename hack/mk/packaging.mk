@@ -48,10 +48,10 @@ verify-docs: api-docs ## Fail if docs/api.md is not what api-docs generates from
 	@test -z "$$(git status --porcelain -- docs/api.md)" || { echo "docs/api.md is not committed"; exit 1; }
 
 .PHONY: test-packaging
-test-packaging: helm kustomize envtest-assets test-imagepack ## Lint the chart; render chart and kustomize and check they agree (CRD, RBAC, manager); samples; kstatus.
+test-packaging: helm kustomize envtest-assets build test-imagepack ## Lint the chart; chart and kustomize agree (CRD, RBAC, manager); samples, objects and the manager's RBAC on a real apiserver; GitOps health.
 	$(HELM) lint --strict $(CHART_DIR)
 	$(HELM) lint --strict $(CHART_DIR) --set metrics.serviceMonitor.enabled=true --set crds.keep=false --set leaderElection.enabled=false
-	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) PACKAGING_TOOLS_REQUIRED=1 \
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) FTP_OPERATOR_BIN=$(BIN)/ftp-operator PACKAGING_TOOLS_REQUIRED=1 \
 		go test -count=1 ./test/packaging/ ./hack/chartgen/ ./hack/apidocs/
 
 .PHONY: test-imagepack

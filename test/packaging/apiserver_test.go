@@ -127,6 +127,9 @@ func TestAgainstAPIServer(t *testing.T) {
 			}
 		})
 	}
+
+	// After the dry runs: this creates the chart's RBAC objects for real.
+	t.Run("manager runs with the chart's RBAC", func(t *testing.T) { testManagerRBAC(t, cfg, c, chart) })
 }
 
 func deepCopy(m map[string]any) map[string]any {

@@ -1,0 +1,208 @@
+package packaging
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+)
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testManagerRBAC installs the chart's ServiceAccount, ClusterRole and leader-election Role for real, then runs the
+// real manager binary as that ServiceAccount (a token, no admin rights) with the chart's flags. The manager must
+// win the leader election and reconcile an FTPServer into its Service, Deployment and engine RBAC without a single
+// "forbidden": proof that the generated rules are enough (a missing +kubebuilder:rbac marker fails here).
+func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []unstructured.Unstructured) {
+	bin := os.Getenv("FTP_OPERATOR_BIN")
+	if bin == "" {
+		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
+			t.Fatal("FTP_OPERATOR_BIN is not set (make test-packaging builds the binary and sets it)")
+		}
+		t.Skip("FTP_OPERATOR_BIN is not set: run make test-packaging")
+	}
+	ctx := context.Background()
+	var sa string
+	for _, o := range chart {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			o := o.DeepCopy()
+			if err := c.Create(ctx, o); err != nil {
+				t.Fatalf("creating %s %s: %v", o.GetKind(), o.GetName(), err)
+			}
+			if o.GetKind() == "ServiceAccount" {
+				sa = o.GetName()
+			}
+		}
+	}
+
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for %s: %v", sa, err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "sa", Namespace: namespace}
+	kc.CurrentContext = "sa"
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	// The chart's manager arguments, with the pod-only parts replaced: no listening ports, the namespace given
+	// instead of read from the pod's service account mount.
+	d := find(t, chart, "Deployment", release+"-controller-manager")
+	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	var run []string
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--metrics-bind-address="):
+			a = "--metrics-bind-address=0"
+		case strings.HasPrefix(a, "--health-probe-bind-address="):
+			a = "--health-probe-bind-address=0"
+		case a == "--ftpd-image=$(FTPD_IMAGE)":
+			a = "--ftpd-image=localhost/ftp-operator:test"
+		}
+		run = append(run, a)
+	}
+	run = append(run, "--leader-election-namespace="+namespace)
+	var logs syncBuffer
+	cmd := exec.Command(bin, run...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("manager log:\n%s", logs.String())
+		}
+	})
+
+	ns := "rbac-check"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"},
+		StringData: map[string]string{"password": "s3cret"}}); err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = ftpv1.AddToScheme(scheme)
+	tc, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &ftpv1.FTPServer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"},
+		Spec: ftpv1.FTPServerSpec{
+			Users:        []ftpv1.User{{Name: "demo", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "users"}}},
+			Service:      ftpv1.ServiceSpec{Type: corev1.ServiceTypeClusterIP},
+			PassivePorts: ftpv1.PassivePorts{Count: ptr.To[int32](4)},
+		},
+	}
+	if err := tc.Create(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+
+	// No kubelet runs in envtest, so the workload never becomes available: wait for everything up to that.
+	deadline := time.Now().Add(60 * time.Second)
+	var missing string
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("the manager exited: %v\n%s", err, logs.String())
+		default:
+		}
+		missing = ""
+		var lease coordinationv1.Lease
+		if err := tc.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "ftp-operator.ftpoperator.io"}, &lease); err != nil {
+			missing = "leader-election Lease: " + err.Error()
+		}
+		var got ftpv1.FTPServer
+		if err := tc.Get(ctx, client.ObjectKeyFromObject(srv), &got); err != nil {
+			t.Fatal(err)
+		}
+		for _, cond := range []string{ftpv1.ConditionPortsAllocated, ftpv1.ConditionServiceReady, ftpv1.ConditionAddress} {
+			if !apimeta.IsStatusConditionTrue(got.Status.Conditions, cond) {
+				missing += fmt.Sprintf(" condition %s not True (%v);", cond, apimeta.FindStatusCondition(got.Status.Conditions, cond))
+			}
+		}
+		var list unstructured.UnstructuredList
+		for _, gvk := range []string{"apps/v1/Deployment", "v1/Service", "rbac.authorization.k8s.io/v1/RoleBinding"} {
+			i := strings.LastIndex(gvk, "/")
+			list.SetAPIVersion(gvk[:i])
+			list.SetKind(gvk[i+1:] + "List")
+			if err := tc.List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) == 0 {
+				missing += fmt.Sprintf(" no %s (%v);", gvk[i+1:], err)
+			}
+		}
+		if missing == "" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if missing != "" {
+		t.Fatalf("after 60s:%s", missing)
+	}
+	if l := logs.String(); strings.Contains(l, "forbidden") {
+		t.Errorf("the manager was refused something; the ClusterRole lacks a rule:\n%s", l)
+	}
+}
