@@ -41,6 +41,7 @@ type ftpdConfig struct {
 	lockoutThreshold                     int
 	lockoutBackoff                       time.Duration
 	logLevel                             string
+	fsyncUploads                         bool
 	shutdownTimeout                      time.Duration
 }
 
@@ -75,6 +76,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.IntVar(&c.lockoutThreshold, "lockout-threshold", 5, "failed logins from one IP before it is locked out")
 	fs.DurationVar(&c.lockoutBackoff, "lockout-backoff", 30*time.Second, "first lockout duration; doubles on each repeat, up to 15m")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.fsyncUploads, "fsync-uploads", false, "fsync each upload before renaming it into place (survives power loss; slower)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain transfers on SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: ftp-operator ftpd --root DIR --users FILE [flags]
@@ -234,6 +236,7 @@ func buildServer(cfg *ftpdConfig, logger *slog.Logger) (*ftpd.Server, []io.Close
 		MaxSessions:      cfg.maxSessions,
 		MaxSessionsPerIP: cfg.maxSessionsPerIP,
 		BandwidthLimit:   cfg.bandwidth,
+		SyncUploads:      cfg.fsyncUploads,
 		Lockout:          ftpd.LockoutPolicy{Threshold: cfg.lockoutThreshold, Backoff: cfg.lockoutBackoff},
 		Logger:           logger,
 	}

@@ -66,7 +66,7 @@ func TestRunFTPDFlagsHealthAndAddressFile(t *testing.T) {
 	go func() {
 		done <- runFTPD(ctx, []string{"--listen", ctl, "--health-listen", health, "--root", root, "--users", users,
 			"--passive-ports", "21000-21009", "--address-file", addrFile, "--active-mode", "Disabled",
-			"--xferlog", filepath.Join(dir, "xfer.log"), "--log-level", "error"})
+			"--xferlog", filepath.Join(dir, "xfer.log"), "--log-level", "error", "--fsync-uploads"})
 	}()
 	defer func() {
 		cancel()

@@ -57,6 +57,9 @@ type Server struct {
 	MaxSessionsPerIP int           // 0 = unlimited
 	MaxLineLength    int           // default 4096 bytes
 	BandwidthLimit   int64         // bytes/s per data connection, 0 = unlimited
+	// SyncUploads fsyncs each upload before it is renamed into place, so
+	// that not even a power loss can expose a partial file (costs latency).
+	SyncUploads bool
 	Lockout          LockoutPolicy
 	LoginDelay       time.Duration // delay before answering a failed PASS, default 500ms
 

@@ -457,7 +457,7 @@ func tempFiles(t *testing.T, e *testEnv) []string {
 }
 
 func TestUploadCompletesAtomically(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(s *Server) { s.SyncUploads = true })
 	e.write(t, "acme/f.txt", "old")
 	c := e.dial(t, "acme", "secret")
 	data := bytes.Repeat([]byte("0123456789"), 300000)

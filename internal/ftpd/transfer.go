@@ -374,6 +374,11 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		if err == nil && ss.controlGone.Load() {
 			err = errControlGone
 		}
+		if err == nil && ss.srv.SyncUploads {
+			if sf, ok := tf.(interface{ Sync() error }); ok {
+				err = sf.Sync()
+			}
+		}
 		if err == nil {
 			err = tf.Close()
 			if err == nil {
