@@ -60,8 +60,8 @@ type Server struct {
 	// SyncUploads fsyncs each upload before it is renamed into place, so
 	// that not even a power loss can expose a partial file (costs latency).
 	SyncUploads bool
-	Lockout          LockoutPolicy
-	LoginDelay       time.Duration // delay before answering a failed PASS, default 500ms
+	Lockout     LockoutPolicy
+	LoginDelay  time.Duration // delay before answering a failed PASS, default 500ms
 
 	Banner  string
 	Logger  *slog.Logger
