@@ -207,8 +207,11 @@ func (a *FileAuthenticator) LastError() error {
 }
 
 // dummyHash is compared against for unknown users so that timing does not
-// reveal which names exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("dummy password"), bcrypt.DefaultCost)
+// reveal which names exist. Computed on first use, not at program start.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("dummy password"), bcrypt.DefaultCost)
+	return h
+})
 
 // Authenticate implements Authenticator.
 func (a *FileAuthenticator) Authenticate(ctx context.Context, name, password string) (*User, error) {
@@ -217,7 +220,7 @@ func (a *FileAuthenticator) Authenticate(ctx context.Context, name, password str
 	u, ok := a.users[name]
 	a.mu.Unlock()
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		if reloadErr != nil {
 			return nil, reloadErr
 		}

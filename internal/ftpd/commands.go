@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -204,7 +205,7 @@ func (ss *session) cmdHELP(string) bool {
 	for v := range commands {
 		verbs = append(verbs, v)
 	}
-	sortStrings(verbs)
+	slices.Sort(verbs)
 	var body []string
 	for i := 0; i < len(verbs); i += 8 {
 		body = append(body, strings.Join(verbs[i:min(i+8, len(verbs))], " "))
@@ -697,12 +698,4 @@ func (ss *session) cmdMLST(arg string) bool {
 	}
 	ss.replyLines(250, "Listing "+arg, []string{ss.mlsxFacts(fi) + " " + vp}, "End")
 	return false
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

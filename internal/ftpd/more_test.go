@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,7 +229,7 @@ func TestListGlob(t *testing.T) {
 
 func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
-	sortStrings(out)
+	slices.Sort(out)
 	return out
 }
 
