@@ -224,6 +224,11 @@ func TestChartValues(t *testing.T) {
 		if sm.GetLabels()["release"] != "prom" {
 			t.Errorf("extra labels missing: %v", sm.GetLabels())
 		}
+		// config/prometheus, the kustomize counterpart, scrapes the same way.
+		k := find(t, kustomizeBuild(t, "config/prometheus"), "ServiceMonitor", "controller-manager-metrics-monitor")
+		if a, b := field(t, sm, "spec", "endpoints"), field(t, k, "spec", "endpoints"); !bytes.Equal(a, b) {
+			t.Errorf("ServiceMonitor endpoints differ:\n chart     %s\n kustomize %s", a, b)
+		}
 	})
 	t.Run("RBAC off, existing ServiceAccount", func(t *testing.T) {
 		objs := helmTemplate(t, "--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine")
