@@ -263,8 +263,15 @@ func codeList(s []string) string {
 	return strings.Join(out, ", ")
 }
 
-// oneLine joins the lines of a description into one paragraph.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine joins the lines of a description into one paragraph, with < and > outside code spans escaped so that a
+// placeholder such as <name> is shown rather than taken for an HTML tag.
+func oneLine(s string) string {
+	parts := strings.Split(strings.Join(strings.Fields(s), " "), "`")
+	for i := 0; i < len(parts); i += 2 {
+		parts[i] = strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(parts[i])
+	}
+	return strings.Join(parts, "`")
+}
 
 // cell escapes text for a markdown table cell.
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -90,6 +90,12 @@ func TestMarkdown(t *testing.T) {
 	}
 }
 
+func TestPlaceholdersAreEscaped(t *testing.T) {
+	if got := oneLine("a claim named <server>-data, see `a <= b`"); got != "a claim named &lt;server&gt;-data, see `a <= b`" {
+		t.Errorf("oneLine = %q", got)
+	}
+}
+
 func TestAnchorMatchesHeading(t *testing.T) {
 	if got := anchor("spec.users[].passwordSecretRef"); got != "specuserspasswordsecretref" {
 		t.Errorf("anchor = %q", got)
