@@ -17,14 +17,20 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 )
 
-// Documentation addresses (RFC 5737): they only appear in status and in 227 replies; nothing dials them.
-const metallbPool = "198.51.100.10-198.51.100.20"
+const (
+	// Documentation addresses (RFC 5737): they only appear in status and in 227 replies; nothing dials them.
+	metallbPool = "198.51.100.10-198.51.100.20"
+	// MetalLB serves only Services of this class, so the other tests' LoadBalancer Services, which share the API
+	// server, cannot drain its pool.
+	metallbClass = "metallb.test/ftp"
+)
 
 // startMetalLB runs MetalLB's controller as a process against the test API server, with one address pool. It
 // assigns status.loadBalancer.ingress of LoadBalancer Services as it does on bare metal.
@@ -72,7 +78,7 @@ func startMetalLB(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(metallbDir, "controller"), "--namespace=metallb-system",
-		"--webhook-mode=disabled", fmt.Sprintf("--port=%d", port), "--kubeconfig="+kcPath, "--log-level=info")
+		"--webhook-mode=disabled", "--lb-class="+metallbClass, fmt.Sprintf("--port=%d", port), "--kubeconfig="+kcPath, "--log-level=info")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -102,7 +108,10 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 	startMetalLB(t)
 	ns := newNamespace(t)
 	startOperator(t, ns, bigPool)
-	create(t, newServer(t, ns, "lb", count(3)))
+	create(t, newServer(t, ns, "lb", func(s *ftpv1.FTPServer) {
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](3)}
+		s.Spec.Service.LoadBalancerClass = ptr.To(metallbClass)
+	}))
 
 	engine, addr := startEngine(t)
 	saCfg := rest.CopyConfig(restConfig)
