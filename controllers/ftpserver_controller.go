@@ -155,8 +155,22 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 	})
 }
 
-// summarize sets Ready from the conditions that it sums up.
+// stallReasons are the reasons that no retry fixes: a person must free ports, rename an object or create a Secret.
+var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
+	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing}
+
+// summarize sets Ready from the conditions that it sums up, and Stalled while Ready waits for a person.
 func summarize(srv *ftpv1.FTPServer) {
+	setReady(srv)
+	ready := meta.FindStatusCondition(srv.Status.Conditions, ftpv1.ConditionReady)
+	if ready.Status == metav1.ConditionFalse && slices.Contains(stallReasons, ready.Reason) {
+		setCondition(srv, ftpv1.ConditionStalled, true, ready.Reason, "%s", ready.Message)
+	} else {
+		meta.RemoveStatusCondition(&srv.Status.Conditions, ftpv1.ConditionStalled)
+	}
+}
+
+func setReady(srv *ftpv1.FTPServer) {
 	for _, t := range []string{ftpv1.ConditionPortsAllocated, ftpv1.ConditionServiceReady, ftpv1.ConditionAddress, ftpv1.ConditionWorkloadReady} {
 		c := meta.FindStatusCondition(srv.Status.Conditions, t)
 		if c == nil {

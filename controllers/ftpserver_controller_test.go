@@ -17,10 +17,13 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
@@ -344,6 +347,10 @@ func TestDeleteReleasesAndExhaustionRecovers(t *testing.T) {
 	create(t, newServer(t, ns, "waiting", count(6)))
 	waitCondition(t, ns, "waiting", ftpv1.ConditionPortsAllocated, metav1.ConditionFalse, ftpv1.ReasonPoolExhausted)
 	waitCondition(t, ns, "waiting", ftpv1.ConditionReady, metav1.ConditionFalse, ftpv1.ReasonPoolExhausted)
+	stalled := waitCondition(t, ns, "waiting", ftpv1.ConditionStalled, metav1.ConditionTrue, ftpv1.ReasonPoolExhausted)
+	if got := kstatusOf(t, stalled); got != kstatus.FailedStatus {
+		t.Fatalf("kstatus of an exhausted server: %s, want Failed", got)
+	}
 	waitEvent(t, ns, "waiting", "PoolExhausted")
 	// A few passes later there is still one event: events mark transitions, not passes.
 	patchAnnotation(t, ns, "waiting", "poke", "1")
@@ -362,6 +369,28 @@ func TestDeleteReleasesAndExhaustionRecovers(t *testing.T) {
 	if got.Start != big.Start {
 		t.Fatalf("released range not reused: big had %s, waiting got %s", big, got)
 	}
+	eventually(t, 10*time.Second, "Stalled cleared", func() (bool, error) {
+		c := findCondition(getServer(t, ns, "waiting"), ftpv1.ConditionStalled)
+		return c.Type == "", fmt.Errorf("%+v", c)
+	})
+	// No pod runs in envtest, so the server now waits for its workload: progressing, not failed.
+	if got := kstatusOf(t, getServer(t, ns, "waiting")); got != kstatus.InProgressStatus {
+		t.Fatalf("kstatus after recovery: %s, want InProgress", got)
+	}
+}
+
+// kstatusOf is how Flux and kpt judge the server's health.
+func kstatusOf(t *testing.T, srv *ftpv1.FTPServer) kstatus.Status {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := kstatus.Compute(&unstructured.Unstructured{Object: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status
 }
 
 func patchAnnotation(t *testing.T, ns, name, k, v string) {
@@ -390,6 +419,7 @@ func TestNeverAdoptsForeignObject(t *testing.T) {
 		t.Fatalf("Ready %+v", c)
 	}
 	waitEvent(t, ns, "taken", "NotOwned")
+	waitCondition(t, ns, "taken", ftpv1.ConditionStalled, metav1.ConditionTrue, ftpv1.ReasonNotOwned)
 	svc := getService(t, ns, "taken")
 	if len(svc.OwnerReferences) != 0 || len(svc.Spec.Ports) != 1 {
 		t.Fatalf("foreign Service was changed: %+v", svc)

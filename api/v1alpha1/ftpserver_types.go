@@ -294,7 +294,8 @@ type FTPServerStatus struct {
 	// +kubebuilder:validation:MaxLength=300
 	Endpoint string `json:"endpoint,omitempty"`
 
-	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady.
+	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady; Stalled is
+	// True while only a person can unblock the server.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -309,6 +310,9 @@ const (
 	ConditionServiceReady   = "ServiceReady"
 	ConditionAddress        = "AddressAssigned"
 	ConditionWorkloadReady  = "WorkloadReady"
+	// ConditionStalled is True while the server cannot progress until a person acts (pool exhausted, ports or
+	// object names taken, a Secret missing). GitOps tools that follow kstatus show it as Failed.
+	ConditionStalled = "Stalled"
 	// ConditionLoadBalancerCompatible is False when the Service asks more of a load balancer than some clouds
 	// give (AWS NLB: 50 listeners). It does not affect Ready.
 	ConditionLoadBalancerCompatible = "LoadBalancerCompatible"
