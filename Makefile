@@ -1,7 +1,8 @@
 # ftp-operator — `make help` lists the targets.
 
 IMG ?= localhost/ftp-operator:$(VERSION)
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The image tag the chart and kustomize deploy (the chart's appVersion), unless HEAD carries a release tag.
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/ftp-operator/Chart.yaml)
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
