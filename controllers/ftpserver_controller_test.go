@@ -477,15 +477,8 @@ func TestAddressReachesEngineWithoutRestart(t *testing.T) {
 	waitCondition(t, ns, "lb", ftpv1.ConditionServiceReady, metav1.ConditionTrue, "")
 
 	engine, addr := startEngine(t)
-	// The engine's identity: the ServiceAccount the operator made, with only its Role.
-	saCfg := rest.CopyConfig(restConfig)
-	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:lb-ftpd", ns)}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	eventually(t, 10*time.Second, "engine follower started with its own ServiceAccount", func() (bool, error) {
-		err := FollowAddress(ctx, saCfg, types.NamespacedName{Namespace: ns, Name: "lb"}, engine.SetPublicAddress)
-		return err == nil, err
-	})
+	saCfg := followAsEngine(t, ns, "lb", engine)
+	ctx := t.Context()
 	// That identity can read nothing else.
 	saClient, err := client.New(saCfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -549,6 +542,27 @@ func setIngress(t *testing.T, ns, name, ip string) {
 	if err := k8s.Status().Patch(context.Background(), svc, client.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// followAsEngine makes engine follow the FTPServer's status.address the way the pod does: with the identity of
+// the ServiceAccount the operator made for it, and only that account's Role. It returns that identity's config.
+func followAsEngine(t *testing.T, ns, name string, engine *ftpd.Server) *rest.Config {
+	t.Helper()
+	saCfg := rest.CopyConfig(restConfig)
+	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s-ftpd", ns, name)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	synced := make(chan error, 1)
+	go func() { synced <- FollowAddress(ctx, saCfg, types.NamespacedName{Namespace: ns, Name: name}, engine.SetPublicAddress) }()
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the engine could not read its FTPServer within 20s")
+	}
+	return saCfg
 }
 
 // startEngine runs a real engine on 127.0.0.1 with one user, acme/s3cret.

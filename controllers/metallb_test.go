@@ -15,8 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -114,14 +112,8 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 	}))
 
 	engine, addr := startEngine(t)
-	saCfg := rest.CopyConfig(restConfig)
-	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:lb-ftpd", ns)}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	eventually(t, 10*time.Second, "engine follower started", func() (bool, error) {
-		err := FollowAddress(ctx, saCfg, types.NamespacedName{Namespace: ns, Name: "lb"}, engine.SetPublicAddress)
-		return err == nil, err
-	})
+	followAsEngine(t, ns, "lb", engine)
+	ctx := t.Context()
 
 	lo, hi := netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("198.51.100.20")
 	var first string
