@@ -144,7 +144,7 @@ func run(ctx context.Context, binary, dir string, once bool) error {
 	}
 
 	var ps procs
-	defer ps.stopAll()
+	defer func() { ps.stopAll() }() // a closure: ps grows after this line
 	kenv := []string{"KUBECONFIG=" + kubeconfig}
 
 	step("MetalLB: pool %s", lbPool)
