@@ -370,6 +370,13 @@ up() {
 		--authentication-kubeconfig "$STATE/scheduler.kubeconfig" --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
 		--bind-address "$NODE_IP" --leader-elect=false --profiling=false
 
+	# Network namespaces the way `ip netns` wants them (/run/netns a shared bind mount of itself) before
+	# containerd puts pod namespaces there: if `ip netns add` (the tests do) made that mount later, it would hide
+	# containerd's namespace mounts, and neither could remove them again (EBUSY).
+	if [[ ! -f "$STATE/netns-mount" ]]; then
+		if mountpoint -q /run/netns 2>/dev/null; then echo existed >"$STATE/netns-mount"; else echo created >"$STATE/netns-mount"; fi
+		ip netns add ftpe2e-probe && ip netns delete ftpe2e-probe
+	fi
 	containerd_config
 	start containerd containerd --config "$STATE/containerd/config.toml"
 	wait_for containerd 30 ctr --address "$RUN/containerd.sock" version || { tail -n 30 "$STATE/logs/containerd.log" >&2; exit 1; }
@@ -399,6 +406,7 @@ sandbox_netns() {
 
 down() {
 	[[ -d "$STATE" ]] || { log "nothing to tear down ($STATE does not exist)"; return 0; }
+	set +e # tear down as much as possible, whatever fails
 	# 1. Controllers first, so that nothing recreates the pods deleted next.
 	stop kube-controller-manager
 	stop kube-scheduler
@@ -418,7 +426,9 @@ down() {
 		for id in $($c tasks ls -q 2>/dev/null); do $c tasks delete -f "$id" >/dev/null 2>&1 || true; done
 		for id in $($c containers ls -q 2>/dev/null); do $c containers delete "$id" >/dev/null 2>&1 || true; done
 		for ns in $leftover_ns; do
-			[[ -e $ns ]] && { umount "$ns" 2>/dev/null || true; rm -f "$ns"; log "removed leftover network namespace $ns"; }
+			[[ -e $ns ]] || continue
+			ip netns delete "$(basename "$ns")" 2>/dev/null || { umount -l "$ns" 2>/dev/null; rm -f "$ns"; }
+			log "removed leftover network namespace $ns"
 		done
 	fi
 	stop containerd
@@ -453,6 +463,16 @@ down() {
 			iptables -t "$t" -X "$ch" 2>/dev/null || true
 		done
 	done
+	# Network namespaces of the e2e clients (named ftpe2e-*), if a test run was killed before its cleanup.
+	for l in $(ip netns list 2>/dev/null | awk '$1 ~ /^ftpe2e-/ {print $1}'); do ip netns delete "$l" 2>/dev/null; done
+	if [[ "$(cat "$STATE/netns-mount" 2>/dev/null)" == created ]] && mountpoint -q /run/netns &&
+		[[ -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
+		umount /run/netns 2>/dev/null || umount -l /run/netns
+	fi
+	# mangle chains of the e2e tests (FTPE2E-*), if a run was killed before its cleanup.
+	while iptables -t mangle -D PREROUTING -i ftpe2e-h+ -j FTPE2E-CLIENTS 2>/dev/null; do :; done
+	iptables -t mangle -F FTPE2E-CLIENTS 2>/dev/null
+	iptables -t mangle -X FTPE2E-CLIENTS 2>/dev/null
 	# 6. Interfaces.
 	for l in ftpe2e-cni0 ftpe2e-node ftpe2e-lb; do ip link del "$l" 2>/dev/null || true; done
 	for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^ftpe2e' || true); do ip link del "$l" 2>/dev/null || true; done

@@ -27,7 +27,7 @@ log() { echo "e2e: $(date -u +%H:%M:%S) $*" >&2; }
 current=""
 [[ "${E2E_USE_CURRENT_CONTEXT:-}" == 1 ]] && current=1
 
-cluster_running() { "$CLUSTER" status 2>/dev/null | grep -q '^kube-apiserver: running'; }
+cluster_running() { [[ "$("$CLUSTER" status 2>/dev/null)" == *"kube-apiserver: running"* ]]; }
 
 local_env() {
 	KUBECONFIG=$("$CLUSTER" env | sed 's/^KUBECONFIG=//')

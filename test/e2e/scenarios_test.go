@@ -355,7 +355,10 @@ func TestKilledUpload(t *testing.T) {
 	}
 	<-done
 	// The server noticed the broken upload and did not keep it.
-	waitLog(t, s, `"file":"/big.bin"`, `"upload":true`, `"ok":false`)
+	if line := waitLog(t, s, `"file":"/big.bin"`, `"upload":true`); !strings.Contains(line, `"ok":false`) {
+		t.Fatalf("the server committed the upload of a client killed midway (64 MiB sent at 4 MB/s for about 2 s); "+
+			"the partial file is now visible as big.bin:\n%s", line)
+	}
 	for i := 0; i < 3; i++ {
 		if names := listing(t, pubClient, s, host, port); !slices.Equal(names, []string{"ok.bin"}) {
 			t.Fatalf("listing after the killed upload: %q, want only ok.bin", names)
