@@ -1,0 +1,319 @@
+// Command bench is `make bench`: it runs the engine (bin/ftp-operator ftpd) next to vsftpd, pure-ftpd and
+// proftpd on loopback, drives them with the same client (curl) in one run, alternating servers, and writes
+// docs/benchmarks.md and its chart. See docs/benchmarks.md for the method.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	quick                  bool
+	size, parSize          int64
+	sessions               int
+	reps, listReps, smallReps int
+	listEntries            int
+	smallFiles, smallSize  int
+	idle, idleForking      int
+	pasvSize               int
+}
+
+func envInt(name string, def int64) int64 {
+	if v := os.Getenv(name); v != "" {
+		if n, err := parseSize(v); err == nil {
+			return n
+		}
+		fmt.Fprintf(os.Stderr, "bench: ignoring %s=%q\n", name, v)
+	}
+	return def
+}
+
+// parseSize reads 123, 64K, 64M, 1G (binary units).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * mult, err
+}
+
+func loadConfig() config {
+	c := config{size: 1 << 30, parSize: 20 << 20, sessions: 50, reps: 5, listReps: 11, smallReps: 3,
+		listEntries: 5000, smallFiles: 1000, smallSize: 1024, idle: 10000, idleForking: 1000, pasvSize: 100}
+	if os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0" {
+		c.quick = true
+		c.size, c.parSize, c.reps, c.listReps, c.smallReps = 128<<20, 4<<20, 3, 5, 1
+		c.smallFiles, c.idle, c.idleForking = 200, 1000, 200
+	}
+	c.size = envInt("BENCH_SIZE", c.size)
+	c.parSize = envInt("BENCH_PAR_SIZE", c.parSize)
+	c.sessions = int(envInt("BENCH_SESSIONS", int64(c.sessions)))
+	c.reps = int(envInt("BENCH_REPS", int64(c.reps)))
+	c.idle = int(envInt("BENCH_IDLE", int64(c.idle)))
+	c.idleForking = int(envInt("BENCH_IDLE_FORKING", int64(c.idleForking)))
+	c.pasvSize = max(c.pasvSize, c.sessions*2)
+	return c
+}
+
+func main() {
+	engine := flag.String("engine", "bin/ftp-operator", "the engine binary")
+	peers := flag.String("peers", "bin/bench-peers/root", "unpacked Debian packages (hack/bench/install-servers.sh)")
+	out := flag.String("out", "docs/benchmarks.md", "markdown report")
+	png := flag.String("png", "docs/benchmarks.png", "chart")
+	opJSON := flag.String("operator", "", "JSON results of the operator benchmarks (test/bench), optional")
+	allocTxt := flag.String("alloc", "", "go test -bench output of the allocator, optional")
+	flag.Parse()
+	if err := run(*engine, *peers, *out, *png, *opJSON, *allocTxt); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func run(engine, peers, out, png, opJSON, allocTxt string) error {
+	c := loadConfig()
+	begin := time.Now()
+	engine, _ = filepath.Abs(engine)
+	peers, _ = filepath.Abs(peers)
+	raiseNofile()
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	// Each idle session costs the client one descriptor (and ours one more); keep 500 spare.
+	if maxIdle := int(lim.Cur) - 500; c.idle > maxIdle {
+		logf("RLIMIT_NOFILE is %d: idle sessions bounded to %d", lim.Cur, maxIdle)
+		c.idle = maxIdle
+	}
+	c.idleForking = min(c.idleForking, c.idle, forkBound())
+
+	w, err := newWorkspace()
+	if err != nil {
+		return err
+	}
+	servers, err := configure(w, engine, peers, c.pasvSize)
+	if err != nil {
+		return err
+	}
+	started := []*server{}
+	done := func() {
+		for _, s := range started {
+			s.stop()
+		}
+		w.cleanup()
+	}
+	defer done()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; logf("interrupted; stopping the servers we started"); done(); os.Exit(130) }()
+
+	if err := w.ensureUser(); err != nil {
+		return err
+	}
+	logf("writing %d MiB + %d MiB of data, %d listing entries, %d small files", c.size>>20, c.parSize>>20, c.listEntries, c.smallFiles)
+	if err := w.populate(c, servers); err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if err := s.start(w); err != nil {
+			return err
+		}
+		started = append(started, s)
+		logf("%s %s on 127.0.0.1:%d, passive %d-%d", s.Name, s.Version, s.Port, s.PasvLo, s.PasvHi)
+	}
+	raw, err := startRaw(w.home)
+	if err != nil {
+		return err
+	}
+	defer raw.l.Close()
+
+	mach := describeMachine()
+	load := startLoadSampler()
+	res := newResults(servers)
+	res.busyOther[0] = cpuBusy(3 * time.Second)
+
+	targets := []target{rawTarget{raw}}
+	for _, s := range servers {
+		targets = append(targets, ftpTarget{s, w})
+	}
+	bigTimeout := time.Duration(max(120, c.size/(10<<20))) * time.Second // never slower than 10 MiB/s
+	big := filepath.Join(w.home, "big.bin")
+
+	// Throughput: every repetition visits every target, in an order rotated each time.
+	for rep := 0; rep < c.reps; rep++ {
+		for _, t := range rotate(targets, rep) {
+			v, err := retr(t, "big.bin", c.size, bigTimeout)
+			if err != nil {
+				return err
+			}
+			res.add("retr", t.name(), v)
+			v, err = stor(t, big, c.size, bigTimeout)
+			if err != nil {
+				return err
+			}
+			res.add("stor", t.name(), v)
+			v, err = parallel(t, "par.bin", c.parSize, c.sessions, bigTimeout)
+			if err != nil {
+				return err
+			}
+			res.add("par", t.name(), v)
+		}
+		logf("throughput round %d/%d done (%s)", rep+1, c.reps, time.Since(begin).Round(time.Second))
+	}
+	for rep := 0; rep < c.listReps; rep++ {
+		for _, s := range rotate(servers, rep) {
+			v, err := listing(s, "list", "LIST", c.listEntries, time.Minute)
+			if err != nil {
+				return err
+			}
+			res.add("list", s.Name, v)
+			if s.MLSD {
+				v, err := listing(s, "list", "MLSD", c.listEntries, time.Minute)
+				if err != nil {
+					return err
+				}
+				res.add("mlsd", s.Name, v)
+			}
+		}
+	}
+	logf("listings done (%s)", time.Since(begin).Round(time.Second))
+	for rep := 0; rep < c.smallReps; rep++ {
+		for _, s := range rotate(servers, rep) {
+			per, wall, err := smallUploads(s, w, c.smallFiles, 5*time.Minute)
+			if err != nil {
+				return err
+			}
+			for _, v := range per {
+				res.add("small", s.Name, v)
+			}
+			res.add("smallwall", s.Name, wall)
+			gs, err := goSmallUploads(s, w, c.smallFiles, c.smallSize, 5*time.Minute)
+			if err != nil {
+				return err
+			}
+			for _, v := range gs {
+				res.add("gosmall", s.Name, v)
+			}
+		}
+	}
+	logf("small uploads done (%s)", time.Since(begin).Round(time.Second))
+	for _, s := range servers {
+		n := c.idle
+		if s.Forking {
+			n = c.idleForking
+		}
+		per, opened, err := idleSessions(s, n, 3*time.Minute)
+		if err != nil {
+			logf("idle sessions: %v", err)
+		}
+		if opened > 0 {
+			res.add("idle", s.Name, per/1024)
+			res.idleCount[s.Name] = opened
+		}
+		logf("%s: %d idle sessions, %.1f KiB each (%s)", s.Name, opened, per/1024, time.Since(begin).Round(time.Second))
+	}
+	res.busyOther[1] = cpuBusy(3 * time.Second)
+	res.load = load.stop()
+	res.elapsed = time.Since(begin)
+	res.config = c
+	res.machine = mach
+	res.servers = servers
+
+	if opJSON != "" {
+		if b, err := os.ReadFile(opJSON); err == nil {
+			if err := json.Unmarshal(b, &res.operator); err != nil {
+				logf("operator results: %v", err)
+			}
+		} else {
+			logf("operator results: %v", err)
+		}
+	}
+	if allocTxt != "" {
+		if b, err := os.ReadFile(allocTxt); err == nil {
+			res.alloc = string(b)
+		}
+	}
+	report := res.markdown(filepath.Base(png))
+	fmt.Println(res.table())
+	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+		return err
+	}
+	if err := res.chart(png); err != nil {
+		return err
+	}
+	logf("wrote %s and %s in %s", out, png, time.Since(begin).Round(time.Second))
+	return nil
+}
+
+func rotate[T any](xs []T, k int) []T {
+	k %= len(xs)
+	return append(append([]T{}, xs[k:]...), xs[:k]...)
+}
+
+func raiseNofile() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+}
+
+// forkBound bounds the idle sessions of process-per-session servers (vsftpd uses two processes per session)
+// to a fifth of the free PIDs, so the benchmark never starves the machine's other users.
+func forkBound() int {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return 500
+	}
+	pidMax, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	ents, _ := os.ReadDir("/proc")
+	used := 0
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			used++
+		}
+	}
+	return max(100, (pidMax-used*4)/10)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}

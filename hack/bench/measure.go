@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// curl runs one curl with a time bound and returns its -w output lines.
+func curl(timeout time.Duration, args ...string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	base := []string{"-sS", "--fail", "--max-time", strconv.Itoa(int(timeout.Seconds())), "--connect-timeout", "10"}
+	cmd := exec.CommandContext(ctx, "curl", append(base, args...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = strings.TrimSpace(string(ee.Stderr))
+		}
+		return nil, fmt.Errorf("curl %s: %v %s", strings.Join(args, " "), err, msg)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n"), nil
+}
+
+// timed parses "seconds bytes" from one -w line.
+func timed(line string) (sec float64, bytes int64, err error) {
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("unexpected curl -w output %q", line)
+	}
+	sec, err = strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := strconv.ParseFloat(f[1], 64)
+	return sec, int64(b), err
+}
+
+const mib = 1 << 20
+
+// target is something curl downloads from and uploads to: an FTP server, or the raw TCP baseline.
+type target interface {
+	name() string
+	get(path string) string // URL
+	put(name string) string // URL of an upload
+	uploaded(name string) string
+}
+
+type ftpTarget struct {
+	s *server
+	w *workspace
+}
+
+func (t ftpTarget) name() string             { return t.s.Name }
+func (t ftpTarget) get(path string) string   { return t.s.url(path) }
+func (t ftpTarget) put(name string) string   { return t.s.url(name) }
+func (t ftpTarget) uploaded(name string) string { return filepath.Join(t.w.home, name) }
+
+// retr downloads path once; returns MiB/s.
+func retr(t target, path string, want int64, timeout time.Duration) (float64, error) {
+	lines, err := curl(timeout, "-o", "/dev/null", "-w", "%{time_total} %{size_download}\n", t.get(path))
+	if err != nil {
+		return 0, err
+	}
+	sec, n, err := timed(lines[len(lines)-1])
+	if err != nil {
+		return 0, err
+	}
+	if n != want {
+		return 0, fmt.Errorf("%s: downloaded %d bytes, want %d", t.name(), n, want)
+	}
+	return float64(n) / mib / sec, nil
+}
+
+// stor uploads src once as a fresh name, checks the size landed, removes it; returns MiB/s.
+func stor(t target, src string, want int64, timeout time.Duration) (float64, error) {
+	name := "stor-" + strings.ReplaceAll(t.name(), " ", "-") + ".bin"
+	dst := t.uploaded(name)
+	defer os.Remove(dst)
+	lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", "%{time_total} %{size_upload}\n", t.put(name))
+	if err != nil {
+		return 0, err
+	}
+	sec, n, err := timed(lines[len(lines)-1])
+	if err != nil {
+		return 0, err
+	}
+	if n != want {
+		return 0, fmt.Errorf("%s: uploaded %d bytes, want %d", t.name(), n, want)
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Size() != want {
+		return 0, fmt.Errorf("%s: upload not in place (%v)", t.name(), err)
+	}
+	return float64(n) / mib / sec, nil
+}
+
+// parallel runs sessions curls at once, each downloading path; returns the aggregate MiB/s (all bytes over
+// the wall time from the first start to the last end).
+func parallel(t target, path string, size int64, sessions int, timeout time.Duration) (float64, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions)
+	start := time.Now()
+	for i := 0; i < sessions; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lines, err := curl(timeout, "-o", "/dev/null", "-w", "%{time_total} %{size_download}\n", t.get(path))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, n, err := timed(lines[len(lines)-1]); err != nil || n != size {
+				errs <- fmt.Errorf("%s: parallel session got %d bytes (%v)", t.name(), n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
+}
+
+// listing runs one LIST (or another listing command) of dir; returns milliseconds for the whole curl session
+// (connect, login, EPSV, listing) and checks every entry came back.
+func listing(s *server, dir, command string, entries int, timeout time.Duration) (float64, error) {
+	args := []string{"-w", "\n%{time_total} %{size_download}\n"}
+	if command != "LIST" {
+		args = append(args, "-X", command)
+	}
+	lines, err := curl(timeout, append(args, s.url(dir)+"/")...)
+	if err != nil {
+		return 0, err
+	}
+	sec, _, err := timed(lines[len(lines)-1])
+	if err != nil {
+		return 0, err
+	}
+	got := 0
+	for _, l := range lines[:len(lines)-1] {
+		if strings.Contains(l, "entry-") {
+			got++
+		}
+	}
+	if got != entries {
+		return 0, fmt.Errorf("%s %s: %d entries, want %d", s.Name, command, got, entries)
+	}
+	return sec * 1000, nil
+}
+
+// smallUploads uploads the client's small files in one curl session (curl reuses the control connection) and
+// returns each file's latency in ms (curl's time_total per transfer) and the wall time per file.
+func smallUploads(s *server, w *workspace, files int, timeout time.Duration) (perFile []float64, wallPerFile float64, err error) {
+	dir := filepath.Join(w.home, "up-"+s.Name)
+	defer func() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}()
+	glob := filepath.Join(w.client, "small", fmt.Sprintf("f[00001-%05d]", files))
+	start := time.Now()
+	lines, err := curl(timeout, "-T", glob, "-w", "%{time_total} %{size_upload}\n", s.url("up-"+s.Name)+"/")
+	if err != nil {
+		return nil, 0, err
+	}
+	wall := time.Since(start)
+	for _, l := range lines {
+		sec, _, err := timed(l)
+		if err != nil {
+			return nil, 0, err
+		}
+		perFile = append(perFile, sec*1000)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(perFile) != files || len(ents) != files {
+		return nil, 0, fmt.Errorf("%s: %d transfers, %d files landed, want %d", s.Name, len(perFile), len(ents), files)
+	}
+	return perFile, float64(wall.Microseconds()) / 1000 / float64(files), nil
+}
+
+// rawServer is the physical limit: a plain TCP copy over loopback of the same bytes, read and written by the
+// same curl. It speaks just enough HTTP/1.0 for curl (a one-line header each way), then copies: downloads with
+// sendfile from the same file, uploads straight into a file in the same directory.
+type rawServer struct {
+	l   net.Listener
+	dir string
+}
+
+func startRaw(dir string) (*rawServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &rawServer{l: l, dir: dir}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go r.serve(c)
+		}
+	}()
+	return r, nil
+}
+
+func (r *rawServer) serve(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Minute))
+	br := bufio.NewReaderSize(c, 4096)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return
+	}
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return
+	}
+	var length int64 = -1
+	for {
+		h, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if h == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(k, "content-length") {
+			length, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	name := filepath.Join(r.dir, filepath.Base(f[1]))
+	switch f[0] {
+	case "GET":
+		src, err := os.Open(name)
+		if err != nil {
+			_, _ = io.WriteString(c, "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		defer src.Close()
+		fi, _ := src.Stat()
+		_, _ = fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n", fi.Size())
+		_, _ = io.Copy(c, src) // sendfile
+	case "PUT":
+		dst, err := os.Create(name)
+		if err != nil || length < 0 {
+			return
+		}
+		// Bytes already buffered first, then the socket straight into the file (splice).
+		n, _ := io.CopyN(dst, br, int64(br.Buffered()))
+		_, _ = io.CopyN(dst, c, length-n)
+		dst.Close()
+		_, _ = io.WriteString(c, "HTTP/1.0 201 Created\r\nContent-Length: 0\r\n\r\n")
+	}
+}
+
+type rawTarget struct {
+	r *rawServer
+}
+
+func (t rawTarget) name() string { return "raw TCP" }
+func (t rawTarget) get(path string) string {
+	return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), path)
+}
+func (t rawTarget) put(name string) string     { return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), name) }
+func (t rawTarget) uploaded(name string) string { return filepath.Join(t.r.dir, name) }

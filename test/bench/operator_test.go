@@ -1,0 +1,388 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/controllers"
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/portalloc"
+)
+
+func quick() bool { q := os.Getenv("BENCH_QUICK"); return q != "" && q != "0" }
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func newNamespace(t *testing.T, name string) string {
+	t.Helper()
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "users"}, StringData: map[string]string{"password": "s3cret"}}
+	if err := k8s.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// TestThousandFTPServers: the time from creating N FTPServers (16 passive ports each, the default) to every one
+// holding a grant in status.passivePorts, and no two grants overlapping.
+func TestThousandFTPServers(t *testing.T) {
+	n := envInt("BENCH_OPERATOR_SERVERS", 1000)
+	if quick() {
+		n = envInt("BENCH_OPERATOR_SERVERS", 200)
+	}
+	ns := newNamespace(t, "bench-scale")
+	pool := portalloc.Range{Start: 20000, End: 20000 + int32(n)*16 + 999}
+	startOperator(t, ns, pool)
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	next := make(chan int)
+	for w := 0; w < 32; w++ {
+		wg.Go(func() {
+			for i := range next {
+				srv := &ftpv1.FTPServer{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s%04d", i)},
+					Spec: ftpv1.FTPServerSpec{
+						Users:   []ftpv1.User{{Name: "acme", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "users"}}},
+						Service: ftpv1.ServiceSpec{Type: corev1.ServiceTypeClusterIP},
+					},
+				}
+				if err := k8s.Create(context.Background(), srv); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	created := time.Since(start)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	var list ftpv1.FTPServerList
+	deadline := start.Add(5 * time.Minute)
+	granted := 0
+	for {
+		list = ftpv1.FTPServerList{}
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		granted = 0
+		for _, s := range list.Items {
+			if s.Status.PassivePorts != nil {
+				granted++
+			}
+		}
+		if granted == n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	if granted != n {
+		t.Fatalf("%d of %d FTPServers granted after %s", granted, n, elapsed.Round(time.Second))
+	}
+	owner := map[int32]string{}
+	for _, s := range list.Items {
+		g := s.Status.PassivePorts
+		if !pool.Contains(g.Start) || !pool.Contains(g.End) || g.Size() != 16 {
+			t.Fatalf("%s: grant %s outside the pool %s or not 16 ports", s.Name, g, pool)
+		}
+		for p := g.Start; p <= g.End; p++ {
+			if o, dup := owner[p]; dup {
+				t.Fatalf("port %d granted to %s and %s", p, o, s.Name)
+			}
+			owner[p] = s.Name
+		}
+	}
+	pass := elapsed < 30*time.Second
+	record(t, result{Name: fmt.Sprintf("%d FTPServers created → all ranges allocated", n), Value: elapsed.Seconds(), Unit: "s",
+		Target: fmt.Sprintf("%d FTPServers allocated in under 30 s", n), Pass: &pass,
+		Note: fmt.Sprintf("creates by 32 clients took %.1f s; no overlap among %d ports; 4 reconcile workers (default)", created.Seconds(), len(owner))})
+	record(t, result{Name: "allocation throughput", Value: float64(n) / elapsed.Seconds(), Unit: "FTPServers/s",
+		Note: "including each server's Service, Deployment, ConfigMap and RBAC"})
+}
+
+// TestAddressChange: MetalLB's controller moves the Service to another address; we time from the moment the
+// Service's status.loadBalancer changes to the moment the engine's 227 reply carries the new address (the
+// operator reconciles the Service into status.address; the engine follows it through its own watch).
+func TestAddressChange(t *testing.T) {
+	if metallbDir == "" {
+		t.Skip("MetalLB controller not built (hack/metallb.sh)")
+	}
+	startMetalLB(t)
+	ns := newNamespace(t, "bench-address")
+	startOperator(t, ns, portalloc.Range{Start: 30000, End: 30099})
+	srv := &ftpv1.FTPServer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lb"},
+		Spec: ftpv1.FTPServerSpec{
+			Users:        []ftpv1.User{{Name: "acme", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "users"}}},
+			PassivePorts: ftpv1.PassivePorts{Count: ptr.To[int32](3)},
+			Service:      ftpv1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: ptr.To(metallbClass)},
+		},
+	}
+	if err := k8s.Create(context.Background(), srv); err != nil {
+		t.Fatal(err)
+	}
+	engine, addr := startEngine(t)
+	saCfg := rest.CopyConfig(restConfig)
+	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:lb-ftpd", ns)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	key := types.NamespacedName{Namespace: ns, Name: "lb"}
+	waitFor(t, 30*time.Second, "engine follower started", func() bool {
+		return controllers.FollowAddress(ctx, saCfg, key, engine.SetPublicAddress) == nil
+	})
+	current := ""
+	waitFor(t, 60*time.Second, "first MetalLB address in the 227 reply", func() bool {
+		s := &ftpv1.FTPServer{}
+		if k8s.Get(context.Background(), key, s) != nil || s.Status.Address == "" {
+			return false
+		}
+		current = s.Status.Address
+		return strings.Contains(pasvReply(addr), pasvAddr(current))
+	})
+
+	moves := 7
+	if quick() {
+		moves = 3
+	}
+	var fromService, fromSpec []float64
+	lo := netip.MustParseAddr("198.51.100.10")
+	for i := 0; i < moves; i++ {
+		// The next address of the pool that is not the current one.
+		next := lo
+		for j := 0; j <= i%10+1; j++ {
+			next = next.Next()
+		}
+		if next.String() == current {
+			next = next.Next()
+		}
+		s := &ftpv1.FTPServer{}
+		if err := k8s.Get(context.Background(), key, s); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(s.DeepCopy())
+		s.Spec.Service.Annotations = map[string]string{"metallb.io/loadBalancerIPs": next.String()}
+		asked := time.Now()
+		if err := k8s.Patch(context.Background(), s, patch); err != nil {
+			t.Fatal(err)
+		}
+		// Two pollers: the Service's status (straight from the API server) and the engine's 227 reply.
+		var svcAt, engineAt time.Time
+		var wg sync.WaitGroup
+		stop := time.Now().Add(30 * time.Second)
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				svc := &corev1.Service{}
+				if k8s.Get(context.Background(), key, svc) == nil {
+					ing := svc.Status.LoadBalancer.Ingress
+					if len(ing) > 0 && ing[0].IP == next.String() {
+						svcAt = time.Now()
+						return
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+		wg.Go(func() {
+			want := pasvAddr(next.String())
+			for time.Now().Before(stop) {
+				if strings.Contains(pasvReply(addr), want) {
+					engineAt = time.Now()
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+		wg.Wait()
+		if svcAt.IsZero() || engineAt.IsZero() {
+			t.Fatalf("move %d to %s: Service updated %v, engine %v (within 30 s)", i, next, !svcAt.IsZero(), !engineAt.IsZero())
+		}
+		d := engineAt.Sub(svcAt)
+		fromService = append(fromService, max(d, 0).Seconds()*1000)
+		fromSpec = append(fromSpec, engineAt.Sub(asked).Seconds()*1000)
+		t.Logf("move %d: %s → %s: Service status after %s, engine after %s more", i, current, next,
+			svcAt.Sub(asked).Round(time.Millisecond), d.Round(time.Millisecond))
+		current = next.String()
+	}
+	slices.Sort(fromService)
+	slices.Sort(fromSpec)
+	med, worst := fromService[len(fromService)/2], fromService[len(fromService)-1]
+	pass := worst < 1000
+	record(t, result{Name: "Service load-balancer status change → engine advertises the new address", Value: med, Unit: "ms (median)",
+		Target: "address change visible in under 1 s", Pass: &pass,
+		Note: fmt.Sprintf("%d MetalLB re-assignments; max %.0f ms; polled every 2 ms (PASV over a fresh session)", moves, worst)})
+	record(t, result{Name: "FTPServer spec change → engine advertises the new address", Value: fromSpec[len(fromSpec)/2], Unit: "ms (median)",
+		Note: fmt.Sprintf("includes MetalLB's own reaction; max %.0f ms", fromSpec[len(fromSpec)-1])})
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+func pasvAddr(ip string) string { return "(" + strings.ReplaceAll(ip, ".", ",") + "," }
+
+const (
+	metallbPool  = "198.51.100.10-198.51.100.20" // RFC 5737: only in status and 227 replies; nothing dials it
+	metallbClass = "metallb.test/ftp"
+)
+
+// startMetalLB runs MetalLB's controller as a process (ours, stopped by PID) against the test API server.
+func startMetalLB(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	pool := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+		"metadata": map[string]any{"name": "bench", "namespace": "metallb-system"},
+		"spec":     map[string]any{"addresses": []any{metallbPool}},
+	}}
+	if err := k8s.Create(ctx, pool); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	user, err := testEnv.AddUser(envtest.User{Name: "metallb", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	logs, err := os.Create(filepath.Join(t.TempDir(), "metallb.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(metallbDir, "controller"), "--namespace=metallb-system", "--webhook-mode=disabled",
+		"--lb-class="+metallbClass, fmt.Sprintf("--port=%d", port), "--kubeconfig="+kc, "--log-level=warn")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // the process we started, by its PID
+		_ = cmd.Wait()
+		logs.Close()
+	})
+}
+
+// startEngine runs the FTP engine in-process on loopback.
+func startEngine(t *testing.T) (*ftpd.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.yaml")
+	if err := os.WriteFile(users, []byte("users:\n- name: acme\n  password: s3cret\n  home: /acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := ftpd.NewFileAuthenticator(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pl.Addr().(*net.TCPAddr).Port
+	_ = pl.Close()
+	srv := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: root}, PassivePorts: ftpd.PortRange{Start: p, End: p}}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, l.Addr().String()
+}
+
+// pasvReply logs in on a fresh session and returns the reply to PASV ("" on any error).
+func pasvReply(addr string) string {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	read := func() string {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return ""
+			}
+			if len(line) >= 4 && line[3] == ' ' {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	read()
+	for _, cmd := range []string{"USER acme", "PASS s3cret", "PASV"} {
+		if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
+			return ""
+		}
+		if line := read(); cmd == "PASV" {
+			return line
+		}
+	}
+	return ""
+}
