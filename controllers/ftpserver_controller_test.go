@@ -553,7 +553,9 @@ func followAsEngine(t *testing.T, ns, name string, engine *ftpd.Server) *rest.Co
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	synced := make(chan error, 1)
-	go func() { synced <- FollowAddress(ctx, saCfg, types.NamespacedName{Namespace: ns, Name: name}, engine.SetPublicAddress) }()
+	go func() {
+		synced <- FollowAddress(ctx, saCfg, types.NamespacedName{Namespace: ns, Name: name}, engine.SetPublicAddress)
+	}()
 	select {
 	case err := <-synced:
 		if err != nil {
