@@ -18,14 +18,14 @@ import (
 )
 
 type config struct {
-	quick                  bool
-	size, parSize          int64
-	sessions               int
+	quick                     bool
+	size, parSize             int64
+	sessions                  int
 	reps, listReps, smallReps int
-	listEntries            int
-	smallFiles, smallSize  int
-	idle, idleForking      int
-	pasvSize               int
+	listEntries               int
+	smallFiles, smallSize     int
+	idle, idleForking         int
+	pasvSize                  int
 }
 
 func envInt(name string, def int64) int64 {
@@ -70,7 +70,6 @@ func loadConfig() config {
 	c.reps = int(envInt("BENCH_REPS", int64(c.reps)))
 	c.idle = int(envInt("BENCH_IDLE", int64(c.idle)))
 	c.idleForking = int(envInt("BENCH_IDLE_FORKING", int64(c.idleForking)))
-	c.pasvSize = max(c.pasvSize, c.sessions*2)
 	return c
 }
 
@@ -106,6 +105,14 @@ func run(engine, peers, out, png, opJSON, allocTxt string) error {
 		c.idle = maxIdle
 	}
 	c.idleForking = min(c.idleForking, c.idle, forkBound())
+	// Every server gets the same passive range. pure-ftpd admits at most half its passive range in clients, so
+	// the range is sized for the idle-session count too (ranges are carved below 30000, under the kernel's
+	// ephemeral ports and outside Kubernetes' NodePort range).
+	c.pasvSize = max(c.pasvSize, 2*c.sessions, 2*c.idleForking)
+	if c.pasvSize*4 > 29999-20000 {
+		c.pasvSize = (29999 - 20000) / 4
+		c.idleForking = min(c.idleForking, c.pasvSize/2)
+	}
 
 	w, err := newWorkspace()
 	if err != nil {

@@ -61,9 +61,9 @@ type ftpTarget struct {
 	w *workspace
 }
 
-func (t ftpTarget) name() string             { return t.s.Name }
-func (t ftpTarget) get(path string) string   { return t.s.url(path) }
-func (t ftpTarget) put(name string) string   { return t.s.url(name) }
+func (t ftpTarget) name() string                { return t.s.Name }
+func (t ftpTarget) get(path string) string      { return t.s.url(path) }
+func (t ftpTarget) put(name string) string      { return t.s.url(name) }
 func (t ftpTarget) uploaded(name string) string { return filepath.Join(t.w.home, name) }
 
 // retr downloads path once; returns MiB/s.
@@ -275,5 +275,5 @@ func (t rawTarget) name() string { return "raw TCP" }
 func (t rawTarget) get(path string) string {
 	return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), path)
 }
-func (t rawTarget) put(name string) string     { return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), name) }
+func (t rawTarget) put(name string) string      { return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), name) }
 func (t rawTarget) uploaded(name string) string { return filepath.Join(t.r.dir, name) }
