@@ -178,8 +178,14 @@ save_machine_state() {
 		for p in "${FOREIGN_PATHS[@]}"; do [[ -e $p ]] && echo "path $p"; done
 		for p in /sys/fs/cgroup/*/kubepods; do [[ -d $p ]] && echo "path $p"; done
 	} >"$STATE/machine.orig.tmp"
-	iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' >"$STATE/iptables.orig" || true
+	iptables_rules >"$STATE/iptables.orig"
 	mv "$STATE/machine.orig.tmp" "$STATE/machine.orig"
+}
+
+# iptables_rules: every rule and user-defined chain, per table (not the empty built-in chains, which merely
+# listing a table creates).
+iptables_rules() {
+	iptables-save 2>/dev/null | sed 's/\[[0-9]*:[0-9]*\]//' | grep -E '^(\*|-A |:[^ ]+ - *$)' | grep -v '^\*' || true
 }
 
 bridge() { # name [address]
@@ -495,7 +501,7 @@ down() {
 			fi
 		done
 		if [[ -f "$STATE/iptables.orig" ]]; then
-			iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' >"$STATE/iptables.now" || true
+			iptables_rules >"$STATE/iptables.now"
 			if ! diff -q "$STATE/iptables.orig" "$STATE/iptables.now" >/dev/null; then
 				log "note: iptables differ from before up:"
 				diff "$STATE/iptables.orig" "$STATE/iptables.now" >&2 || true

@@ -21,6 +21,7 @@ CLUSTER="$ROOT/hack/local-cluster/cluster.sh"
 HELM=${HELM:-$ROOT/bin/helm}
 IMG=${IMG:?IMG (repository:tag) is required}
 IMAGE_TAR=${IMAGE_TAR:?IMAGE_TAR is required}
+STATE=${LOCAL_CLUSTER_STATE:-/var/lib/ftp-operator-local-cluster}
 DEV_NS=ftp-dev
 log() { echo "e2e: $(date -u +%H:%M:%S) $*" >&2; }
 
@@ -66,13 +67,18 @@ test_e2e() {
 		return
 	fi
 	if cluster_running; then
-		log "the local cluster is already running (make dev?); run 'make cluster-down' (or make dev-down) first"
-		exit 1
+		if [[ "$(cat "$STATE/owner" 2>/dev/null)" != test-e2e ]]; then
+			log "the local cluster is already running (make dev or make cluster-up); run 'make cluster-down' first"
+			exit 1
+		fi
+		log "a previous test-e2e left its cluster running (killed?); tearing it down first"
+		"$CLUSTER" down
 	fi
 	# Whatever happens from here on, the cluster goes away and the machine is as before.
 	trap '"$CLUSTER" down' EXIT
 	trap 'exit 130' INT TERM
 	"$CLUSTER" up
+	echo test-e2e >"$STATE/owner"
 	log "cluster up after $((SECONDS - t0)) s"
 	local_env
 	run_tests

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
@@ -201,7 +202,7 @@ func TestOperatorRestart(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t, "e2e-restart")
 	a := newServer(t, ns, "a", nil)
-	b := newServer(t, ns, "b", func(f *ftpv1.FTPServer) { f.Spec.PassivePorts.Count = nil; f.Spec.PassivePorts.Range = nil })
+	b := newServer(t, ns, "b", func(f *ftpv1.FTPServer) { f.Spec.PassivePorts.Count = ptr.To[int32](6) })
 	podA, podB := enginePod(t, a), enginePod(t, b)
 
 	var before ftpv1.FTPServerList
@@ -298,10 +299,10 @@ func TestTwoServers(t *testing.T) {
 	errs := make([]error, 2)
 	transcripts := make([]string, 2)
 	for i, s := range servers {
+		host, port := endpoint(t, getServer(t, s))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			host, port := endpoint(t, getServer(t, s))
 			// Upload and download at once, to both servers, from both clients.
 			up, err := curlErr(t, natClient, s, host, port, "both.bin", "-T", src, "--disable-epsv", "--no-ftp-skip-pasv-ip", "--limit-rate", "4M")
 			if err == nil {
