@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +37,7 @@ func curl(timeout time.Duration, args ...string) ([]string, error) {
 // timed parses "seconds bytes" from one -w line.
 func timed(line string) (sec float64, bytes int64, err error) {
 	f := strings.Fields(line)
-	if len(f) != 2 {
+	if len(f) < 2 {
 		return 0, 0, fmt.Errorf("unexpected curl -w output %q", line)
 	}
 	sec, err = strconv.ParseFloat(f[0], 64)
@@ -47,6 +49,51 @@ func timed(line string) (sec float64, bytes int64, err error) {
 }
 
 const mib = 1 << 20
+
+// curlStall is how long curl's pre-transfer phase (connect, login, EPSV, data connect, command) may take before
+// we count it as curl's own stall (see stallNote) rather than work: every server does it in a few ms.
+const curlStall = 0.1
+
+const stallNote = `curl 7.88 sometimes waits for a poll timeout (200 ms or 1 s) between reading the 229 reply and opening the
+data connection, when the reply arrives before curl has finished its DO phase — the faster the server answers,
+the more often (seen with --trace-time: "ftp_perform ends with SECONDARY: 0", then nothing until "Trying").`
+
+// xfer is one curl transfer as curl timed it.
+type xfer struct {
+	total, pre float64 // seconds: time_total, time_pretransfer
+	bytes      int64
+}
+
+func (x xfer) dataRate() float64  { return float64(x.bytes) / mib / (x.total - x.pre) }
+func (x xfer) totalRate() float64 { return float64(x.bytes) / mib / x.total }
+func (x xfer) stalled() bool      { return x.pre > curlStall }
+
+const xferFormat = "%{time_total} %{size_download} %{size_upload} %{time_pretransfer}\n"
+
+func parseXfer(line string, upload bool) (xfer, error) {
+	f := strings.Fields(line)
+	if len(f) != 4 {
+		return xfer{}, fmt.Errorf("unexpected curl -w output %q", line)
+	}
+	var x xfer
+	var err error
+	if x.total, err = strconv.ParseFloat(f[0], 64); err != nil {
+		return x, err
+	}
+	if x.pre, err = strconv.ParseFloat(f[3], 64); err != nil {
+		return x, err
+	}
+	b := f[1]
+	if upload {
+		b = f[2]
+	}
+	n, err := strconv.ParseFloat(b, 64)
+	x.bytes = int64(n)
+	if x.total <= x.pre {
+		return x, fmt.Errorf("curl timed no data phase: %q", line)
+	}
+	return x, err
+}
 
 // target is something curl downloads from and uploads to: an FTP server, or the raw TCP baseline.
 type target interface {
@@ -66,87 +113,113 @@ func (t ftpTarget) get(path string) string      { return t.s.url(path) }
 func (t ftpTarget) put(name string) string      { return t.s.url(name) }
 func (t ftpTarget) uploaded(name string) string { return filepath.Join(t.w.home, name) }
 
-// retr downloads path once; returns MiB/s.
-func retr(t target, path string, want int64, timeout time.Duration) (float64, error) {
-	lines, err := curl(timeout, "-o", "/dev/null", "-w", "%{time_total} %{size_download}\n", t.get(path))
+// retr downloads path once.
+func retr(t target, path string, want int64, timeout time.Duration) (xfer, error) {
+	lines, err := curl(timeout, "-o", "/dev/null", "-w", xferFormat, t.get(path))
 	if err != nil {
-		return 0, err
+		return xfer{}, err
 	}
-	sec, n, err := timed(lines[len(lines)-1])
-	if err != nil {
-		return 0, err
+	x, err := parseXfer(lines[len(lines)-1], false)
+	if err == nil && x.bytes != want {
+		err = fmt.Errorf("%s: downloaded %d bytes, want %d", t.name(), x.bytes, want)
 	}
-	if n != want {
-		return 0, fmt.Errorf("%s: downloaded %d bytes, want %d", t.name(), n, want)
-	}
-	return float64(n) / mib / sec, nil
+	return x, err
 }
 
-// stor uploads src once as a fresh name, checks the size landed, removes it; returns MiB/s.
-func stor(t target, src string, want int64, timeout time.Duration) (float64, error) {
+// stor uploads src once as a fresh name, checks the size landed, removes it.
+func stor(t target, src string, want int64, timeout time.Duration) (xfer, error) {
 	name := "stor-" + strings.ReplaceAll(t.name(), " ", "-") + ".bin"
 	dst := t.uploaded(name)
 	defer os.Remove(dst)
-	lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", "%{time_total} %{size_upload}\n", t.put(name))
+	lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", xferFormat, t.put(name))
 	if err != nil {
-		return 0, err
+		return xfer{}, err
 	}
-	sec, n, err := timed(lines[len(lines)-1])
+	x, err := parseXfer(lines[len(lines)-1], true)
 	if err != nil {
-		return 0, err
+		return x, err
 	}
-	if n != want {
-		return 0, fmt.Errorf("%s: uploaded %d bytes, want %d", t.name(), n, want)
+	if x.bytes != want {
+		return x, fmt.Errorf("%s: uploaded %d bytes, want %d", t.name(), x.bytes, want)
 	}
 	if fi, err := os.Stat(dst); err != nil || fi.Size() != want {
-		return 0, fmt.Errorf("%s: upload not in place (%v)", t.name(), err)
+		return x, fmt.Errorf("%s: upload not in place (%v)", t.name(), err)
 	}
-	return float64(n) / mib / sec, nil
+	return x, nil
 }
 
-// parallel runs sessions curls at once, each downloading path; returns the aggregate MiB/s (all bytes over
-// the wall time from the first start to the last end).
-func parallel(t target, path string, size int64, sessions int, timeout time.Duration) (float64, error) {
+// parallel runs sessions curls at once, each downloading path in its own session. It returns the aggregate
+// MiB/s two ways: over the time during which at least one data transfer was in progress (the union of the
+// sessions' data phases, so curl's own stalls while nothing flows are not charged to the server), and over
+// the wall time from the first start to the last exit; and how many sessions curl stalled.
+func parallel(t target, path string, size int64, sessions int, timeout time.Duration) (data, wall float64, stalls int, err error) {
+	type span struct{ from, to time.Duration }
+	spans := make([]span, sessions)
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions)
+	var mu sync.Mutex
 	start := time.Now()
 	for i := 0; i < sessions; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lines, err := curl(timeout, "-o", "/dev/null", "-w", "%{time_total} %{size_download}\n", t.get(path))
+			launched := time.Since(start)
+			lines, err := curl(timeout, "-o", "/dev/null", "-w", xferFormat, t.get(path))
 			if err != nil {
 				errs <- err
 				return
 			}
-			if _, n, err := timed(lines[len(lines)-1]); err != nil || n != size {
-				errs <- fmt.Errorf("%s: parallel session got %d bytes (%v)", t.name(), n, err)
+			x, err := parseXfer(lines[len(lines)-1], false)
+			if err != nil || x.bytes != size {
+				errs <- fmt.Errorf("%s: parallel session got %d bytes (%v)", t.name(), x.bytes, err)
+				return
 			}
+			sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+			mu.Lock()
+			spans[i] = span{launched + sec(x.pre), launched + sec(x.total)}
+			if x.stalled() {
+				stalls++
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	d := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
-		return 0, err
+		return 0, 0, 0, err
 	}
-	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	var busy time.Duration
+	cur := spans[0]
+	for _, s := range spans[1:] {
+		if s.from > cur.to {
+			busy += cur.to - cur.from
+			cur = s
+		} else if s.to > cur.to {
+			cur.to = s.to
+		}
+	}
+	busy += cur.to - cur.from
+	total := float64(size) * float64(sessions) / mib
+	return total / busy.Seconds(), total / d.Seconds(), stalls, nil
 }
 
-// listing runs one LIST (or another listing command) of dir; returns milliseconds for the whole curl session
-// (connect, login, EPSV, listing) and checks every entry came back.
-func listing(s *server, dir, command string, entries int, timeout time.Duration) (float64, error) {
-	args := []string{"-w", "\n%{time_total} %{size_download}\n"}
+// listing runs one LIST (or another listing command) of dir in its own curl session and checks every entry
+// came back. It returns the listing's data phase (from curl's pre-transfer mark — connected, logged in, EPSV
+// done, command sent — to the end) in ms, and the whole session's time.
+func listing(s *server, dir, command string, entries int, timeout time.Duration) (xfer, error) {
+	args := []string{"-w", "\n" + xferFormat}
 	if command != "LIST" {
 		args = append(args, "-X", command)
 	}
 	lines, err := curl(timeout, append(args, s.url(dir)+"/")...)
 	if err != nil {
-		return 0, err
+		return xfer{}, err
 	}
-	sec, _, err := timed(lines[len(lines)-1])
+	x, err := parseXfer(lines[len(lines)-1], false)
 	if err != nil {
-		return 0, err
+		return x, err
 	}
 	got := 0
 	for _, l := range lines[:len(lines)-1] {
@@ -155,14 +228,14 @@ func listing(s *server, dir, command string, entries int, timeout time.Duration)
 		}
 	}
 	if got != entries {
-		return 0, fmt.Errorf("%s %s: %d entries, want %d", s.Name, command, got, entries)
+		return x, fmt.Errorf("%s %s: %d entries, want %d", s.Name, command, got, entries)
 	}
-	return sec * 1000, nil
+	return x, nil
 }
 
 // smallUploads uploads the client's small files in one curl session (curl reuses the control connection) and
-// returns each file's latency in ms (curl's time_total per transfer) and the wall time per file.
-func smallUploads(s *server, w *workspace, files int, timeout time.Duration) (perFile []float64, wallPerFile float64, err error) {
+// returns each transfer as curl timed it, and the wall time per file in ms.
+func smallUploads(s *server, w *workspace, files int, timeout time.Duration) (per []xfer, wallPerFile float64, err error) {
 	dir := filepath.Join(w.home, "up-"+s.Name)
 	defer func() {
 		ents, _ := os.ReadDir(dir)
@@ -172,23 +245,23 @@ func smallUploads(s *server, w *workspace, files int, timeout time.Duration) (pe
 	}()
 	glob := filepath.Join(w.client, "small", fmt.Sprintf("f[00001-%05d]", files))
 	start := time.Now()
-	lines, err := curl(timeout, "-T", glob, "-w", "%{time_total} %{size_upload}\n", s.url("up-"+s.Name)+"/")
+	lines, err := curl(timeout, "-T", glob, "-w", xferFormat, s.url("up-"+s.Name)+"/")
 	if err != nil {
 		return nil, 0, err
 	}
 	wall := time.Since(start)
 	for _, l := range lines {
-		sec, _, err := timed(l)
+		x, err := parseXfer(l, true)
 		if err != nil {
 			return nil, 0, err
 		}
-		perFile = append(perFile, sec*1000)
+		per = append(per, x)
 	}
 	ents, _ := os.ReadDir(dir)
-	if len(perFile) != files || len(ents) != files {
-		return nil, 0, fmt.Errorf("%s: %d transfers, %d files landed, want %d", s.Name, len(perFile), len(ents), files)
+	if len(per) != files || len(ents) != files {
+		return nil, 0, fmt.Errorf("%s: %d transfers, %d files landed, want %d", s.Name, len(per), len(ents), files)
 	}
-	return perFile, float64(wall.Microseconds()) / 1000 / float64(files), nil
+	return per, float64(wall.Microseconds()) / 1000 / float64(files), nil
 }
 
 // rawServer is the physical limit: a plain TCP copy over loopback of the same bytes, read and written by the
