@@ -65,6 +65,11 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 			s.Spec.Storage.PersistentVolumeClaim = &ftpv1.PersistentVolumeClaimRef{ClaimName: "data"}
 			s.Spec.Storage.EmptyDir = &corev1.EmptyDirVolumeSource{}
 		}, "storage takes only one of persistentVolumeClaim, volumeClaimTemplate and emptyDir"},
+		{"PROXY protocol without trusted load balancers", func(s *ftpv1.FTPServer) { s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{} },
+			"spec.proxyProtocol.trustedCIDRs: Required value"},
+		{"PROXY protocol with a bad CIDR", func(s *ftpv1.FTPServer) {
+			s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.1"}}
+		}, "trustedCIDRs must hold CIDRs such as 10.0.0.0/8"},
 		{"unknown active mode", func(s *ftpv1.FTPServer) { s.Spec.ActiveMode = "Maybe" }, `spec.activeMode: Unsupported value: "Maybe"`},
 	}
 	for i, tt := range tests {

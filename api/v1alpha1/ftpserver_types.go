@@ -46,6 +46,13 @@ type FTPServerSpec struct {
 	// +optional
 	TLS *TLSSpec `json:"tls,omitempty"`
 
+	// proxyProtocol makes the server read a PROXY protocol v1/v2 header on control and data connections from the
+	// load balancers in trustedCIDRs, so that client-IP checks, lockouts and logs see the real client. Enable
+	// the same on the load balancer (for AWS NLB: the service.beta.kubernetes.io/aws-load-balancer-proxy-protocol
+	// annotation in service.annotations).
+	// +optional
+	ProxyProtocol *ProxyProtocol `json:"proxyProtocol,omitempty"`
+
 	// activeMode allows PORT/EPRT, where the server dials the client. Clients behind NAT cannot use it.
 	// +optional
 	// +kubebuilder:default=Disabled
@@ -224,6 +231,19 @@ func (r PortRange) Contains(p int32) bool { return p >= r.Start && p <= r.End }
 
 // String formats the range as start-end.
 func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }
+
+// ProxyProtocol names the load balancers that send PROXY protocol headers.
+type ProxyProtocol struct {
+	// trustedCIDRs are the addresses of the load balancers. Only they must and may send a header; other peers are
+	// served under their own address, so a header cannot spoof a client address.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(r, isCIDR(r))",message="trustedCIDRs must hold CIDRs such as 10.0.0.0/8"
+	TrustedCIDRs []string `json:"trustedCIDRs"`
+}
 
 // TLSSpec enables FTPS.
 type TLSSpec struct {

@@ -245,6 +245,9 @@ func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 		"--kubernetes-ftpserver=" + srv.Namespace + "/" + srv.Name,
 		"--active-mode=" + string(activeMode(srv)),
 	}
+	if pp := srv.Spec.ProxyProtocol; pp != nil {
+		args = append(args, "--proxy-protocol", "--proxy-protocol-trusted="+strings.Join(pp.TrustedCIDRs, ","))
+	}
 	if tls := srv.Spec.TLS; tls != nil {
 		mode := tls.Mode
 		if mode == "" {

@@ -206,6 +206,19 @@ func TestDeployment(t *testing.T) {
 	}
 }
 
+func TestProxyProtocolArgs(t *testing.T) {
+	plain := strings.Join(EngineArgs(server(nil), grant), " ")
+	if strings.Contains(plain, "proxy-protocol") {
+		t.Fatalf("PROXY protocol on without being asked: %s", plain)
+	}
+	args := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) {
+		s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8", "192.168.1.0/24"}}
+	}), grant), " ")
+	if !strings.Contains(args, "--proxy-protocol --proxy-protocol-trusted=10.0.0.0/8,192.168.1.0/24") {
+		t.Fatalf("args %s", args)
+	}
+}
+
 func TestDefaultStorageIsEmptyDir(t *testing.T) {
 	d := Deployment(server(nil), grant, Options{})
 	if d.Spec.Template.Spec.Volumes[0].EmptyDir == nil {
