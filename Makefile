@@ -64,9 +64,10 @@ envtest-assets: ## Provide kube-apiserver and etcd for envtest in bin/k8s (downl
 	@K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
+# test-packaging (TEST_EXTRA) runs test/packaging, hack/chartgen and hack/apidocs with the tools they need.
 test: verify vet envtest-assets metallb test-clients $(TEST_EXTRA) ## Run every test: unit, engine (-race), fuzz smoke, envtest + MetalLB controllers, real FTP clients.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" METALLB_DIR="$$(hack/metallb.sh)" \
-		go test $(GO_TEST_FLAGS) -race -count=1 ./...
+		go test $(GO_TEST_FLAGS) -race -count=1 $$(go list ./... | grep -v -e /test/packaging -e /hack/chartgen -e /hack/apidocs)
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: metallb
