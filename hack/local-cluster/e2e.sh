@@ -44,6 +44,8 @@ current_env() {
 	export KUBECONFIG
 	log "using the current context of $KUBECONFIG: $(kubectl config current-context)"
 	E2E_IMPORT=${E2E_IMPORT:-}
+	# go test runs in test/e2e: a command given relative to the repository must become absolute.
+	[[ -n $E2E_IMPORT && ${E2E_IMPORT:0:1} != / && -e "$ROOT/${E2E_IMPORT%% *}" ]] && E2E_IMPORT="$ROOT/$E2E_IMPORT"
 	E2E_METALLB_BUNDLE=""
 	[[ "${E2E_METALLB:-}" == 1 ]] && E2E_METALLB_BUNDLE=$("$ROOT/hack/local-cluster/metallb-bundle.sh")
 	E2E_HOSTPATH_DIR=""
