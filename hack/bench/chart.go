@@ -22,8 +22,10 @@ func (r *results) chart(path string) error {
 	}
 	var panels []panel
 	for _, m := range metrics {
-		if m.key == "smallp99" || m.key == "gosmallp99" || m.key == "smallwall" {
-			continue
+		switch m.key {
+		case "retr", "stor", "par", "list", "mlsd", "gosmall", "idle":
+		default:
+			continue // the table has the rest
 		}
 		rows := append([]string{}, r.names...)
 		if m.raw {
@@ -70,7 +72,7 @@ func (r *results) chart(path string) error {
 		if p.m.higherBetter {
 			dir = "higher is better"
 		}
-		text(10, y+14, fmt.Sprintf("%s — %s, %s", p.m.title, p.m.unit, dir), black)
+		text(10, y+14, fmt.Sprintf("%s - %s, %s", p.m.title, p.m.unit, dir), black)
 		y += titleH
 		maxV := 0.0
 		for _, n := range p.rows {

@@ -24,6 +24,7 @@ type config struct {
 	reps, listReps, smallReps int
 	listEntries               int
 	smallFiles, smallSize     int
+	curlSmall                 int // uploads in the curl session (curl's stalls make it slow)
 	idle, idleForking         int
 	pasvSize                  int
 }
@@ -58,11 +59,11 @@ func parseSize(s string) (int64, error) {
 
 func loadConfig() config {
 	c := config{size: 1 << 30, parSize: 20 << 20, sessions: 50, reps: 5, listReps: 11, smallReps: 3,
-		listEntries: 5000, smallFiles: 1000, smallSize: 1024, idle: 10000, idleForking: 1000, pasvSize: 100}
+		listEntries: 5000, smallFiles: 1000, smallSize: 1024, curlSmall: 200, idle: 10000, idleForking: 1000, pasvSize: 100}
 	if os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0" {
 		c.quick = true
 		c.size, c.parSize, c.reps, c.listReps, c.smallReps = 128<<20, 4<<20, 3, 5, 2
-		c.smallFiles, c.idle, c.idleForking = 200, 1000, 200
+		c.smallFiles, c.curlSmall, c.idle, c.idleForking = 200, 50, 1000, 200
 	}
 	c.size = envInt("BENCH_SIZE", c.size)
 	c.parSize = envInt("BENCH_PAR_SIZE", c.parSize)
@@ -70,6 +71,7 @@ func loadConfig() config {
 	c.reps = int(envInt("BENCH_REPS", int64(c.reps)))
 	c.idle = int(envInt("BENCH_IDLE", int64(c.idle)))
 	c.idleForking = int(envInt("BENCH_IDLE_FORKING", int64(c.idleForking)))
+	c.curlSmall = min(int(envInt("BENCH_CURL_SMALL", int64(c.curlSmall))), c.smallFiles)
 	return c
 }
 
@@ -80,8 +82,9 @@ func main() {
 	png := flag.String("png", "docs/benchmarks.png", "chart")
 	opJSON := flag.String("operator", "", "JSON results of the operator benchmarks (test/bench), optional")
 	allocTxt := flag.String("alloc", "", "go test -bench output of the allocator, optional")
+	notes := flag.String("notes", "", "markdown appended as hand-written notes (profiles, findings), optional")
 	flag.Parse()
-	if err := run(*engine, *peers, *out, *png, *opJSON, *allocTxt); err != nil {
+	if err := run(*engine, *peers, *out, *png, *opJSON, *allocTxt, *notes); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -91,7 +94,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func run(engine, peers, out, png, opJSON, allocTxt string) error {
+func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 	c := loadConfig()
 	begin := time.Now()
 	engine, _ = filepath.Abs(engine)
@@ -211,7 +214,7 @@ func run(engine, peers, out, png, opJSON, allocTxt string) error {
 	// transfers with fast servers (see the method notes), so this phase is long and is not repeated; then the
 	// same workload from a minimal Go client, c.smallReps times, alternating.
 	for _, s := range servers {
-		per, wall, err := smallUploads(s, w, c.smallFiles, 10*time.Minute)
+		per, wall, err := smallUploads(s, w, c.curlSmall, 5*time.Minute)
 		if err != nil {
 			return err
 		}
@@ -223,7 +226,7 @@ func run(engine, peers, out, png, opJSON, allocTxt string) error {
 			}
 		}
 		res.add("smallwall", s.Name, wall)
-		logf("%s: %d curl uploads, %.2f ms wall per file", s.Name, c.smallFiles, wall)
+		logf("%s: %d curl uploads, %.2f ms wall per file", s.Name, c.curlSmall, wall)
 	}
 	for rep := 0; rep < c.smallReps; rep++ {
 		for _, s := range rotate(servers, rep) {
@@ -271,6 +274,11 @@ func run(engine, peers, out, png, opJSON, allocTxt string) error {
 	if allocTxt != "" {
 		if b, err := os.ReadFile(allocTxt); err == nil {
 			res.alloc = string(b)
+		}
+	}
+	if notes != "" {
+		if b, err := os.ReadFile(notes); err == nil {
+			res.notes = string(b)
 		}
 	}
 	report := res.markdown(filepath.Base(png))

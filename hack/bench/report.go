@@ -56,6 +56,7 @@ type results struct {
 	machine   machine
 	operator  []operatorResult
 	alloc     string
+	notes     string
 }
 
 func newResults(servers []*server) *results {
@@ -290,8 +291,9 @@ account, ours through its users file), chrooted to it. No TLS, no transfer logs.
 ## Results
 
 Sizes: RETR/STOR %s (BENCH_SIZE), %d parallel sessions × %s each (BENCH_SESSIONS, BENCH_PAR_SIZE),
-%d repetitions (BENCH_REPS); listings of %d entries × %d repetitions; %d uploads of %d bytes: once in one curl
-session, and %d times from the Go client; idle sessions: %d for ours, %d for each process-per-session server.
+%d repetitions (BENCH_REPS); listings of %d entries × %d repetitions; %d uploads of %d bytes, %d times from the Go
+client, and the first %d of them once in one curl session (BENCH_CURL_SMALL; curl's stalls make more too slow);
+idle sessions: %d for ours, %d for each process-per-session server.
 
 %s
 Ratios are ours / peer of the median, so for *lower is better* rows a ratio below 1 means we are faster or
@@ -303,7 +305,7 @@ smaller.
 
 | target | result | this run |
 |---|---|---|
-`, human(c.size), c.sessions, human(c.parSize), c.reps, c.listEntries, c.listReps, c.smallFiles, c.smallSize, c.smallReps,
+`, human(c.size), c.sessions, human(c.parSize), c.reps, c.listEntries, c.listReps, c.smallFiles, c.smallSize, c.smallReps, c.curlSmall,
 		r.idleCount[r.names[0]], c.idleForking, r.table(), png)
 	for _, t := range r.targets() {
 		verdict := "FAIL"
@@ -341,6 +343,9 @@ smaller.
 		b.WriteString("\n## Allocator micro-benchmark (`go test -bench AllocateAsPoolFills ./internal/portalloc`)\n\n```\n")
 		b.WriteString(strings.TrimSpace(r.alloc))
 		b.WriteString("\n```\n")
+	}
+	if r.notes != "" {
+		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")
 	}
 	b.WriteString(methodText)
 	b.WriteString("\n## Raw samples (MiB/s, in run order)\n\n")

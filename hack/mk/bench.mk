@@ -18,7 +18,8 @@ bench: build envtest-assets metallb ## Benchmark the engine against vsftpd, pure
 	go test -run '^$$' -bench 'AllocateAsPoolFills' -benchtime $(if $(filter-out 0,$(BENCH_QUICK)),200ms,1s) -count 1 ./internal/portalloc/ | tee $(BENCH_TMP)/alloc.txt
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" METALLB_DIR="$$(hack/metallb.sh)" \
 		BENCH_OPERATOR_OUT=$(BENCH_TMP)/operator.json \
-		go test -tags bench -count 1 -timeout 10m -run . -v ./test/bench/ 2>&1 | tee $(BENCH_TMP)/operator.txt | grep -E '^(=== RUN|--- |\s+bench_test|ok|FAIL|PASS)' || true
+		go test -tags bench -count 1 -timeout 10m -run . -v ./test/bench/ 2>&1 | tee $(BENCH_TMP)/operator.txt | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|RESULT' || true
 	cd hack/bench && go build -o $(BIN)/bench .
 	$(BIN)/bench --engine $(BIN)/ftp-operator --peers $(BIN)/bench-peers/root \
-		--operator $(BENCH_TMP)/operator.json --alloc $(BENCH_TMP)/alloc.txt --out $(BENCH_OUT) --png $(BENCH_PNG)
+		--operator $(BENCH_TMP)/operator.json --alloc $(BENCH_TMP)/alloc.txt --notes hack/bench/notes.md \
+		--out $(BENCH_OUT) --png $(BENCH_PNG)

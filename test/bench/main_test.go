@@ -92,6 +92,8 @@ func TestMain(m *testing.M) {
 		crds = append(crds, filepath.Join(metallbDir, "crds"))
 	}
 	testEnv = &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
+	// envtest's default Service range (10.0.0.0/24) holds 254 ClusterIPs; 1,000 FTPServers need one each.
+	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	var err error
 	if restConfig, err = testEnv.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)

@@ -132,6 +132,13 @@ func TestThousandFTPServers(t *testing.T) {
 			owner[p] = s.Name
 		}
 	}
+	var svcs corev1.ServiceList
+	if err := k8s.List(context.Background(), &svcs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs.Items) != n {
+		t.Errorf("%d Services for %d FTPServers", len(svcs.Items), n)
+	}
 	pass := elapsed < 30*time.Second
 	record(t, result{Name: fmt.Sprintf("%d FTPServers created → all ranges allocated", n), Value: elapsed.Seconds(), Unit: "s",
 		Target: fmt.Sprintf("%d FTPServers allocated in under 30 s", n), Pass: &pass,
