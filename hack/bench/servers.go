@@ -84,8 +84,23 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 	}
 	var out []*server
 	next := 20000
+	// Control and health ports: distinct free ports (the kernel may hand back a port it just gave us).
+	used := map[int]bool{}
+	freshPort := func() (int, error) {
+		for i := 0; i < 100; i++ {
+			p, err := freePort()
+			if err != nil {
+				return 0, err
+			}
+			if !used[p] {
+				used[p] = true
+				return p, nil
+			}
+		}
+		return 0, fmt.Errorf("no distinct free port")
+	}
 	mk := func(name string) (*server, error) {
-		port, err := freePort()
+		port, err := freshPort()
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +122,7 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 	if err := os.WriteFile(users, []byte(fmt.Sprintf("users:\n  - name: %s\n    password: %s\n    home: /bench\n    access: ReadWrite\n", benchUser, benchPassword)), 0o600); err != nil {
 		return nil, err
 	}
-	health, err := freePort()
+	health, err := freshPort()
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +246,10 @@ func (s *server) start(w *workspace) error {
 			n, _ := c.Read(buf)
 			c.Close()
 			if strings.HasPrefix(string(buf[:n]), "220") {
+				if err := s.ownsPort(); err != nil {
+					s.stop()
+					return err
+				}
 				return nil
 			}
 		}
@@ -238,6 +257,26 @@ func (s *server) start(w *workspace) error {
 	}
 	s.stop()
 	return fmt.Errorf("%s did not answer 220 on port %d within 15s", s.Name, s.Port)
+}
+
+// ownsPort checks that the listener on the control port is the process we started (or one it forked), not
+// something else that answered 220.
+func (s *server) ownsPort() error {
+	out, err := exec.Command("ss", "-Hltnp", fmt.Sprintf("sport = :%d", s.Port)).Output()
+	if err != nil {
+		return nil // no ss: cannot check
+	}
+	pid := s.cmd.Process.Pid
+	ours := map[string]bool{strconv.Itoa(pid): true}
+	for _, k := range descendants(pid) {
+		ours[strconv.Itoa(k)] = true
+	}
+	for _, f := range strings.Split(string(out), "pid=")[1:] {
+		if p, _, _ := strings.Cut(f, ","); ours[p] {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: port %d answers, but not from the process we started: %s", s.Name, s.Port, strings.TrimSpace(string(out)))
 }
 
 // stop ends the server we started, by PID, then any session process it forked (same process group, which we
