@@ -13,6 +13,8 @@ DEST="$ROOT/bin/local-cluster/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}"
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 log() { echo "local-cluster build: $(date -u +%H:%M:%S) $*" >&2; }
 
+# kubectl too, when the machine has none (Debian 12 does not package it); LOCAL_CLUSTER_KUBECTL=1 forces it.
+if [[ "${LOCAL_CLUSTER_KUBECTL:-}" == 1 ]] || ! command -v kubectl >/dev/null; then K8S_CMDS+=(kubectl); fi
 missing=()
 for b in "${K8S_CMDS[@]}" etcd; do [[ -x "$DEST/$b" ]] || missing+=("$b"); done
 if ((${#missing[@]} == 0)); then
@@ -58,7 +60,7 @@ build() { # name, module dir, output (file or folder/), packages...
 need() { local b; for b in "$@"; do [[ " ${missing[*]} " == *" $b "* ]] && return 0; done; return 1; }
 
 if need "${K8S_CMDS[@]}"; then
-	log "building ${K8S_CMDS[*]} v$K8S_VERSION (cold: 10-20 min on 2 cores, warm: seconds)"
+	log "building ${missing[*]/etcd/} v$K8S_VERSION (cold: 10-20 min on 2 cores, warm: seconds)"
 	gomod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
 	mkdir -p "$work/k8s"
 	{
@@ -84,9 +86,9 @@ if need "${K8S_CMDS[@]}"; then
 	done
 	(cd "$work/k8s" && go mod tidy -e >/dev/null 2>&1; go mod tidy)
 	pkgs=()
-	for c in "${K8S_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+	for c in "${K8S_CMDS[@]}"; do need "$c" && pkgs+=("k8s.io/kubernetes/cmd/$c"); done
 	LDFLAGS=$LDFLAGS build kubernetes "$work/k8s" "$DEST/" "${pkgs[@]}"
-	"$DEST/kubelet" --version >&2
+	log "built ${pkgs[*]##*/}"
 fi
 
 envtest_etcd="$ROOT/bin/k8s/${K8S_VERSION}-linux-amd64/etcd" # hack/envtest-assets.sh builds the same etcd

@@ -103,7 +103,6 @@ install_packages() {
 	command -v iptables >/dev/null || missing+=(iptables)
 	command -v conntrack >/dev/null || missing+=(conntrack)
 	command -v openssl >/dev/null || missing+=(openssl)
-	command -v kubectl >/dev/null || die "kubectl is needed (not in Debian 12's archive): install it first"
 	((${#missing[@]} == 0)) && return 0
 	log "installing ${missing[*]} from Debian packages"
 	export DEBIAN_FRONTEND=noninteractive
@@ -344,6 +343,7 @@ up() {
 	local bins
 	bins=$("$HERE/build.sh")
 	ln -sfn "$bins" "$STATE/bin"
+	command -v kubectl >/dev/null || PATH="$bins:$PATH" # build.sh built one
 	save_machine_state
 	network_up
 	pki
@@ -525,11 +525,15 @@ status() {
 	fi
 }
 
+# No kubectl on the machine: use the one build.sh made (if it did already).
+if ! command -v kubectl >/dev/null && [[ -x "$STATE/bin/kubectl" ]]; then PATH="$STATE/bin:$PATH"; fi
+
 case "${1:-}" in
 up) up ;;
 down) down ;;
 status) status ;;
 env) echo "KUBECONFIG=$STATE/admin.kubeconfig" ;;
+bindir) readlink -f "$STATE/bin" ;;
 import) import_image "${2:?usage: cluster.sh import IMAGE.tar}" ;;
 *)
 	echo "usage: $0 up|down|status|env|import IMAGE.tar" >&2

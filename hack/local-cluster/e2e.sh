@@ -31,6 +31,7 @@ current=""
 cluster_running() { [[ "$("$CLUSTER" status 2>/dev/null)" == *"kube-apiserver: running"* ]]; }
 
 local_env() {
+	command -v kubectl >/dev/null || PATH="$("$CLUSTER" bindir):$PATH" # the kubectl build.sh made
 	KUBECONFIG=$("$CLUSTER" env | sed 's/^KUBECONFIG=//')
 	export KUBECONFIG
 	E2E_IMPORT="$CLUSTER import"
