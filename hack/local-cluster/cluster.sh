@@ -203,6 +203,11 @@ network_up() {
 	iptables -t mangle -F FTPE2E-GUARD
 	iptables -t mangle -A FTPE2E-GUARD -i ftpe2e+ ! -o ftpe2e+ -j DROP
 	iptables -t mangle -A FTPE2E-GUARD ! -i ftpe2e+ -o ftpe2e+ -j DROP
+	# Forwarding was off before: switching it on for the cluster must not make this machine a router for
+	# anything else.
+	if grep -qx 'sysctl net/ipv4/ip_forward 0' "$STATE/machine.orig"; then
+		iptables -t mangle -A FTPE2E-GUARD ! -i ftpe2e+ ! -o ftpe2e+ -j DROP
+	fi
 	iptables -t mangle -C FORWARD -j FTPE2E-GUARD 2>/dev/null || iptables -t mangle -I FORWARD 1 -j FTPE2E-GUARD
 	# Routed traffic from test namespaces and pods; bridged pod-to-pod traffic through kube-proxy's rules.
 	echo 1 >/proc/sys/net/ipv4/ip_forward
