@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -203,7 +204,7 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 				return ErrServerClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrNoProxyProtocol) {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrNoProxyProtocol) || acceptRetryable(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -217,6 +218,12 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 			s.handleConn(c, implicit)
 		}()
 	}
+}
+
+// acceptRetryable reports accept errors that pass (as net/http treats them): out of file descriptors, or a
+// connection reset before it was accepted. Returning from Serve on them would drop every session.
+func acceptRetryable(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // proxyListener wraps l for the PROXY protocol when enabled.
