@@ -102,8 +102,9 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 	raiseNofile()
 	var lim syscall.Rlimit
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	// Each idle session costs the client one descriptor (and ours one more); keep 500 spare.
-	if maxIdle := int(lim.Cur) - 500; c.idle > maxIdle {
+	// Each idle session costs the client one descriptor and our engine two (the socket and the user's os.Root);
+	// both have this limit. Keep 500 spare.
+	if maxIdle := (int(lim.Cur) - 500) / 2; c.idle > maxIdle {
 		logf("RLIMIT_NOFILE is %d: idle sessions bounded to %d", lim.Cur, maxIdle)
 		c.idle = maxIdle
 	}
@@ -177,6 +178,7 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 				return err
 			}
 			res.addXfer("retr", t.name(), x)
+			waitDirty(30 * time.Second) // the previous uploads' writeback must not land on this one
 			x, err = stor(t, big, c.size, bigTimeout)
 			if err != nil {
 				return err
@@ -249,6 +251,10 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		if err != nil {
 			logf("idle sessions: %v", err)
 		}
+		if !alive(s.cmd.Process.Pid) {
+			b, _ := os.ReadFile(filepath.Join(w.dir, s.Name+".stderr"))
+			return fmt.Errorf("%s exited during the idle-session test; no figure recorded; its log ends:\n%s", s.Name, tail(string(b), 2000))
+		}
 		if opened > 0 {
 			res.add("idle", s.Name, per/1024)
 			res.idleCount[s.Name] = opened
@@ -293,17 +299,56 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 	return nil
 }
 
+// waitDirty waits (at most max) until the kernel has written back most dirty pages, so that one upload's
+// writeback does not throttle the next server's upload. It only reads /proc/meminfo.
+func waitDirty(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile("/proc/meminfo")
+		if err != nil {
+			return
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Dirty:" {
+				if kb, _ := strconv.Atoi(f[1]); kb < 64<<10 {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
 func rotate[T any](xs []T, k int) []T {
 	k %= len(xs)
 	return append(append([]T{}, xs[k:]...), xs[:k]...)
 }
 
+// raiseNofile raises this process's RLIMIT_NOFILE (inherited by the servers we start): as root up to 65,536
+// (bounded by fs.nr_open), otherwise to the hard limit.
 func raiseNofile() {
 	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return
 	}
+	want := uint64(65536)
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			want = min(want, n)
+		}
+	}
+	if want > lim.Max && syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}) == nil {
+		return
+	}
+	lim.Cur = lim.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 }
 
 // forkBound bounds the idle sessions of process-per-session servers (vsftpd uses two processes per session)

@@ -401,7 +401,11 @@ const methodText = `
   page shared by 1,000 forked sessions is charged 1/1,000 to each), divided by N. For our single process PSS
   and RSS coincide. Process-per-session servers are held to fewer sessions (BENCH_IDLE_FORKING, also bounded
   by the free PIDs) so the benchmark never exhausts the machine's process table; their cost per session is
-  linear. The client raises RLIMIT_NOFILE to its hard limit and bounds N by it.
+  linear. The benchmark raises RLIMIT_NOFILE (as root to 65,536, else to the hard limit), which the servers
+  inherit, and bounds N by it: each idle session holds one descriptor in the client and two in our engine
+  (the socket and the user's ` + "`os.Root`" + `).
+- **Writeback**: before each STOR the benchmark waits (up to 30 s, only reading /proc/meminfo) until the
+  kernel's dirty pages are below 64 MiB, so one server's upload is not throttled by the previous one's.
 - **Bounds**: every curl has --max-time; every loop is bounded in count; only 127.0.0.1 is used; the
   benchmark stops only the processes it started, by PID (and their own process group), removes
   /tmp/ftp-operator-bench, and deletes the system user ` + "`ftpbench`" + ` if it created it.
