@@ -22,5 +22,14 @@
 // copy the existing prefix into that temporary file first (cost O(size)), then
 // append, then rename — so a failed append leaves the previous file intact.
 //
+// In stream mode the end of a file is the end of the data connection, so a
+// client killed mid-upload looks, on the data connection, like one that
+// finished; only its control connection closing tells them apart, and that
+// close may arrive a little later. On Linux a finished upload therefore waits,
+// before the rename, for up to a quarter of its own transfer time (at most
+// Server.UploadCloseGrace, 50 ms) for the control connection to close. This is
+// a bound, not a proof: a client whose control connection's end arrives later
+// than that is taken as finished.
+//
 // The package has no Kubernetes dependency.
 package ftpd

@@ -58,6 +58,10 @@ type Server struct {
 	MaxSessionsPerIP int           // 0 = unlimited
 	MaxLineLength    int           // default 4096 bytes
 	BandwidthLimit   int64         // bytes/s per data connection, 0 = unlimited
+	// UploadCloseGrace bounds how long a finished upload waits for a sign that the client died during it (its
+	// control connection closing) before the file is renamed into place; default 50 ms, negative disables.
+	UploadCloseGrace time.Duration
+
 	// SyncUploads fsyncs each upload before it is renamed into place, so
 	// that not even a power loss can expose a partial file (costs latency).
 	SyncUploads bool
@@ -103,6 +107,17 @@ func (s *Server) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// uploadCloseGrace is how long an upload that took elapsed waits, after its data connection ended, for a sign
+// that the client's control connection closed too (a client killed mid-upload): a quarter of the transfer's
+// time, at most UploadCloseGrace (default 50 ms). A client can only die during a transfer, so short transfers,
+// where that is unlikely, pay next to nothing, and a long one pays at most 50 ms.
+func (s *Server) uploadCloseGrace(elapsed time.Duration) time.Duration {
+	if s.UploadCloseGrace < 0 {
+		return 0
+	}
+	return min(durOr(s.UploadCloseGrace, 50*time.Millisecond), elapsed/4)
 }
 
 func (s *Server) idleTimeout() time.Duration { return durOr(s.IdleTimeout, 5*time.Minute) }

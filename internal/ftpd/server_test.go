@@ -394,6 +394,10 @@ func TestVanishedClientLeavesNoPartialFile(t *testing.T) {
 		how      string
 	}{
 		{name: "new file, control and data gone", how: "both"},
+		// A killed client whose data connection's end arrives before its control connection's: on the data
+		// connection alone this is a finished upload.
+		{name: "new file, killed: data end first, control 10ms later", how: "data-first"},
+		{name: "overwrite, killed: data end first, control 10ms later", existing: true, how: "data-first"},
 		{name: "overwrite, control and data gone", existing: true, how: "both"},
 		{name: "overwrite, data reset", existing: true, how: "reset"},
 		{name: "new file, ABOR", how: "abor"},
@@ -421,6 +425,11 @@ func TestVanishedClientLeavesNoPartialFile(t *testing.T) {
 			// The temporary file exists but is hidden from listings.
 			waitFor(t, 5*time.Second, "temp file", func() bool { return len(tempFiles(t, e)) == 1 })
 			switch tt.how {
+			case "data-first":
+				time.Sleep(200 * time.Millisecond) // mid-transfer for a while, as a killed client is
+				dc.Close()
+				time.Sleep(10 * time.Millisecond)
+				r.c.Close()
 			case "both":
 				r.c.Close()
 				time.Sleep(50 * time.Millisecond)

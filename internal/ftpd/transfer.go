@@ -371,7 +371,7 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 			}
 			stop()
 		}
-		if err == nil && ss.controlGone.Load() {
+		if err == nil && (ss.controlGone.Load() || peerClosed(ss.raw, ss.srv.uploadCloseGrace(time.Since(start)))) {
 			err = errControlGone
 		}
 		if err == nil && ss.srv.SyncUploads {
