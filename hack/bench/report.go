@@ -333,8 +333,8 @@ smaller.
 	b.WriteString("\n### curl's own stalls\n\n" + stallNote + "\n\nThe primary throughput rows " +
 		"therefore time the data phase (curl's time_total − time_pretransfer; for the parallel run, the time during " +
 		"which at least one session was transferring); the *whole curl run* rows keep the stalls in. Listings are timed as whole sessions (medians of many). Transfers " +
-		"whose pre-transfer phase took over 100 ms, out of all transfers (in the parallel run this mostly counts 50 " +
-		"logins at once on this machine — a fork and a PAM conversation each for the C servers — not only curl's stall):\n\n| target | RETR | STOR | parallel sessions | LIST | MLSD | small uploads (curl) |\n|---|---|---|---|---|---|---|\n")
+		"whose pre-transfer phase took over 100 ms, out of all transfers (in the parallel run this mostly counts all " +
+		"sessions logging in at once on this machine — a fork and a PAM conversation each for the C servers — not only curl's stall):\n\n| target | RETR | STOR | parallel sessions | LIST | MLSD | small uploads (curl) |\n|---|---|---|---|---|---|---|\n")
 	for _, n := range append(append([]string{}, r.names...), "raw TCP") {
 		fmt.Fprintf(&b, "| %s |", n)
 		for _, k := range []string{"retr", "stor", "par", "list", "mlsd", "small"} {
