@@ -2,8 +2,11 @@
 # Not part of `make test`. Writes docs/benchmarks.md and docs/benchmarks.png.
 #   BENCH_QUICK=1   a ~2-minute smoke run (smaller sizes, fewer repetitions)
 #   BENCH_SIZE      RETR/STOR size (default 1G; accepts K/M/G), BENCH_REPS, BENCH_SESSIONS, BENCH_PAR_SIZE,
-#   BENCH_IDLE      idle sessions for our engine (default 10000), BENCH_IDLE_FORKING for process-per-session servers
-#   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000)
+#   BENCH_IDLE      idle sessions for our engine (default 10000, bounded by RLIMIT_NOFILE), BENCH_IDLE_FORKING
+#                   for process-per-session servers (default 1000, bounded by free PIDs)
+#   BENCH_CURL_SMALL  small uploads in the single curl session (default 200; the Go client does all 1000)
+#   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
+#   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 4)
 
 BENCH_OUT ?= docs/benchmarks.md
 BENCH_PNG ?= docs/benchmarks.png
