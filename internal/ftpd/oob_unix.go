@@ -11,13 +11,7 @@ import (
 // ftplib send ABOR's final byte with MSG_OOB; without SO_OOBINLINE the kernel
 // would remove it and the command line would never end.
 func setOOBInline(c net.Conn) {
-	var tc *net.TCPConn
-	switch v := c.(type) {
-	case *net.TCPConn:
-		tc = v
-	case interface{ TCPConn() (*net.TCPConn, bool) }:
-		tc, _ = v.TCPConn()
-	}
+	tc := tcpConnOf(c)
 	if tc == nil {
 		return
 	}
@@ -26,4 +20,16 @@ func setOOBInline(c net.Conn) {
 			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
 		})
 	}
+}
+
+// tcpConnOf is the TCP connection under c (itself, or what a PROXY protocol wrapper holds), or nil.
+func tcpConnOf(c net.Conn) *net.TCPConn {
+	switch v := c.(type) {
+	case *net.TCPConn:
+		return v
+	case interface{ TCPConn() (*net.TCPConn, bool) }:
+		tc, _ := v.TCPConn()
+		return tc
+	}
+	return nil
 }

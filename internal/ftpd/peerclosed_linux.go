@@ -17,13 +17,7 @@ import (
 // them apart, and its close can arrive a little after the data connection's (another connection, another path
 // through NAT and kube-proxy) and before the command loop has read it.
 func peerClosed(c net.Conn, wait time.Duration) bool {
-	var tc *net.TCPConn
-	switch v := c.(type) {
-	case *net.TCPConn:
-		tc = v
-	case interface{ TCPConn() (*net.TCPConn, bool) }:
-		tc, _ = v.TCPConn()
-	}
+	tc := tcpConnOf(c)
 	if tc == nil {
 		return false
 	}
