@@ -1,12 +1,8 @@
 package controllers
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +26,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 var bigPool = portalloc.Range{Start: 30000, End: 32767}
@@ -476,7 +473,7 @@ func TestAddressReachesEngineWithoutRestart(t *testing.T) {
 	create(t, newServer(t, ns, "lb", count(2)))
 	waitCondition(t, ns, "lb", ftpv1.ConditionServiceReady, metav1.ConditionTrue, "")
 
-	engine, addr := startEngine(t)
+	engine, addr := support.StartEngine(t)
 	saCfg := followAsEngine(t, ns, "lb", engine)
 	ctx := t.Context()
 	// That identity can read nothing else.
@@ -501,7 +498,7 @@ func TestAddressReachesEngineWithoutRestart(t *testing.T) {
 		})
 		want := "(" + strings.ReplaceAll(ip, ".", ",") + ","
 		eventually(t, 5*time.Second, "227 reply with "+ip, func() (bool, error) {
-			reply, err := pasvReply(addr)
+			reply, err := support.PASVReply(addr)
 			return strings.Contains(reply, want), fmt.Errorf("reply %q: %v", reply, err)
 		})
 		elapsed := time.Since(start)
@@ -565,83 +562,6 @@ func followAsEngine(t *testing.T, ns, name string, engine *ftpd.Server) *rest.Co
 		t.Fatal("the engine could not read its FTPServer within 20s")
 	}
 	return saCfg
-}
-
-// startEngine runs a real engine on 127.0.0.1 with one user, acme/s3cret.
-func startEngine(t *testing.T) (*ftpd.Server, string) {
-	t.Helper()
-	dir := t.TempDir()
-	users := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(users, []byte("users:\n- name: acme\n  password: s3cret\n  home: /acme\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := ftpd.NewFileAuthenticator(users)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(dir, "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	srv := &ftpd.Server{
-		Auth:         auth,
-		FileSystems:  ftpd.RootFS{Dir: root},
-		PassivePorts: freePortRange(t),
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv, l.Addr().String()
-}
-
-// freePortRange is a one-port range that the OS just said is free.
-func freePortRange(t *testing.T) ftpd.PortRange {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return ftpd.PortRange{Start: p, End: p}
-}
-
-// pasvReply logs in and returns the reply to PASV.
-func pasvReply(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(c)
-	read := func() (string, error) {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return line, err
-			}
-			if len(line) >= 4 && line[3] == ' ' {
-				return strings.TrimSpace(line), nil
-			}
-		}
-	}
-	if _, err := read(); err != nil {
-		return "", err
-	}
-	for _, cmd := range []string{"USER acme", "PASS s3cret", "PASV"} {
-		if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
-			return "", err
-		}
-		line, err := read()
-		if err != nil || cmd == "PASV" {
-			return line, err
-		}
-	}
-	return "", nil
 }
 
 // TestNodePortAddressIsTheNodesAddress: in NodePort mode the address is that of the node running the server's

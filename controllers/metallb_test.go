@@ -1,25 +1,19 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 const (
@@ -30,8 +24,7 @@ const (
 	metallbClass = "metallb.test/ftp"
 )
 
-// startMetalLB runs MetalLB's controller as a process against the test API server, with one address pool. It
-// assigns status.loadBalancer.ingress of LoadBalancer Services as it does on bare metal.
+// startMetalLB runs MetalLB's controller against the test API server (support.MetalLB), serving metallbClass.
 func startMetalLB(t *testing.T) {
 	t.Helper()
 	if metallbDir == "" {
@@ -40,62 +33,7 @@ func startMetalLB(t *testing.T) {
 		}
 		t.Skip("MetalLB controller not built; run hack/metallb.sh or `make test`")
 	}
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}
-	if err := k8s.Create(ctx, ns); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-	pool := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
-		"metadata": map[string]any{"name": "test", "namespace": "metallb-system"},
-		"spec":     map[string]any{"addresses": []any{metallbPool}},
-	}}
-	if err := k8s.Create(ctx, pool); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-	user, err := testEnv.AddUser(envtest.User{Name: "metallb", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0") // a free port for its metrics (it binds all interfaces)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	logs, err := os.Create(filepath.Join(t.TempDir(), "metallb.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(metallbDir, "controller"), "--namespace=metallb-system",
-		"--webhook-mode=disabled", "--lb-class="+metallbClass, fmt.Sprintf("--port=%d", port), "--kubeconfig="+kcPath, "--log-level=info")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // the process we started, by its PID
-		_ = cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("MetalLB log (tail):\n%s", tail(string(b), 3000))
-		}
-	})
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+	support.MetalLB{Dir: metallbDir, PoolName: "test", Addresses: metallbPool, Class: metallbClass}.Start(t, testEnv, k8s)
 }
 
 // TestMetalLBAddressReachesEngine: a real load-balancer controller assigns the Service an address; the operator
@@ -111,7 +49,7 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 		s.Spec.Service.LoadBalancerClass = ptr.To(metallbClass)
 	}))
 
-	engine, addr := startEngine(t)
+	engine, addr := support.StartEngine(t)
 	followAsEngine(t, ns, "lb", engine)
 	ctx := t.Context()
 
@@ -124,7 +62,7 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 		if err != nil || a.Less(lo) || hi.Less(a) {
 			return false, fmt.Errorf("status.address %q", first)
 		}
-		reply, err := pasvReply(addr)
+		reply, err := support.PASVReply(addr)
 		return strings.Contains(reply, "("+strings.ReplaceAll(first, ".", ",")+","), fmt.Errorf("reply %q: %v", reply, err)
 	})
 	t.Logf("FTPServer created to MetalLB address %s in the 227 reply: %s", first, time.Since(start).Round(time.Millisecond))
@@ -140,7 +78,7 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 	start = time.Now()
 	want := "(" + strings.ReplaceAll(moved, ".", ",") + ","
 	eventually(t, 10*time.Second, "moved address in the 227 reply", func() (bool, error) {
-		reply, err := pasvReply(addr)
+		reply, err := support.PASVReply(addr)
 		return strings.Contains(reply, want), fmt.Errorf("reply %q: %v", reply, err)
 	})
 	elapsed := time.Since(start)

@@ -3,14 +3,10 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,18 +17,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/controllers"
-	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 func quick() bool { q := os.Getenv("BENCH_QUICK"); return q != "" && q != "0" }
@@ -234,7 +228,7 @@ func TestAddressChange(t *testing.T) {
 	if metallbDir == "" {
 		t.Skip("MetalLB controller not built (hack/metallb.sh)")
 	}
-	startMetalLB(t)
+	support.MetalLB{Dir: metallbDir, PoolName: "bench", Addresses: metallbPool, Class: metallbClass, LogLevel: "warn"}.Start(t, testEnv, k8s)
 	ns := newNamespace(t, "bench-address")
 	startOperator(t, ns, portalloc.Range{Start: 30000, End: 30099})
 	srv := &ftpv1.FTPServer{
@@ -248,7 +242,7 @@ func TestAddressChange(t *testing.T) {
 	if err := k8s.Create(context.Background(), srv); err != nil {
 		t.Fatal(err)
 	}
-	engine, addr := startEngine(t)
+	engine, addr := support.StartEngine(t)
 	saCfg := rest.CopyConfig(restConfig)
 	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:lb-ftpd", ns)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -264,7 +258,8 @@ func TestAddressChange(t *testing.T) {
 			return false
 		}
 		current = s.Status.Address
-		return strings.Contains(pasvReply(addr), pasvAddr(current))
+		reply, _ := support.PASVReply(addr)
+		return strings.Contains(reply, pasvAddr(current))
 	})
 
 	moves := 7
@@ -338,7 +333,7 @@ func TestAddressChange(t *testing.T) {
 		wg.Go(func() {
 			want := pasvAddr(next.String())
 			for time.Now().Before(stop) {
-				if strings.Contains(pasvReply(addr), want) {
+				if reply, _ := support.PASVReply(addr); strings.Contains(reply, want) {
 					engineAt = time.Now()
 					return
 				}
@@ -385,117 +380,3 @@ const (
 	metallbPool  = "198.51.100.10-198.51.100.20" // RFC 5737: only in status and 227 replies; nothing dials it
 	metallbClass = "metallb.test/ftp"
 )
-
-// startMetalLB runs MetalLB's controller as a process (ours, stopped by PID) against the test API server.
-func startMetalLB(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-	pool := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
-		"metadata": map[string]any{"name": "bench", "namespace": "metallb-system"},
-		"spec":     map[string]any{"addresses": []any{metallbPool}},
-	}}
-	if err := k8s.Create(ctx, pool); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-	user, err := testEnv.AddUser(envtest.User{Name: "metallb", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	logs, err := os.Create(filepath.Join(t.TempDir(), "metallb.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(metallbDir, "controller"), "--namespace=metallb-system", "--webhook-mode=disabled",
-		"--lb-class="+metallbClass, fmt.Sprintf("--port=%d", port), "--kubeconfig="+kc, "--log-level=warn")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // the process we started, by its PID
-		_ = cmd.Wait()
-		logs.Close()
-	})
-}
-
-// startEngine runs the FTP engine in-process on loopback.
-func startEngine(t *testing.T) (*ftpd.Server, string) {
-	t.Helper()
-	dir := t.TempDir()
-	users := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(users, []byte("users:\n- name: acme\n  password: s3cret\n  home: /acme\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := ftpd.NewFileAuthenticator(users)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(dir, "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pl.Addr().(*net.TCPAddr).Port
-	_ = pl.Close()
-	srv := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: root}, PassivePorts: ftpd.PortRange{Start: p, End: p}}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return srv, l.Addr().String()
-}
-
-// pasvReply logs in on a fresh session and returns the reply to PASV ("" on any error).
-func pasvReply(addr string) string {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return ""
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(c)
-	read := func() string {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return ""
-			}
-			if len(line) >= 4 && line[3] == ' ' {
-				return strings.TrimSpace(line)
-			}
-		}
-	}
-	read()
-	for _, cmd := range []string{"USER acme", "PASS s3cret", "PASV"} {
-		if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
-			return ""
-		}
-		if line := read(); cmd == "PASV" {
-			return line
-		}
-	}
-	return ""
-}

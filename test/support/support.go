@@ -1,0 +1,176 @@
+// Package support holds test helpers shared by the controller tests and the operator benchmarks: MetalLB's
+// controller as a real load balancer against envtest, and a real FTP engine on loopback with a raw PASV probe.
+package support
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+)
+
+// MetalLB describes one MetalLB controller run: where its binary is, the pool it assigns from and the
+// loadBalancerClass it serves (so that other Services in the same API server cannot drain its pool).
+type MetalLB struct {
+	Dir       string // hack/metallb.sh's folder: controller binary and crds/
+	PoolName  string
+	Addresses string // such as 198.51.100.10-198.51.100.20
+	Class     string
+	LogLevel  string // default info
+}
+
+// Start runs MetalLB's controller as a process against env, with one IPAddressPool. The process is ours and is
+// killed by its PID when the test ends; its log is printed if the test failed.
+func (m MetalLB) Start(t testing.TB, env *envtest.Environment, c client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	pool := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+		"metadata": map[string]any{"name": m.PoolName, "namespace": "metallb-system"},
+		"spec":     map[string]any{"addresses": []any{m.Addresses}},
+	}}
+	if err := c.Create(ctx, pool); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	user, err := env.AddUser(envtest.User{Name: "metallb", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := os.Create(filepath.Join(t.TempDir(), "metallb.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := m.LogLevel
+	if level == "" {
+		level = "info"
+	}
+	// Its metrics listen on every interface at --port: give it a port that is free.
+	cmd := exec.Command(filepath.Join(m.Dir, "controller"), "--namespace=metallb-system", "--webhook-mode=disabled",
+		"--lb-class="+m.Class, fmt.Sprintf("--port=%d", FreePort(t)), "--kubeconfig="+kc, "--log-level="+level)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // the process we started, by its PID
+		_ = cmd.Wait()
+		logs.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("MetalLB log (tail):\n%s", tail(string(b), 3000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// FreePort is a loopback TCP port that the OS just said is free.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// EngineUser and EnginePassword log in to StartEngine's server.
+const (
+	EngineUser     = "acme"
+	EnginePassword = "s3cret"
+)
+
+// StartEngine runs a real engine on 127.0.0.1 with one user and a one-port passive range, until the test ends.
+// It returns the server and its control address.
+func StartEngine(t testing.TB) (*ftpd.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users.yaml")
+	doc := fmt.Sprintf("users:\n- name: %s\n  password: %s\n  home: /%s\n", EngineUser, EnginePassword, EngineUser)
+	if err := os.WriteFile(users, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := ftpd.NewFileAuthenticator(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := FreePort(t)
+	srv := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: root}, PassivePorts: ftpd.PortRange{Start: p, End: p}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, l.Addr().String()
+}
+
+// PASVReply logs in to StartEngine's server on a fresh session and returns the reply to PASV.
+func PASVReply(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	read := func() (string, error) {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return line, err
+			}
+			if len(line) >= 4 && line[3] == ' ' {
+				return strings.TrimSpace(line), nil
+			}
+		}
+	}
+	if _, err := read(); err != nil {
+		return "", err
+	}
+	for _, cmd := range []string{"USER " + EngineUser, "PASS " + EnginePassword, "PASV"} {
+		if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
+			return "", err
+		}
+		line, err := read()
+		if err != nil || cmd == "PASV" {
+			return line, err
+		}
+	}
+	return "", nil
+}
