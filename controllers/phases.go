@@ -120,7 +120,7 @@ func (r *FTPServerReconciler) reconcilePorts(_ context.Context, p *pass) error {
 	srv.Status.PassivePortRange = p.grant.String()
 	setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports %s", p.grant)
 
-	if listeners := len(render.Service(srv, p.grant).Spec.Ports); serviceType(srv) == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+	if listeners := len(render.Service(srv, p.grant).Spec.Ports); render.ServiceType(srv) == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
 			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
 	} else {
@@ -137,10 +137,6 @@ func requestedSize(srv *ftpv1.FTPServer) int32 {
 		return r.Size()
 	}
 	return DefaultPassivePortCount
-}
-
-func serviceType(srv *ftpv1.FTPServer) corev1.ServiceType {
-	return render.Service(srv, ftpv1.PortRange{Start: 1, End: 1}).Spec.Type
 }
 
 // reconcileSupport applies what the pod needs besides itself: the users file, the engine's identity and its

@@ -80,7 +80,7 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: meta(srv, ServiceName(srv)),
 		Spec: corev1.ServiceSpec{
-			Type:                     serviceType(srv),
+			Type:                     ServiceType(srv),
 			Selector:                 Labels(srv),
 			LoadBalancerClass:        spec.LoadBalancerClass,
 			LoadBalancerSourceRanges: spec.LoadBalancerSourceRanges,
@@ -118,7 +118,8 @@ func servicePort(name string, port, target int32) corev1.ServicePort {
 	return corev1.ServicePort{Name: name, Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(target)}
 }
 
-func serviceType(srv *ftpv1.FTPServer) corev1.ServiceType {
+// ServiceType is the Service type of srv: spec.service.type, LoadBalancer by default.
+func ServiceType(srv *ftpv1.FTPServer) corev1.ServiceType {
 	if t := srv.Spec.Service.Type; t != "" {
 		return t
 	}
