@@ -509,7 +509,17 @@ func formatMLSD(ss *session, fi fs.FileInfo, name string, _ time.Time) string {
 func (ss *session) mlsxFacts(fi fs.FileInfo) string {
 	a := ss.user.Access
 	var typ, perm string
-	if fi.IsDir() {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// Only links the user cannot follow get here (listLines shows
+		// followable ones as their target): outside the home, or dangling.
+		// RETR and CWD refuse them, so offer no r/e; the link itself can
+		// still be deleted or renamed.
+		typ = "OS.unix=symlink"
+		if a.canModify() {
+			perm += "df"
+		}
+	case fi.IsDir():
 		typ = "dir"
 		if a.canRead() {
 			perm += "el"
@@ -522,7 +532,7 @@ func (ss *session) mlsxFacts(fi fs.FileInfo) string {
 		if a.canModify() {
 			perm += "dfp"
 		}
-	} else {
+	default:
 		typ = "file"
 		if a.canRead() {
 			perm += "r"
