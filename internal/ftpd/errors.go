@@ -23,6 +23,7 @@ var (
 	errNotFile        = errors.New("not a regular file")
 	errNotDir         = errors.New("not a directory")
 	errTransferAbort  = errors.New("transfer aborted")
+	errPassiveExpired = errors.New("passive port expired")
 	errControlGone    = errors.New("control connection lost")
 	errLineTooLong    = errors.New("command line too long")
 )
@@ -60,6 +61,8 @@ func replyFor(err error, def int) (int, string) {
 		return 550, "Directory not empty."
 	case errors.Is(err, ErrNoPassivePorts):
 		return 425, "No passive port available, try again later."
+	case errors.Is(err, errPassiveExpired):
+		return 425, "Passive port expired: no data connection within the data timeout; send PASV or EPSV again."
 	case errors.Is(err, ErrNoAddress):
 		return 425, "Passive address not known yet; use EPSV."
 	case errors.Is(err, ErrForeignAddress):

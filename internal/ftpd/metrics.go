@@ -2,6 +2,7 @@ package ftpd
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,6 +17,9 @@ type Metrics struct {
 	bytes            *prometheus.CounterVec
 	transfers        *prometheus.CounterVec
 	passiveInUse     prometheus.Gauge
+	passiveWaits     *prometheus.CounterVec
+	passiveWaitTime  prometheus.Histogram
+	passiveExpiries  prometheus.Counter
 	dataRejected     prometheus.Counter
 	replyErrors      *prometheus.CounterVec
 	lockouts         prometheus.Counter
@@ -35,6 +39,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_transfers_total",
 			Help: "File transfers by direction and result."}, []string{"direction", "result"}),
 		passiveInUse: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ftpd_passive_ports_in_use", Help: "Passive listeners open."}),
+		passiveWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_passive_waits_total",
+			Help: "PASV/EPSV commands that found every passive port taken and waited, by result (served, timeout)."},
+			[]string{"result"}),
+		passiveWaitTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ftpd_passive_wait_seconds",
+			Help:    "How long PASV/EPSV waited for a free passive port (only commands that waited).",
+			Buckets: []float64{.001, .005, .025, .1, .5, 2.5, 10, 30}}),
+		passiveExpiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_passive_expired_total",
+			Help: "Passive ports given back because no transfer used them within the data timeout."}),
 		dataRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_data_connections_rejected_total",
 			Help: "Data connections refused because no session of that client IP was waiting."}),
 		replyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_reply_errors_total",
@@ -43,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.sessionsActive, m.sessionsTotal, m.sessionsRejected, m.logins, m.bytes, m.transfers,
-			m.passiveInUse, m.dataRejected, m.replyErrors, m.lockouts)
+			m.passiveInUse, m.passiveWaits, m.passiveWaitTime, m.passiveExpiries, m.dataRejected, m.replyErrors, m.lockouts)
 	}
 	return m
 }
@@ -88,6 +100,19 @@ func (m *Metrics) transfer(dir string, n int64, ok bool) {
 func (m *Metrics) passive(delta int) {
 	if m != nil {
 		m.passiveInUse.Add(float64(delta))
+	}
+}
+
+func (m *Metrics) passiveWait(result string, d time.Duration) {
+	if m != nil {
+		m.passiveWaits.WithLabelValues(result).Inc()
+		m.passiveWaitTime.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) passiveExpired() {
+	if m != nil {
+		m.passiveExpiries.Inc()
 	}
 }
 

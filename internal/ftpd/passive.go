@@ -2,10 +2,13 @@ package ftpd
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -18,13 +21,28 @@ import (
 // promptly. Without multiplexing a port serves one waiting session; with it,
 // one waiting session per client IP. Incoming data connections are handed to
 // the session waiting for that client IP; all others are closed.
+//
+// Ports are chosen at random within the range (the next port cannot be
+// guessed from the last one), and the OS bind decides whether a port is free.
+// A reservation that sees no data connection within the data timeout expires:
+// its listener is closed and the port goes to the next session. When every
+// port is taken, reserve waits for one, first come first served, for at most
+// the data timeout.
 type passivePool struct {
 	srv *Server
 
 	mu     sync.Mutex
 	slots  map[int]*portSlot
-	cursor int
+	queue  []*passiveWaiter // FIFO of sessions waiting for a port
+	rnd    *mrand.Rand      // ChaCha8 seeded from crypto/rand: ports are not guessable
+	order  []int            // offsets into the range, shuffled as they are tried
 	closed bool
+}
+
+func newPassivePool(s *Server) *passivePool {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:]) // never fails on supported platforms (crypto/rand panics instead)
+	return &passivePool{srv: s, slots: make(map[int]*portSlot), rnd: mrand.New(mrand.NewChaCha8(seed))}
 }
 
 type portSlot struct {
@@ -33,6 +51,26 @@ type portSlot struct {
 	waiters map[netip.Addr]*pendingData
 }
 
+// passiveWaiter is a session waiting for a port; done is closed once pd or
+// err is set.
+type passiveWaiter struct {
+	key   netip.Addr
+	anyIP bool
+	done  chan struct{}
+	pd    *pendingData
+	err   error
+}
+
+// pendingState is where a reservation stands.
+type pendingState int
+
+const (
+	pendingOpen     pendingState = iota // waiting for its data connection, or holding it unused
+	pendingClaimed                      // a transfer has taken it: it no longer expires
+	pendingExpired                      // unused within the data timeout: port and connection given back
+	pendingReleased                     // given back by the session
+)
+
 // pendingData is a reserved passive port waiting for its data connection.
 type pendingData struct {
 	pool     *passivePool
@@ -40,27 +78,78 @@ type pendingData struct {
 	ip       netip.Addr
 	anyIP    bool // AllowForeignData: accept the first connection from any IP
 	ch       chan net.Conn
-	Port     int // listened port
-	released bool
+	Port     int  // listened port
+	released bool // the port is given back (connection delivered, expired or released)
+	state    pendingState
+	expiry   *time.Timer
 }
 
-// reserve opens (or shares) a passive port for a session of client ip.
+// reserve opens (or shares) a passive port for a session of client ip. When
+// the range is busy it waits, behind earlier waiters, for at most the data
+// timeout, and then fails with ErrNoPassivePorts.
 func (p *passivePool) reserve(ip netip.Addr) (*pendingData, error) {
 	s := p.srv
-	r := s.PassivePorts
-	n := r.Len()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrServerClosed
-	}
 	key := ip
 	anyIP := s.AllowForeignData && !s.PassiveMux
 	if anyIP {
 		key = netip.Addr{}
 	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrServerClosed
+	}
+	if len(p.queue) == 0 {
+		if pd := p.grantLocked(key, anyIP); pd != nil {
+			p.mu.Unlock()
+			return pd, nil
+		}
+	}
+	w := &passiveWaiter{key: key, anyIP: anyIP, done: make(chan struct{})}
+	p.queue = append(p.queue, w)
+	p.serveLocked() // in multiplexing mode an earlier waiter's IP may be what blocks
+	p.mu.Unlock()
+
+	start := time.Now()
+	t := time.NewTimer(s.dataTimeout())
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+	}
+	p.mu.Lock()
+	if w.pd == nil && w.err == nil {
+		p.dropWaiterLocked(w)
+		w.err = fmt.Errorf("%w (range %s, waited %s)", ErrNoPassivePorts, s.PassivePorts, s.dataTimeout())
+	}
+	p.mu.Unlock()
+	switch {
+	case w.err == nil:
+		s.Metrics.passiveWait("served", time.Since(start))
+	case errors.Is(w.err, ErrNoPassivePorts):
+		s.Metrics.passiveWait("timeout", time.Since(start))
+	}
+	return w.pd, w.err
+}
+
+// grantLocked reserves a port for key, trying the eligible ports in random
+// order; it returns nil when none is free.
+func (p *passivePool) grantLocked(key netip.Addr, anyIP bool) *pendingData {
+	s := p.srv
+	r := s.PassivePorts
+	n := r.Len()
+	if len(p.order) != n {
+		p.order = make([]int, n)
+		for i := range p.order {
+			p.order[i] = i
+		}
+	}
+	// A lazy Fisher-Yates shuffle: each step picks uniformly among the ports
+	// not tried yet. The order left behind is as good a start as any.
 	for i := 0; i < n; i++ {
-		port := r.Start + (p.cursor+i)%n
+		j := i + p.rnd.IntN(n-i)
+		p.order[i], p.order[j] = p.order[j], p.order[i]
+		port := r.Start + p.order[i]
 		slot := p.slots[port]
 		if slot != nil {
 			if !s.PassiveMux {
@@ -81,10 +170,41 @@ func (p *passivePool) reserve(ip netip.Addr) (*pendingData, error) {
 		}
 		pd := &pendingData{pool: p, slot: slot, ip: key, anyIP: anyIP, ch: make(chan net.Conn, 1), Port: port}
 		slot.waiters[key] = pd
-		p.cursor = (p.cursor + i + 1) % n
-		return pd, nil
+		pd.expiry = time.AfterFunc(s.dataTimeout(), pd.expire)
+		return pd
 	}
-	return nil, fmt.Errorf("%w (range %s)", ErrNoPassivePorts, r)
+	return nil
+}
+
+// serveLocked hands free capacity to the waiters in arrival order. Without
+// multiplexing any port suits any waiter, so the first that cannot be served
+// ends the round; with it, a waiter whose IP already waits on every open port
+// does not hold back waiters of other IPs.
+func (p *passivePool) serveLocked() {
+	if p.closed {
+		return
+	}
+	kept := p.queue[:0]
+	blocked := false
+	for _, w := range p.queue {
+		if !blocked {
+			if pd := p.grantLocked(w.key, w.anyIP); pd != nil {
+				w.pd = pd
+				close(w.done)
+				continue
+			}
+			blocked = !p.srv.PassiveMux
+		}
+		kept = append(kept, w)
+	}
+	clear(p.queue[len(kept):])
+	p.queue = kept
+}
+
+func (p *passivePool) dropWaiterLocked(w *passiveWaiter) {
+	if i := slices.Index(p.queue, w); i >= 0 {
+		p.queue = slices.Delete(p.queue, i, i+1)
+	}
 }
 
 func (p *passivePool) listen(port int) (net.Listener, error) {
@@ -133,7 +253,8 @@ func (p *passivePool) dispatch(slot *portSlot, c net.Conn) {
 	c.Close()
 }
 
-// releaseLocked unregisters the waiter and closes the listener if idle.
+// releaseLocked unregisters the waiter, closes the listener if idle and
+// hands the freed capacity to waiting sessions.
 func (pd *pendingData) releaseLocked() {
 	if pd.released {
 		return
@@ -148,13 +269,47 @@ func (pd *pendingData) releaseLocked() {
 		slot.l.Close()
 		pd.pool.srv.Metrics.passive(-1)
 	}
+	pd.pool.serveLocked()
+}
+
+// expire gives the port (and a connection that arrived but was never used)
+// back when no transfer took the reservation within the data timeout.
+func (pd *pendingData) expire() {
+	p := pd.pool
+	p.mu.Lock()
+	if pd.state != pendingOpen {
+		p.mu.Unlock()
+		return
+	}
+	pd.state = pendingExpired
+	pd.releaseLocked()
+	p.mu.Unlock()
+	pd.closeUnused()
+	p.srv.Metrics.passiveExpired()
+	p.srv.logger().Info("passive port expired: no transfer within the data timeout", "port", pd.Port,
+		"client", pd.ip.String(), "timeout", p.srv.dataTimeout().String())
+}
+
+// Expired reports whether the reservation ran out before a transfer used it.
+func (pd *pendingData) Expired() bool {
+	pd.pool.mu.Lock()
+	defer pd.pool.mu.Unlock()
+	return pd.state == pendingExpired
 }
 
 // Release gives the port back; a delivered but unused connection is closed.
 func (pd *pendingData) Release() {
+	pd.expiry.Stop()
 	pd.pool.mu.Lock()
+	if pd.state != pendingExpired {
+		pd.state = pendingReleased
+	}
 	pd.releaseLocked()
 	pd.pool.mu.Unlock()
+	pd.closeUnused()
+}
+
+func (pd *pendingData) closeUnused() {
 	select {
 	case c := <-pd.ch:
 		c.Close()
@@ -164,6 +319,14 @@ func (pd *pendingData) Release() {
 
 // Accept waits for the data connection.
 func (pd *pendingData) Accept(ctx context.Context, timeout time.Duration) (net.Conn, error) {
+	pd.pool.mu.Lock()
+	if pd.state == pendingExpired {
+		pd.pool.mu.Unlock()
+		return nil, errPassiveExpired
+	}
+	pd.state = pendingClaimed
+	pd.pool.mu.Unlock()
+	pd.expiry.Stop()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -182,6 +345,12 @@ func (p *passivePool) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	for _, w := range p.queue {
+		w.err = ErrServerClosed
+		close(w.done)
+	}
+	clear(p.queue)
+	p.queue = nil
 	for port, slot := range p.slots {
 		slot.l.Close()
 		delete(p.slots, port)

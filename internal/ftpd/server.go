@@ -94,7 +94,7 @@ func (s *Server) init() {
 		s.addresses.ttl = s.DNSCacheTTL
 		s.addresses.set(s.PublicAddress)
 		s.lock = newLockout(s.Lockout)
-		s.pool = &passivePool{srv: s, slots: make(map[int]*portSlot)}
+		s.pool = newPassivePool(s)
 		s.xfer = &xferlog{w: s.XferLog}
 		s.listeners = make(map[net.Listener]struct{})
 		s.sessions = make(map[*session]struct{})

@@ -840,11 +840,24 @@ func TestPassivePortsBoundedAndReused(t *testing.T) {
 	if got := metricValue(t, reg, "ftpd_passive_ports_in_use", ""); got != 2 {
 		t.Errorf("passive ports in use = %v, want 2", got)
 	}
+	// A third session waits for a port (no 425) and gets the one a frees.
 	c := dialRaw(t, e.addr, "")
 	c.login("acme", "secret")
-	c.must(425, "EPSV")
+	got := make(chan int, 1)
+	go func() { code, _ := c.cmd("EPSV"); got <- code }()
+	select {
+	case code := <-got:
+		t.Fatalf("EPSV on a full range answered %d at once, want a wait", code)
+	case <-time.After(200 * time.Millisecond):
+	}
+	start := time.Now()
 	a.must(221, "QUIT")
-	waitFor(t, 5*time.Second, "port released", func() bool { code, _ := c.cmd("EPSV"); return code == 229 })
+	if code := <-got; code != 229 {
+		t.Fatalf("waiting EPSV: %d, want 229", code)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("waiting EPSV served %v after the port was freed", d)
+	}
 }
 
 func TestAdvertisedPortDiffersFromListened(t *testing.T) {
@@ -876,10 +889,17 @@ func TestPassiveMultiplexing(t *testing.T) {
 	if pa != pb {
 		t.Fatalf("ports %d and %d, want one shared port", pa, pb)
 	}
-	// Same IP twice on one port is not allowed.
+	// Same IP twice on one port is not allowed: the second waits until the
+	// first one's data connection has arrived.
 	rc := dialRaw(t, e.addr, "127.0.0.1")
 	rc.login("acme", "secret")
-	rc.must(425, "EPSV")
+	got := make(chan int, 1)
+	go func() { code, _ := rc.cmd("EPSV"); got <- code }()
+	select {
+	case code := <-got:
+		t.Fatalf("second EPSV from 127.0.0.1 answered %d while the port waits for that IP", code)
+	case <-time.After(200 * time.Millisecond):
+	}
 	db := dialData(t, pb, "127.0.0.2")
 	da := dialData(t, pa, "127.0.0.1")
 	rb.must(150, "RETR b.txt")
@@ -892,6 +912,9 @@ func TestPassiveMultiplexing(t *testing.T) {
 	}
 	ra.expect(226)
 	rb.expect(226)
+	if code := <-got; code != 229 {
+		t.Fatalf("waiting EPSV from 127.0.0.1: %d, want 229", code)
+	}
 }
 
 func TestSessionLimits(t *testing.T) {

@@ -276,6 +276,11 @@ func (ss *session) dispatch(line string) bool {
 		ss.renameFrom = ""
 	}
 	if def.opensData {
+		if ss.pending != nil && ss.pending.Expired() {
+			ss.pending = nil
+			ss.replyErr(errPassiveExpired, 425)
+			return false
+		}
 		if ss.pending == nil && !ss.active.IsValid() {
 			ss.reply(425, "Use PORT, EPRT, PASV or EPSV first.")
 			return false
