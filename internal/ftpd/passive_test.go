@@ -318,3 +318,33 @@ func TestPassiveBurst(t *testing.T) {
 		})
 	}
 }
+
+// With multiplexing, a session waiting because its own IP already waits on
+// every port does not hold back a later session from another IP.
+func TestPassiveMuxWaitDoesNotBlockOtherIPs(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(1); s.PassiveMux = true })
+	a := dialRaw(t, e.addr, "127.0.0.1")
+	a.login("acme", "secret")
+	a.epsv()
+	b := dialRaw(t, e.addr, "127.0.0.1")
+	b.login("acme", "secret")
+	got := make(chan int, 1)
+	go func() { code, _ := b.cmd("EPSV"); got <- code }()
+	e.srv.init()
+	waitFor(t, 3*time.Second, "b queued", func() bool {
+		e.srv.pool.mu.Lock()
+		defer e.srv.pool.mu.Unlock()
+		return len(e.srv.pool.queue) == 1
+	})
+	c := dialRaw(t, e.addr, "127.0.0.2")
+	c.login("other", "other-secret")
+	start := time.Now()
+	c.epsv()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("127.0.0.2 waited %v behind a waiter of 127.0.0.1", d)
+	}
+	a.must(221, "QUIT")
+	if code := <-got; code != 229 {
+		t.Fatalf("b: %d, want 229 once a is gone", code)
+	}
+}
