@@ -10,7 +10,10 @@
 // escape it), and TLS comes from a [crypto/tls.Config] (see [CertReloader]).
 //
 // Passive data connections are served from a [PortRange] whose advertised
-// ports may differ from the listened ones. The address announced in 227
+// ports may differ from the listened ones. Ports are chosen at random within
+// the range; an unused reservation expires after the data timeout; when the
+// range is full, PASV/EPSV waits first come, first served (at most the data
+// timeout) before answering 425. The address announced in 227
 // replies can be replaced at run time with [Server.SetPublicAddress]; it may be
 // an IP or a DNS name (resolved and cached with a short TTL). While no address
 // is known, EPSV still works and PASV answers with the local address only for

@@ -53,7 +53,7 @@ type Server struct {
 	ProxyTrusted []netip.Prefix
 
 	IdleTimeout      time.Duration // default 5m
-	DataTimeout      time.Duration // default 30s: waiting for/idle on a data connection
+	DataTimeout      time.Duration // default 30s: waiting for/idle on a data connection, unused passive port, PASV wait
 	MaxSessions      int           // 0 = unlimited
 	MaxSessionsPerIP int           // 0 = unlimited
 	MaxLineLength    int           // default 4096 bytes
