@@ -69,7 +69,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.StringVar(&c.proxyTrusted, "proxy-protocol-trusted", "", "with --proxy-protocol: CIDRs of the load balancers (comma-separated); only they must and may send a header, other peers are served under their own address")
 	fs.StringVar(&c.xferlog, "xferlog", "", "append wu-ftpd compatible transfer log lines to this file (\"-\" = stdout)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close control connections idle this long")
-	fs.DurationVar(&c.dataTimeout, "data-timeout", 30*time.Second, "timeout for opening or stalling a data connection")
+	fs.DurationVar(&c.dataTimeout, "data-timeout", 30*time.Second, "timeout for opening or stalling a data connection; also how long an unused passive port stays reserved and PASV/EPSV waits for a free one")
 	fs.IntVar(&c.maxSessions, "max-sessions", 0, "maximum concurrent sessions (0 = unlimited)")
 	fs.IntVar(&c.maxSessionsPerIP, "max-sessions-per-ip", 0, "maximum concurrent sessions per client IP (0 = unlimited)")
 	fs.Int64Var(&c.bandwidth, "bandwidth-limit", 0, "bytes per second per data connection (0 = unlimited)")

@@ -99,15 +99,19 @@ func (p *passivePool) reserve(ip netip.Addr) (*pendingData, error) {
 		p.mu.Unlock()
 		return nil, ErrServerClosed
 	}
+	w := &passiveWaiter{key: key, anyIP: anyIP, done: make(chan struct{})}
 	if len(p.queue) == 0 {
 		if pd := p.grantLocked(key, anyIP); pd != nil {
 			p.mu.Unlock()
 			return pd, nil
 		}
+		p.queue = append(p.queue, w)
+	} else {
+		// Behind earlier waiters; with multiplexing, what blocks them (their
+		// own IP on every open port) may not block this one.
+		p.queue = append(p.queue, w)
+		p.serveLocked()
 	}
-	w := &passiveWaiter{key: key, anyIP: anyIP, done: make(chan struct{})}
-	p.queue = append(p.queue, w)
-	p.serveLocked() // in multiplexing mode an earlier waiter's IP may be what blocks
 	p.mu.Unlock()
 
 	start := time.Now()
