@@ -37,7 +37,11 @@ type FileSystem interface {
 }
 
 // Linker is an optional FileSystem extension: Link creates newname as a hard
-// link and fails if it exists (used by STOU for a no-clobber commit).
+// link and fails (fs.ErrExist) if it exists. Uploads that must not replace an
+// existing name — STOU, and every upload of a user without modify rights
+// (WriteOnly) — are committed with it, so the kernel, not an earlier stat,
+// decides. Without it such uploads are refused, and APPE falls back to
+// appending.
 type Linker interface {
 	Link(oldname, newname string) error
 }

@@ -78,6 +78,7 @@ type Server struct {
 	lock      *lockout
 	pool      *passivePool
 	xfer      *xferlog
+	names     nameLocks
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}

@@ -23,6 +23,8 @@ const (
 	// tmpPrefix marks in-progress uploads; such names are hidden from
 	// listings and refused as client file names.
 	tmpPrefix = ".ftpd-upload-"
+	// tmpSuffix ends every temporary upload name: tmpPrefix + 16 hex digits + tmpSuffix.
+	tmpSuffix = ".part"
 )
 
 type session struct {
