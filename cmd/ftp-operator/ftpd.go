@@ -73,7 +73,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.IntVar(&c.maxSessions, "max-sessions", 0, "maximum concurrent sessions (0 = unlimited)")
 	fs.IntVar(&c.maxSessionsPerIP, "max-sessions-per-ip", 0, "maximum concurrent sessions per client IP (0 = unlimited)")
 	fs.Int64Var(&c.bandwidth, "bandwidth-limit", 0, "bytes per second per data connection (0 = unlimited)")
-	fs.IntVar(&c.lockoutThreshold, "lockout-threshold", 5, "failed logins from one IP before it is locked out")
+	fs.IntVar(&c.lockoutThreshold, "lockout-threshold", 5, "failed logins of one user from one IP before that pair is locked out (the user from all IPs: 4x, one IP over all users: 10x)")
 	fs.DurationVar(&c.lockoutBackoff, "lockout-backoff", 30*time.Second, "first lockout duration; doubles on each repeat, up to 15m")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.fsyncUploads, "fsync-uploads", false, "fsync each upload before renaming it into place (survives power loss; slower)")

@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Data connections refused because no session of that client IP was waiting."}),
 		replyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_reply_errors_total",
 			Help: "Error replies (4xx and 5xx) by code."}, []string{"code"}),
-		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_lockouts_total", Help: "Client IPs locked out after failed logins."}),
+		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_lockouts_total", Help: "Lockouts after failed logins (of a user from an IP, of a user, or of an IP)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.sessionsActive, m.sessionsTotal, m.sessionsRejected, m.logins, m.bytes, m.transfers,
