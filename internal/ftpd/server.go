@@ -74,6 +74,8 @@ type Server struct {
 	XferLog io.Writer
 
 	initOnce  sync.Once
+	started   time.Time
+	sweepOnce sync.Once
 	addresses addressBook
 	lock      *lockout
 	pool      *passivePool
@@ -91,6 +93,7 @@ type Server struct {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
+		s.started = time.Now()
 		s.addresses.resolver = s.Resolver
 		s.addresses.ttl = s.DNSCacheTTL
 		s.addresses.set(s.PublicAddress)
@@ -211,6 +214,15 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 	defer s.trackListener(l, false)
 	s.serving.Add(1)
 	defer s.serving.Add(-1)
+	s.sweepOnce.Do(func() {
+		if sw, ok := s.FileSystems.(UploadSweeper); ok {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.sweepUploads(sw)
+			}()
+		}
+	})
 
 	var delay time.Duration
 	for {
@@ -352,8 +364,9 @@ func (s *Server) handleConn(c net.Conn, implicit bool) {
 }
 
 // Shutdown stops accepting connections, closes idle sessions with a 421 reply
-// and waits for running transfers to finish, until ctx is done (then the
-// remaining sessions are closed and ctx.Err is returned).
+// and waits for running transfers to finish, until ctx is done: then the
+// remaining sessions are closed, Shutdown waits for them to end (an
+// interrupted upload removes its temporary file) and returns ctx.Err.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.inShutdown.Store(true)
@@ -374,10 +387,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Close what is left and wait until every session has ended, so
+			// that interrupted uploads have removed their temporary files
+			// before the caller (main) exits.
 			s.closeSessions()
+			s.wg.Wait()
+			s.pool.closeAll()
 			return ctx.Err()
 		case <-t.C:
 		}
+	}
+}
+
+// sweepUploads removes the temporary upload files that a crash (or a kill
+// after a drain timeout) left, modified before this server started.
+func (s *Server) sweepUploads(sw UploadSweeper) {
+	files, size, err := sw.SweepUploads(s.started, s.inShutdown.Load)
+	if files > 0 {
+		s.logger().Warn("removed temporary files of interrupted uploads", "files", files, "bytes", size)
+	}
+	s.Metrics.staleUploads(files, size)
+	if err != nil {
+		s.logger().Error("sweeping temporary upload files", "err", err)
 	}
 }
 
