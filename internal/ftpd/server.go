@@ -52,12 +52,17 @@ type Server struct {
 	// address and a header from them is not interpreted (no spoofing).
 	ProxyTrusted []netip.Prefix
 
-	IdleTimeout      time.Duration // default 5m
-	DataTimeout      time.Duration // default 30s: waiting for/idle on a data connection
-	MaxSessions      int           // 0 = unlimited
-	MaxSessionsPerIP int           // 0 = unlimited
-	MaxLineLength    int           // default 4096 bytes
-	BandwidthLimit   int64         // bytes/s per data connection, 0 = unlimited
+	IdleTimeout time.Duration // default 5m
+	DataTimeout time.Duration // default 30s: waiting for/idle on a data connection
+	// LoginTimeout bounds the time from connecting to a successful login
+	// (default DefaultLoginTimeout; negative = only IdleTimeout applies).
+	LoginTimeout time.Duration
+	// MaxSessions and MaxSessionsPerIP cap concurrent control connections
+	// (0 = DefaultMaxSessions / DefaultMaxSessionsPerIP, negative = unlimited).
+	MaxSessions      int
+	MaxSessionsPerIP int
+	MaxLineLength    int   // default 4096 bytes
+	BandwidthLimit   int64 // bytes/s per data connection, 0 = unlimited
 	// UploadCloseGrace bounds how long a finished upload waits for a sign that the client died during it (its
 	// control connection closing) before the file is renamed into place; default 50 ms, negative disables.
 	UploadCloseGrace time.Duration
@@ -124,7 +129,36 @@ func (s *Server) uploadCloseGrace(elapsed time.Duration) time.Duration {
 	return min(durOr(s.UploadCloseGrace, 50*time.Millisecond), elapsed/4)
 }
 
-func (s *Server) idleTimeout() time.Duration { return durOr(s.IdleTimeout, 5*time.Minute) }
+// Session defaults (one place for each). A pod serves many users, so the
+// caps bound what one client address (or a runaway script) can hold without
+// getting in the way of parallel transfers: 64 sessions per address covers
+// lftp/curl parallelism and a few dozen CI jobs behind one NAT; raise it when
+// many clients share an address (a load balancer that hides client IPs). An
+// idle session costs about 12 KiB (TestIdleSessionMemory), so 1024 sessions stay far below a pod's
+// memory and file-descriptor limits. Logging in takes a client well under a
+// second; 30 s leaves room for a slow TLS handshake and a human typing.
+const (
+	DefaultMaxSessions      = 1024
+	DefaultMaxSessionsPerIP = 64
+	DefaultLoginTimeout     = 30 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+)
+
+func (s *Server) idleTimeout() time.Duration  { return durOr(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Server) loginTimeout() time.Duration { return durOr(s.LoginTimeout, DefaultLoginTimeout) }
+func (s *Server) maxSessions() int            { return limitOr(s.MaxSessions, DefaultMaxSessions) }
+func (s *Server) maxSessionsPerIP() int       { return limitOr(s.MaxSessionsPerIP, DefaultMaxSessionsPerIP) }
+
+// limitOr: 0 takes the default, negative means unlimited (returned as 0).
+func limitOr(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
 func (s *Server) dataTimeout() time.Duration { return durOr(s.DataTimeout, 30*time.Second) }
 func (s *Server) tlsMode() TLSMode {
 	if s.TLSMode == "" {
@@ -313,11 +347,11 @@ func (s *Server) admit(ss *session) (string, bool) {
 	if s.inShutdown.Load() {
 		return "421 Server shutting down.", false
 	}
-	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+	if m := s.maxSessions(); m > 0 && len(s.sessions) >= m {
 		s.Metrics.rejected("max_sessions")
 		return "421 Too many users, try again later.", false
 	}
-	if s.MaxSessionsPerIP > 0 && s.perIP[ss.clientIP] >= s.MaxSessionsPerIP {
+	if m := s.maxSessionsPerIP(); m > 0 && s.perIP[ss.clientIP] >= m {
 		s.Metrics.rejected("max_sessions_per_ip")
 		return "421 Too many connections from your address.", false
 	}
