@@ -138,6 +138,8 @@ func runFTPD(ctx context.Context, args []string) error {
 	if cfg.addressFile != "" {
 		go srv.WatchAddressFile(ctx, cfg.addressFile, time.Second)
 	}
+	// Serve first, follow the address in the background: an engine that starts while the API server is unreachable
+	// must still open its port (liveness), serve logins and EPSV, and answer PASV with 425 until the address is known.
 	if cfg.kubernetesFTPServer != "" {
 		if err := followFTPServerAddress(ctx, cfg.kubernetesFTPServer, srv.SetPublicAddress, logger); err != nil {
 			return err
