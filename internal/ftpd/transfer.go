@@ -414,11 +414,11 @@ func (ss *session) commit(tmp string, up upload) error {
 		}
 		return nil
 	case up.prefix < 0:
-		err := linkNoClobber(fsys, tmp, up.name)
-		if errors.Is(err, fs.ErrExist) || errors.Is(err, errNoLink) {
-			return appendTo(fsys, up.name, tmp)
+		if linkNoClobber(fsys, tmp, up.name) == nil {
+			return nil // a new file
 		}
-		return err
+		// It exists (or hard links are not supported here): append.
+		return appendTo(fsys, up.name, tmp)
 	case up.prefix > 0:
 		return resume(fsys, up.name, tmp, up.prefix)
 	default:
