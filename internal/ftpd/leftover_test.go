@@ -92,12 +92,12 @@ func TestStaleUploadFilesSweptAtStart(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// Matching the pattern but written after the start: an upload of
-		// this engine (or a clock skew), kept.
+		// Matching the pattern but written just before the start (within
+		// the margin for coarse file-system clocks): kept.
 		fresh = filepath.Join(root, "acme", tmpPrefix+"00000000000000ff"+tmpSuffix)
-		future := time.Now().Add(time.Hour)
+		recent := time.Now().Add(-500 * time.Millisecond)
 		_ = os.WriteFile(fresh, []byte("in progress"), 0o644)
-		_ = os.Chtimes(fresh, future, future)
+		_ = os.Chtimes(fresh, recent, recent)
 	})
 	waitFor(t, 5*time.Second, "sweep", func() bool {
 		return metricValue(t, reg, "ftpd_stale_uploads_removed_total", "") == float64(len(stale))

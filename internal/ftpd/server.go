@@ -433,10 +433,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// sweepMargin keeps the sweep off files modified just before the start:
+// file-system clocks are coarse (a file created right after the start can
+// carry a slightly earlier time), and this server's first uploads must never
+// be taken for leftovers.
+const sweepMargin = 2 * time.Second
+
 // sweepUploads removes the temporary upload files that a crash (or a kill
 // after a drain timeout) left, modified before this server started.
 func (s *Server) sweepUploads(sw UploadSweeper) {
-	files, size, err := sw.SweepUploads(s.started, s.inShutdown.Load)
+	files, size, err := sw.SweepUploads(s.started.Add(-sweepMargin), s.inShutdown.Load)
 	if files > 0 {
 		s.logger().Warn("removed temporary files of interrupted uploads", "files", files, "bytes", size)
 	}
