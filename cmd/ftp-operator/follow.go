@@ -5,15 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ftp-operator/ftp-operator/controllers"
 )
 
-// followFTPServerAddress makes the engine advertise status.address of its FTPServer, read at start and followed
-// live, so an address change never restarts the pod.
+// followFTPServerAddress makes the engine advertise status.address of its FTPServer, followed live, so an address
+// change never restarts the pod. It checks the target and the client configuration at once and returns an error for
+// them; following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
+// unreachable, until ctx ends.
 func followFTPServerAddress(ctx context.Context, target string, set func(string), logger *slog.Logger) error {
 	ns, name, ok := strings.Cut(target, "/")
 	if !ok || ns == "" || name == "" {
@@ -23,8 +27,24 @@ func followFTPServerAddress(ctx context.Context, target string, set func(string)
 	if err != nil {
 		return fmt.Errorf("--kubernetes-ftpserver: %w", err)
 	}
+	go func() {
+		start := time.Now()
+		err := followAddress(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, target, set, logger)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			logger.Error("following the FTPServer address", "ftpserver", target, "err", err)
+		default:
+			logger.Info("following the FTPServer address", "ftpserver", target, "after", time.Since(start).String())
+		}
+	}()
+	return nil
+}
+
+func followAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedName, target string, set func(string),
+	logger *slog.Logger) error {
 	last := ""
-	err = controllers.FollowAddress(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, func(addr string) {
+	err := controllers.FollowAddress(ctx, cfg, key, func(addr string) {
 		if addr != last {
 			logger.Info("public address from FTPServer status", "ftpserver", target, "address", addr)
 			last = addr

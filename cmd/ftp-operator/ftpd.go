@@ -36,6 +36,7 @@ type ftpdConfig struct {
 	proxyTrusted                         string
 	xferlog                              string
 	idleTimeout, dataTimeout             time.Duration
+	loginTimeout                         time.Duration
 	maxSessions, maxSessionsPerIP        int
 	bandwidth                            int64
 	lockoutThreshold                     int
@@ -68,13 +69,14 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header on control and data connections")
 	fs.StringVar(&c.proxyTrusted, "proxy-protocol-trusted", "", "with --proxy-protocol: CIDRs of the load balancers (comma-separated); only they must and may send a header, other peers are served under their own address")
 	fs.StringVar(&c.xferlog, "xferlog", "", "append wu-ftpd compatible transfer log lines to this file (\"-\" = stdout)")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close control connections idle this long")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", ftpd.DefaultIdleTimeout, "close control connections idle this long")
+	fs.DurationVar(&c.loginTimeout, "login-timeout", ftpd.DefaultLoginTimeout, "close connections not logged in this long after connecting (negative = only --idle-timeout)")
 	fs.DurationVar(&c.dataTimeout, "data-timeout", 30*time.Second, "timeout for opening or stalling a data connection; also how long an unused passive port stays reserved and PASV/EPSV waits for a free one")
-	fs.IntVar(&c.maxSessions, "max-sessions", 0, "maximum concurrent sessions (0 = unlimited)")
-	fs.IntVar(&c.maxSessionsPerIP, "max-sessions-per-ip", 0, "maximum concurrent sessions per client IP (0 = unlimited)")
+	fs.IntVar(&c.maxSessions, "max-sessions", ftpd.DefaultMaxSessions, "maximum concurrent sessions (negative = unlimited)")
+	fs.IntVar(&c.maxSessionsPerIP, "max-sessions-per-ip", ftpd.DefaultMaxSessionsPerIP, "maximum concurrent sessions per client IP (negative = unlimited)")
 	fs.Int64Var(&c.bandwidth, "bandwidth-limit", 0, "bytes per second per data connection (0 = unlimited)")
-	fs.IntVar(&c.lockoutThreshold, "lockout-threshold", 5, "failed logins from one IP before it is locked out")
-	fs.DurationVar(&c.lockoutBackoff, "lockout-backoff", 30*time.Second, "first lockout duration; doubles on each repeat, up to 15m")
+	fs.IntVar(&c.lockoutThreshold, "lockout-threshold", ftpd.DefaultLockoutThreshold, "failed logins of one user from one IP before that pair is locked out (the user from all IPs: 4x, one IP over all users: 10x)")
+	fs.DurationVar(&c.lockoutBackoff, "lockout-backoff", ftpd.DefaultLockoutBackoff, "first lockout duration; doubles on each repeat, up to 15m")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.fsyncUploads, "fsync-uploads", false, "fsync each upload before renaming it into place (survives power loss; slower)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain transfers on SIGTERM")
@@ -136,6 +138,8 @@ func runFTPD(ctx context.Context, args []string) error {
 	if cfg.addressFile != "" {
 		go srv.WatchAddressFile(ctx, cfg.addressFile, time.Second)
 	}
+	// Serve first, follow the address in the background: an engine that starts while the API server is unreachable
+	// must still open its port (liveness), serve logins and EPSV, and answer PASV with 425 until the address is known.
 	if cfg.kubernetesFTPServer != "" {
 		if err := followFTPServerAddress(ctx, cfg.kubernetesFTPServer, srv.SetPublicAddress, logger); err != nil {
 			return err
@@ -233,6 +237,7 @@ func buildServer(cfg *ftpdConfig, logger *slog.Logger) (*ftpd.Server, []io.Close
 		ProxyTrusted:     trusted,
 		IdleTimeout:      cfg.idleTimeout,
 		DataTimeout:      cfg.dataTimeout,
+		LoginTimeout:     cfg.loginTimeout,
 		MaxSessions:      cfg.maxSessions,
 		MaxSessionsPerIP: cfg.maxSessionsPerIP,
 		BandwidthLimit:   cfg.bandwidth,

@@ -129,7 +129,7 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 	s.argv = []string{engine, "ftpd", "--listen", fmt.Sprintf("127.0.0.1:%d", s.Port), "--root", w.root,
 		"--users", users, "--passive-ports", fmt.Sprintf("%d-%d", s.PasvLo, s.PasvHi), "--passive-host", "127.0.0.1",
 		"--public-address", "127.0.0.1", "--health-listen", fmt.Sprintf("127.0.0.1:%d", health), "--log-level", "warn",
-		"--lockout-threshold", "1000000"}
+		"--lockout-threshold", "1000000", "--max-sessions", "-1", "--max-sessions-per-ip", "-1"}
 	s.Version = versionOf(engine, "--version")
 	out = append(out, s)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -110,7 +111,10 @@ func ParseUsersFile(data []byte) (*UsersFile, error) {
 			return nil, fmt.Errorf("user %q: set exactly one of password, passwordHash, passwordFile", u.Name)
 		}
 		if u.PasswordHash != "" && !isBcrypt(u.PasswordHash) {
-			return nil, fmt.Errorf("user %q: passwordHash is not a bcrypt hash", u.Name)
+			return nil, fmt.Errorf("user %q: passwordHash is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters, no whitespace)", u.Name)
+		}
+		if err := checkPlainPassword(u.Password); err != nil {
+			return nil, fmt.Errorf("user %q: password: %w", u.Name, err)
 		}
 		home := path.Clean("/" + u.Home)
 		if u.Home == "" {
@@ -119,6 +123,27 @@ func ParseUsersFile(data []byte) (*UsersFile, error) {
 		u.Home = home
 	}
 	return &f, nil
+}
+
+// cryptPrefix matches the "$id$" that starts a crypt(3) hash ($1$, $5$, $6$,
+// $y$, $argon2id$, ...).
+var cryptPrefix = regexp.MustCompile(`^\$[A-Za-z0-9_-]{1,12}\$`)
+
+// checkPlainPassword refuses values that are meant as hashes but would be
+// taken as plain passwords nobody can type: crypt(3) hashes, and bcrypt
+// hashes with whitespace around them. A bcrypt hash itself is fine (it is
+// used as a hash).
+func checkPlainPassword(s string) error {
+	switch {
+	case s == "" || isBcrypt(s):
+		return nil
+	case isBcrypt(strings.TrimSpace(s)):
+		return errors.New("a bcrypt hash with whitespace around it; remove the whitespace")
+	case cryptPrefix.MatchString(s):
+		return errors.New("looks like a crypt(3) hash ($id$...); only bcrypt hashes are supported (passwordHash); " +
+			"a plain password may not start with $id$")
+	}
+	return nil
 }
 
 func isBcrypt(s string) bool {
@@ -137,6 +162,7 @@ type FileAuthenticator struct {
 	users   map[string]UserEntry
 	stamp   fileStamp
 	loadErr error
+	dummy   dummyHashes
 }
 
 var _ Authenticator = (*FileAuthenticator)(nil)
@@ -187,6 +213,11 @@ func (a *FileAuthenticator) reload() error {
 	users := make(map[string]UserEntry, len(f.Users))
 	for _, u := range f.Users {
 		users[u.Name] = u
+		for _, h := range []string{u.PasswordHash, u.Password} {
+			if isBcrypt(h) {
+				a.dummy.see([]byte(h))
+			}
+		}
 	}
 	a.users, a.stamp, a.loadErr = users, st, nil
 	return nil
@@ -206,12 +237,43 @@ func (a *FileAuthenticator) LastError() error {
 	return a.loadErr
 }
 
-// dummyHash is compared against for unknown users so that timing does not
-// reveal which names exist. Computed on first use, not at program start.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("dummy password"), bcrypt.DefaultCost)
-	return h
-})
+// dummyHashes holds the hash compared against for unknown users, and for users with a
+// plain password, so that every password check costs one bcrypt comparison
+// and timing does not reveal which names exist. Its cost follows the highest
+// cost of the bcrypt hashes in use (seen at load for passwordHash, at the
+// first login for password files); with only plain passwords it is bcrypt's
+// minimum cost, so every check stays cheap and equal.
+type dummyHashes struct {
+	mu   sync.Mutex
+	cost int
+	hash []byte
+}
+
+// see raises the dummy hash's cost to that of hash.
+func (d *dummyHashes) see(hash []byte) {
+	c, err := bcrypt.Cost(hash)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c > d.cost {
+		d.cost, d.hash = c, nil
+	}
+}
+
+func (d *dummyHashes) get() []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hash == nil {
+		d.hash, _ = bcrypt.GenerateFromPassword([]byte("dummy password"), max(d.cost, bcrypt.MinCost))
+	}
+	return d.hash
+}
+
+// bcryptCompare is bcrypt.CompareHashAndPassword (a variable for tests that
+// count comparisons).
+var bcryptCompare = bcrypt.CompareHashAndPassword
 
 // Authenticate implements Authenticator.
 func (a *FileAuthenticator) Authenticate(ctx context.Context, name, password string) (*User, error) {
@@ -220,7 +282,7 @@ func (a *FileAuthenticator) Authenticate(ctx context.Context, name, password str
 	u, ok := a.users[name]
 	a.mu.Unlock()
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		_ = bcryptCompare(a.dummy.get(), []byte(password))
 		if reloadErr != nil {
 			return nil, reloadErr
 		}
@@ -235,23 +297,33 @@ func (a *FileAuthenticator) Authenticate(ctx context.Context, name, password str
 		secret = u.PasswordHash
 	case u.PasswordFile != "":
 		b, err := os.ReadFile(u.PasswordFile) // tiny; read at each login so changes apply at once
-		if err != nil {
-			return nil, fmt.Errorf("user %q: reading password file: %w", name, err)
+		if err == nil {
+			secret = strings.TrimRight(string(b), "\r\n")
+			if secret == "" {
+				err = errors.New("empty password file")
+			} else {
+				err = checkPlainPassword(secret)
+			}
 		}
-		secret = strings.TrimRight(string(b), "\r\n")
-		if secret == "" {
-			return nil, fmt.Errorf("user %q: empty password file: %w", name, ErrAuthFailed)
+		if err != nil {
+			_ = bcryptCompare(a.dummy.get(), []byte(password))
+			return nil, fmt.Errorf("user %q: password file %s: %w", name, u.PasswordFile, err)
 		}
 	}
-	if !checkSecret(secret, password) {
+	if !a.checkSecret(secret, password) {
 		return nil, ErrAuthFailed
 	}
 	return &User{Name: u.Name, Home: u.Home, Access: u.Access}, nil
 }
 
-func checkSecret(secret, password string) bool {
+// checkSecret runs exactly one bcrypt comparison: against secret if it is a
+// bcrypt hash, else against dummyHash before a constant-time comparison of
+// the plain password.
+func (a *FileAuthenticator) checkSecret(secret, password string) bool {
 	if isBcrypt(secret) {
-		return bcrypt.CompareHashAndPassword([]byte(secret), []byte(password)) == nil
+		a.dummy.see([]byte(secret))
+		return bcryptCompare([]byte(secret), []byte(password)) == nil
 	}
+	_ = bcryptCompare(a.dummy.get(), []byte(password))
 	return subtle.ConstantTimeCompare([]byte(secret), []byte(password)) == 1
 }

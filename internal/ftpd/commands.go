@@ -119,17 +119,22 @@ func (ss *session) cmdPASS(arg string) bool {
 	name := ss.pendingUser
 	ss.pendingUser = ""
 	srv := ss.srv
-	if d := srv.lock.lockedFor(ss.clientIP); d > 0 {
+	attempt, wait, refused := srv.lock.begin(ss.clientIP, name)
+	if refused {
 		srv.Metrics.login("locked")
-		ss.reply(530, fmt.Sprintf("Too many failed logins; try again in %d s.", int(d.Seconds()+1)))
+		if wait > 0 {
+			ss.reply(530, fmt.Sprintf("Too many failed logins; try again in %d s.", int(wait.Seconds()+1)))
+		} else {
+			ss.reply(530, "Too many failed logins in progress; try again later.")
+		}
 		return false
 	}
 	u, err := srv.Auth.Authenticate(context.Background(), name, arg)
 	if err == nil {
+		srv.lock.end(attempt, true)
 		var fsys FileSystem
 		if fsys, err = srv.FileSystems.FileSystem(u); err == nil {
 			ss.user, ss.fs, ss.cwd = u, fsys, "/"
-			srv.lock.succeed(ss.clientIP)
 			srv.Metrics.login("ok")
 			srv.logger().Info("login", "user", u.Name, "remote", ss.clientIP.String())
 			ss.reply(230, "Login successful.")
@@ -144,9 +149,9 @@ func (ss *session) cmdPASS(arg string) bool {
 	}
 	srv.Metrics.login("failed")
 	srv.logger().Info("login failed", "user", name, "remote", ss.clientIP.String())
-	if srv.lock.fail(ss.clientIP) {
+	if srv.lock.end(attempt, false) {
 		srv.Metrics.lockedOut()
-		srv.logger().Warn("client locked out after failed logins", "remote", ss.clientIP.String())
+		srv.logger().Warn("login locked out after failed logins", "user", name, "remote", ss.clientIP.String())
 	}
 	delay := srv.LoginDelay // negative disables the delay
 	if delay == 0 {

@@ -26,6 +26,10 @@ var (
 	errPassiveExpired = errors.New("passive port expired")
 	errControlGone    = errors.New("control connection lost")
 	errLineTooLong    = errors.New("command line too long")
+	// errNoOverwrite: a user without modify rights tried to change an
+	// existing file.
+	errNoOverwrite   = &ReplyError{Code: 550, Msg: "File exists; this account may only create new files."}
+	errRestBeyondEOF = &ReplyError{Code: 554, Msg: "Restart position beyond end of file."}
 )
 
 // ReplyError carries an explicit reply code and text.

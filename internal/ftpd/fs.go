@@ -37,9 +37,24 @@ type FileSystem interface {
 }
 
 // Linker is an optional FileSystem extension: Link creates newname as a hard
-// link and fails if it exists (used by STOU for a no-clobber commit).
+// link and fails (fs.ErrExist) if it exists. Uploads that must not replace an
+// existing name — STOU, and every upload of a user without modify rights
+// (WriteOnly) — are committed with it, so the kernel, not an earlier stat,
+// decides. Without it such uploads are refused, and APPE falls back to
+// appending.
 type Linker interface {
 	Link(oldname, newname string) error
+}
+
+// UploadSweeper is an optional FileSystemProvider extension. SweepUploads
+// removes the engine's temporary upload files (tmpPrefix + 16 hex digits +
+// tmpSuffix, nothing else) last modified before t, which a crash or a kill
+// left behind, and returns how many files and bytes it removed. It stops
+// early when stop returns true. The server calls it once, in the background,
+// when it starts serving; it assumes that no other engine writes to the same
+// directory tree.
+type UploadSweeper interface {
+	SweepUploads(before time.Time, stop func() bool) (files int, bytes int64, err error)
 }
 
 // FileSystemProvider returns the file system of an authenticated user.
@@ -56,6 +71,7 @@ type RootFS struct {
 
 var (
 	_ FileSystemProvider = RootFS{}
+	_ UploadSweeper      = RootFS{}
 	_ FileSystem         = (*rootFS)(nil)
 	_ Linker             = (*rootFS)(nil)
 	_ File               = (*os.File)(nil)
@@ -80,6 +96,59 @@ func (p RootFS) FileSystem(u *User) (FileSystem, error) {
 		return nil, fmt.Errorf("opening home %q: %w", u.Home, err)
 	}
 	return &rootFS{r: r}, nil
+}
+
+// SweepUploads implements UploadSweeper. It does not follow symlinks and
+// removes through os.Root, so nothing outside Dir is touched.
+func (p RootFS) SweepUploads(before time.Time, stop func() bool) (files int, bytes int64, err error) {
+	top, err := os.OpenRoot(p.Dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening root %s: %w", p.Dir, err)
+	}
+	defer top.Close()
+	var errs []error
+	walkErr := fs.WalkDir(top.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if stop() {
+			return fs.SkipAll
+		}
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		if !d.Type().IsRegular() || !isTempName(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(before) {
+			return nil
+		}
+		if err := top.Remove(name); err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		files++
+		bytes += fi.Size()
+		return nil
+	})
+	return files, bytes, errors.Join(append(errs, walkErr)...)
+}
+
+// isTempName reports whether base is a temporary upload name made by store.
+func isTempName(base string) bool {
+	hexPart, ok := strings.CutPrefix(base, tmpPrefix)
+	if !ok {
+		return false
+	}
+	hexPart, ok = strings.CutSuffix(hexPart, tmpSuffix)
+	if !ok || len(hexPart) != 16 {
+		return false
+	}
+	for _, c := range hexPart {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 type rootFS struct{ r *os.Root }

@@ -14,7 +14,7 @@ func TestIdleSessionMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("memory measurement skipped in -short mode")
 	}
-	e := newEnv(t)
+	e := newEnv(t, func(s *Server) { s.MaxSessionsPerIP = -1 })
 	const n = 300
 	conns := make([]net.Conn, 0, n)
 	defer func() {

@@ -23,6 +23,8 @@ type Metrics struct {
 	dataRejected     prometheus.Counter
 	replyErrors      *prometheus.CounterVec
 	lockouts         prometheus.Counter
+	staleFiles       prometheus.Counter
+	staleBytes       prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (if non-nil).
@@ -51,11 +53,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Data connections refused because no session of that client IP was waiting."}),
 		replyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_reply_errors_total",
 			Help: "Error replies (4xx and 5xx) by code."}, []string{"code"}),
-		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_lockouts_total", Help: "Client IPs locked out after failed logins."}),
+		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_lockouts_total", Help: "Lockouts after failed logins (of a user from an IP, of a user, or of an IP)."}),
+		staleFiles: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_stale_uploads_removed_total",
+			Help: "Temporary files of interrupted uploads (left by a crash or a kill) removed at start."}),
+		staleBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_stale_upload_bytes_removed_total",
+			Help: "Bytes of the temporary upload files removed at start."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.sessionsActive, m.sessionsTotal, m.sessionsRejected, m.logins, m.bytes, m.transfers,
-			m.passiveInUse, m.passiveWaits, m.passiveWaitTime, m.passiveExpiries, m.dataRejected, m.replyErrors, m.lockouts)
+			m.passiveInUse, m.passiveWaits, m.passiveWaitTime, m.passiveExpiries, m.dataRejected, m.replyErrors, m.lockouts,
+			m.staleFiles, m.staleBytes)
 	}
 	return m
 }
@@ -131,5 +138,12 @@ func (m *Metrics) reply(code int) {
 func (m *Metrics) lockedOut() {
 	if m != nil {
 		m.lockouts.Inc()
+	}
+}
+
+func (m *Metrics) staleUploads(files int, bytes int64) {
+	if m != nil {
+		m.staleFiles.Add(float64(files))
+		m.staleBytes.Add(float64(bytes))
 	}
 }

@@ -52,12 +52,17 @@ type Server struct {
 	// address and a header from them is not interpreted (no spoofing).
 	ProxyTrusted []netip.Prefix
 
-	IdleTimeout      time.Duration // default 5m
-	DataTimeout      time.Duration // default 30s: waiting for/idle on a data connection, unused passive port, PASV wait
-	MaxSessions      int           // 0 = unlimited
-	MaxSessionsPerIP int           // 0 = unlimited
-	MaxLineLength    int           // default 4096 bytes
-	BandwidthLimit   int64         // bytes/s per data connection, 0 = unlimited
+	IdleTimeout time.Duration // default 5m
+	DataTimeout time.Duration // default 30s: waiting for/idle on a data connection, unused passive port, PASV wait
+	// LoginTimeout bounds the time from connecting to a successful login
+	// (default DefaultLoginTimeout; negative = only IdleTimeout applies).
+	LoginTimeout time.Duration
+	// MaxSessions and MaxSessionsPerIP cap concurrent control connections
+	// (0 = DefaultMaxSessions / DefaultMaxSessionsPerIP, negative = unlimited).
+	MaxSessions      int
+	MaxSessionsPerIP int
+	MaxLineLength    int   // default 4096 bytes
+	BandwidthLimit   int64 // bytes/s per data connection, 0 = unlimited
 	// UploadCloseGrace bounds how long a finished upload waits for a sign that the client died during it (its
 	// control connection closing) before the file is renamed into place; default 50 ms, negative disables.
 	UploadCloseGrace time.Duration
@@ -74,10 +79,13 @@ type Server struct {
 	XferLog io.Writer
 
 	initOnce  sync.Once
+	started   time.Time
+	sweepOnce sync.Once
 	addresses addressBook
 	lock      *lockout
 	pool      *passivePool
 	xfer      *xferlog
+	names     nameLocks
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -90,6 +98,7 @@ type Server struct {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
+		s.started = time.Now()
 		s.addresses.resolver = s.Resolver
 		s.addresses.ttl = s.DNSCacheTTL
 		s.addresses.set(s.PublicAddress)
@@ -120,7 +129,36 @@ func (s *Server) uploadCloseGrace(elapsed time.Duration) time.Duration {
 	return min(durOr(s.UploadCloseGrace, 50*time.Millisecond), elapsed/4)
 }
 
-func (s *Server) idleTimeout() time.Duration { return durOr(s.IdleTimeout, 5*time.Minute) }
+// Session defaults (one place for each). A pod serves many users, so the
+// caps bound what one client address (or a runaway script) can hold without
+// getting in the way of parallel transfers: 64 sessions per address covers
+// lftp/curl parallelism and a few dozen CI jobs behind one NAT; raise it when
+// many clients share an address (a load balancer that hides client IPs). An
+// idle session costs about 12 KiB (TestIdleSessionMemory), so 1024 sessions stay far below a pod's
+// memory and file-descriptor limits. Logging in takes a client well under a
+// second; 30 s leaves room for a slow TLS handshake and a human typing.
+const (
+	DefaultMaxSessions      = 1024
+	DefaultMaxSessionsPerIP = 64
+	DefaultLoginTimeout     = 30 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+)
+
+func (s *Server) idleTimeout() time.Duration  { return durOr(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Server) loginTimeout() time.Duration { return durOr(s.LoginTimeout, DefaultLoginTimeout) }
+func (s *Server) maxSessions() int            { return limitOr(s.MaxSessions, DefaultMaxSessions) }
+func (s *Server) maxSessionsPerIP() int       { return limitOr(s.MaxSessionsPerIP, DefaultMaxSessionsPerIP) }
+
+// limitOr: 0 takes the default, negative means unlimited (returned as 0).
+func limitOr(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
 func (s *Server) dataTimeout() time.Duration { return durOr(s.DataTimeout, 30*time.Second) }
 func (s *Server) tlsMode() TLSMode {
 	if s.TLSMode == "" {
@@ -210,6 +248,15 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 	defer s.trackListener(l, false)
 	s.serving.Add(1)
 	defer s.serving.Add(-1)
+	s.sweepOnce.Do(func() {
+		if sw, ok := s.FileSystems.(UploadSweeper); ok {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.sweepUploads(sw)
+			}()
+		}
+	})
 
 	var delay time.Duration
 	for {
@@ -300,11 +347,11 @@ func (s *Server) admit(ss *session) (string, bool) {
 	if s.inShutdown.Load() {
 		return "421 Server shutting down.", false
 	}
-	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+	if m := s.maxSessions(); m > 0 && len(s.sessions) >= m {
 		s.Metrics.rejected("max_sessions")
 		return "421 Too many users, try again later.", false
 	}
-	if s.MaxSessionsPerIP > 0 && s.perIP[ss.clientIP] >= s.MaxSessionsPerIP {
+	if m := s.maxSessionsPerIP(); m > 0 && s.perIP[ss.clientIP] >= m {
 		s.Metrics.rejected("max_sessions_per_ip")
 		return "421 Too many connections from your address.", false
 	}
@@ -351,8 +398,9 @@ func (s *Server) handleConn(c net.Conn, implicit bool) {
 }
 
 // Shutdown stops accepting connections, closes idle sessions with a 421 reply
-// and waits for running transfers to finish, until ctx is done (then the
-// remaining sessions are closed and ctx.Err is returned).
+// and waits for running transfers to finish, until ctx is done: then the
+// remaining sessions are closed, Shutdown waits for them to end (an
+// interrupted upload removes its temporary file) and returns ctx.Err.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.inShutdown.Store(true)
@@ -373,10 +421,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// Close what is left and wait until every session has ended, so
+			// that interrupted uploads have removed their temporary files
+			// before the caller (main) exits.
 			s.closeSessions()
+			s.wg.Wait()
+			s.pool.closeAll()
 			return ctx.Err()
 		case <-t.C:
 		}
+	}
+}
+
+// sweepMargin keeps the sweep off files modified just before the start:
+// file-system clocks are coarse (a file created right after the start can
+// carry a slightly earlier time), and this server's first uploads must never
+// be taken for leftovers.
+const sweepMargin = 2 * time.Second
+
+// sweepUploads removes the temporary upload files that a crash (or a kill
+// after a drain timeout) left, modified before this server started.
+func (s *Server) sweepUploads(sw UploadSweeper) {
+	files, size, err := sw.SweepUploads(s.started.Add(-sweepMargin), s.inShutdown.Load)
+	if files > 0 {
+		s.logger().Warn("removed temporary files of interrupted uploads", "files", files, "bytes", size)
+	}
+	s.Metrics.staleUploads(files, size)
+	if err != nil {
+		s.logger().Error("sweeping temporary upload files", "err", err)
 	}
 }
 

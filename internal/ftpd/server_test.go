@@ -203,13 +203,14 @@ func TestLockoutBackoffDoubles(t *testing.T) {
 	l := newLockout(LockoutPolicy{Threshold: 2, Backoff: time.Second, MaxBackoff: 3 * time.Second})
 	l.now = func() time.Time { return now }
 	ip := netip.MustParseAddr("192.0.2.1")
+	pair := lockKey{scope: scopePair, ip: ip, user: "u"}
 	var got []time.Duration
 	for i := 0; i < 4; i++ {
-		l.fail(ip)
-		if !l.fail(ip) {
+		lockFail(t, l, ip, "u")
+		if !lockFail(t, l, ip, "u") {
 			t.Fatalf("round %d: not locked", i)
 		}
-		got = append(got, l.lockedFor(ip))
+		got = append(got, l.lockedFor(pair))
 		now = now.Add(got[len(got)-1])
 	}
 	want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}
@@ -218,10 +219,24 @@ func TestLockoutBackoffDoubles(t *testing.T) {
 			t.Fatalf("backoffs = %v, want %v", got, want)
 		}
 	}
-	l.succeed(ip)
-	if l.lockedFor(ip) != 0 {
+	a, _, refused := l.begin(ip, "u")
+	if refused {
+		t.Fatal("refused after the lock expired")
+	}
+	l.end(a, true)
+	if l.lockedFor(pair) != 0 {
 		t.Fatal("success did not reset")
 	}
+}
+
+// lockFail records one failed attempt and reports whether it locked a scope.
+func lockFail(t testing.TB, l *lockout, ip netip.Addr, user string) bool {
+	t.Helper()
+	a, _, refused := l.begin(ip, user)
+	if refused {
+		t.Fatalf("attempt of %s from %s refused", user, ip)
+	}
+	return l.end(a, false)
 }
 
 func TestTraversalRefused(t *testing.T) {

@@ -23,6 +23,8 @@ const (
 	// tmpPrefix marks in-progress uploads; such names are hidden from
 	// listings and refused as client file names.
 	tmpPrefix = ".ftpd-upload-"
+	// tmpSuffix ends every temporary upload name: tmpPrefix + 16 hex digits + tmpSuffix.
+	tmpSuffix = ".part"
 )
 
 type session struct {
@@ -134,12 +136,20 @@ func (ss *session) serve() {
 		banner = "FTP server ready."
 	}
 	ss.reply(220, banner)
+	var loginBy time.Time // zero: no login deadline
+	if d := ss.srv.LoginTimeout; d >= 0 {
+		loginBy = time.Now().Add(ss.srv.loginTimeout())
+	}
 	for {
 		if ss.srv.inShutdown.Load() && ss.xfer == nil {
 			ss.reply(421, "Server shutting down.")
 			return
 		}
-		_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.idleTimeout()))
+		deadline := time.Now().Add(ss.srv.idleTimeout())
+		if ss.user == nil && !loginBy.IsZero() && loginBy.Before(deadline) {
+			deadline = loginBy
+		}
+		_ = ss.conn.SetReadDeadline(deadline)
 		line, err := ss.readLine()
 		if err != nil {
 			var ne net.Error
@@ -156,6 +166,11 @@ func (ss *session) serve() {
 				}
 				if ss.srv.inShutdown.Load() {
 					continue // top of loop says goodbye
+				}
+				if ss.user == nil && !loginBy.IsZero() && !time.Now().Before(loginBy) {
+					ss.srv.Metrics.rejected("login_timeout")
+					ss.reply(421, "Login timeout, closing control connection.")
+					return
 				}
 				ss.reply(421, "Idle timeout, closing control connection.")
 				return

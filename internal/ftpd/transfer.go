@@ -218,7 +218,7 @@ func (ss *session) cmdRETR(arg string) bool {
 	}
 	if err == nil && ss.rest > 0 {
 		if ss.rest > fi.Size() {
-			err = &ReplyError{Code: 554, Msg: "Restart position beyond end of file."}
+			err = errRestBeyondEOF
 		} else {
 			_, err = f.Seek(ss.rest, io.SeekStart)
 		}
@@ -267,8 +267,12 @@ func (ss *session) cmdRETR(arg string) bool {
 // upload describes where received data goes.
 type upload struct {
 	name   string // final name
-	prefix int64  // bytes of the existing file to keep (APPE, REST STOR); -1 = all
-	unique bool   // STOU: never replace
+	prefix int64  // bytes of the existing file to keep (REST n + STOR); -1 = append (APPE)
+	// noClobber commits without ever replacing an existing name (STOU, and
+	// every upload of a user who may not modify files); the kernel decides
+	// (link(2) fails with EEXIST), not an earlier stat.
+	noClobber bool
+	unique    bool // STOU: report the name
 }
 
 func (ss *session) cmdSTOR(arg string) bool {
@@ -288,11 +292,21 @@ func (ss *session) cmdSTOU(arg string) bool {
 }
 
 // store implements STOR, APPE, STOU and REST+STOR without ever exposing a
-// partial file: data goes to a hidden temporary file in the target
-// directory, which is renamed (STOU: hard-linked, no clobber) into place only
-// after the transfer completed and the control connection is still alive.
-// APPE and REST n + STOR first copy the existing file (all of it, or its
-// first n bytes) into the temporary file.
+// partial upload: data goes to a hidden temporary file in the target
+// directory, which is committed only after the transfer completed and the
+// control connection is still alive. The commit runs under a per-name lock
+// (so concurrent APPE and REST+STOR lose no update) and is:
+//   - STOR: rename(2) over the old file (a user who may not modify files,
+//     and STOU: link(2), which fails if the name exists);
+//   - APPE: link(2) if the name is new, else the received bytes are appended
+//     to the existing file (O_APPEND) — a reader may see the append growing,
+//     never a truncated file;
+//   - REST n + STOR: a second temporary file with the first n bytes of the
+//     existing file and the received bytes, renamed over it.
+//
+// A user without modify rights (WriteOnly) can only ever create new names:
+// REST n (n > 0) + STOR and APPE onto an existing file are refused, and a
+// name that appears during the transfer is not replaced.
 func (ss *session) store(arg string, prefix int64, unique bool) bool {
 	fail := func(err error) bool {
 		ss.dropData()
@@ -310,50 +324,35 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 	if name == "." {
 		return fail(errNotFile)
 	}
+	noClobber := unique || !ss.user.Access.canModify()
 	if fi, err := ss.fs.Stat(name); err == nil {
-		if !fi.Mode().IsRegular() {
+		switch {
+		case !fi.Mode().IsRegular():
 			return fail(errNotFile)
-		}
-		if unique {
+		case unique:
 			return fail(fs.ErrExist)
-		}
-		if !ss.user.Access.canModify() && prefix == 0 {
-			// WriteOnly may not destroy existing data.
-			return fail(ErrPermission)
-		}
-		if prefix > fi.Size() {
-			return fail(&ReplyError{Code: 554, Msg: "Restart position beyond end of file."})
+		case noClobber:
+			return fail(errNoOverwrite) // WriteOnly may not change existing data
+		case prefix > fi.Size():
+			return fail(errRestBeyondEOF)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	} else if prefix > 0 {
-		return fail(&ReplyError{Code: 554, Msg: "Restart position beyond end of file."})
+		return fail(errRestBeyondEOF)
 	}
 	var rb [8]byte
 	_, _ = rand.Read(rb[:])
-	tmp := path.Join(path.Dir(name), tmpPrefix+hex.EncodeToString(rb[:])+".part")
+	tmp := path.Join(path.Dir(name), tmpPrefix+hex.EncodeToString(rb[:])+tmpSuffix)
 	tf, err := ss.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fail(err)
 	}
-	if prefix != 0 {
-		if err := copyPrefix(ss.fs, name, tf, prefix); err != nil {
-			tf.Close()
-			_ = ss.fs.Remove(tmp)
-			return fail(err)
-		}
-	}
 	ascii := ss.ascii
-	up := upload{name: name, prefix: prefix, unique: unique}
+	up := upload{name: name, prefix: prefix, noClobber: noClobber, unique: unique}
 	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
 		start := time.Now()
-		committed := false
-		defer func() {
-			if !committed {
-				tf.Close()
-				_ = ss.fs.Remove(tmp)
-			}
-		}()
+		closed := false
 		c, err := ss.openData(ctx, dc, vp)
 		var n int64
 		if err == nil {
@@ -380,15 +379,15 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 			}
 		}
 		if err == nil {
-			err = tf.Close()
-			if err == nil {
-				committed = true
-				err = commit(ss.fs, tmp, up)
-				if err != nil {
-					_ = ss.fs.Remove(tmp)
-				}
+			closed = true
+			if err = tf.Close(); err == nil {
+				err = ss.commit(tmp, up)
 			}
 		}
+		if !closed {
+			tf.Close()
+		}
+		_ = ss.fs.Remove(tmp) // already gone after a commit by rename
 		ss.srv.Metrics.transfer("in", n, err == nil)
 		ss.logXfer(start, vp, n, ascii, true, err == nil)
 		msg := "Transfer complete."
@@ -400,38 +399,125 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 	return false
 }
 
-func copyPrefix(fsys FileSystem, name string, dst File, n int64) error {
-	src, err := fsys.Open(name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) && n < 0 {
-			return nil // APPE to a new file
+// commit moves the finished temporary file tmp into place (see store).
+func (ss *session) commit(tmp string, up upload) error {
+	unlock := ss.srv.names.lock(path.Join(ss.user.Home, up.name))
+	defer unlock()
+	fsys := ss.fs
+	switch {
+	case up.noClobber:
+		if err := linkNoClobber(fsys, tmp, up.name); err != nil {
+			if errors.Is(err, fs.ErrExist) && !up.unique {
+				return errNoOverwrite
+			}
+			return err
 		}
+		return nil
+	case up.prefix < 0:
+		if linkNoClobber(fsys, tmp, up.name) == nil {
+			return nil // a new file
+		}
+		// It exists (or hard links are not supported here): append.
+		return appendTo(fsys, up.name, tmp)
+	case up.prefix > 0:
+		return resume(fsys, up.name, tmp, up.prefix)
+	default:
+		return fsys.Rename(tmp, up.name)
+	}
+}
+
+// errNoLink: the FileSystem cannot commit without replacing (no Linker).
+var errNoLink = errors.New("file system cannot create a file without replacing an existing one")
+
+// linkNoClobber makes tmp visible as name unless name exists; the kernel's
+// link(2) is the arbiter, so no check-then-act race exists.
+func linkNoClobber(fsys FileSystem, tmp, name string) error {
+	l, ok := fsys.(Linker)
+	if !ok {
+		return errNoLink
+	}
+	return l.Link(tmp, name)
+}
+
+// appendTo appends the content of tmp to name (O_APPEND); on a failed copy
+// the file is cut back to its previous size, so an append is all or nothing
+// once it ends.
+func appendTo(fsys FileSystem, name, tmp string) error {
+	src, err := fsys.Open(tmp)
+	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if n < 0 {
-		_, err = io.Copy(dst, src)
-	} else {
-		_, err = io.CopyN(dst, src, n)
+	dst, err := fsys.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	fi, err := dst.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errNotFile
+	}
+	if err == nil {
+		_, err = io.Copy(writerOnly{dst}, src)
+		if err != nil {
+			if tr, ok := dst.(interface{ Truncate(int64) error }); ok {
+				_ = tr.Truncate(fi.Size())
+			}
+			err = fmt.Errorf("appending to %s: %w", name, err)
+		}
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// resume builds "first n bytes of name + tmp" in a second temporary file and
+// renames it over name (REST n + STOR by a user who may modify files).
+func resume(fsys FileSystem, name, tmp string, n int64) error {
+	var rb [8]byte
+	_, _ = rand.Read(rb[:])
+	tmp2 := path.Join(path.Dir(name), tmpPrefix+hex.EncodeToString(rb[:])+tmpSuffix)
+	dst, err := fsys.OpenFile(tmp2, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	err = copyPrefix(fsys, name, dst, n)
+	if err == nil {
+		var src File
+		if src, err = fsys.Open(tmp); err == nil {
+			_, err = io.Copy(writerOnly{dst}, src)
+			src.Close()
+		}
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp2, name)
 	}
 	if err != nil {
+		_ = fsys.Remove(tmp2)
+	}
+	return err
+}
+
+func copyPrefix(fsys FileSystem, name string, dst File, n int64) error {
+	src, err := fsys.Open(name)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if n > fi.Size() {
+		return errRestBeyondEOF
+	}
+	if _, err = io.CopyN(writerOnly{dst}, src, n); err != nil {
 		return fmt.Errorf("copying existing content of %s: %w", name, err)
 	}
 	return nil
-}
-
-func commit(fsys FileSystem, tmp string, up upload) error {
-	if !up.unique {
-		return fsys.Rename(tmp, up.name)
-	}
-	l, ok := fsys.(Linker)
-	if !ok {
-		return fsys.Rename(tmp, up.name)
-	}
-	if err := l.Link(tmp, up.name); err != nil {
-		return err
-	}
-	return fsys.Remove(tmp)
 }
 
 func (ss *session) logXfer(start time.Time, name string, n int64, ascii, upload, ok bool) {
