@@ -119,7 +119,9 @@ func (ss *session) cmdPASS(arg string) bool {
 	name := ss.pendingUser
 	ss.pendingUser = ""
 	srv := ss.srv
-	attempt, wait, refused := srv.lock.begin(ss.clientIP, name)
+	waitCtx, cancel := context.WithTimeout(context.Background(), loginQueueTimeout)
+	attempt, wait, refused := srv.lock.acquire(waitCtx, ss.clientIP, name)
+	cancel()
 	if refused {
 		srv.Metrics.login("locked")
 		if wait > 0 {

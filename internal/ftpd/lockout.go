@@ -2,6 +2,7 @@ package ftpd
 
 import (
 	"container/list"
+	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -40,6 +41,10 @@ type LockoutPolicy struct {
 
 // Lockout defaults (one place for each).
 const (
+	// loginQueueTimeout bounds how long a login waits for attempts in flight
+	// of the same scope to end (see acquire).
+	loginQueueTimeout = 10 * time.Second
+
 	DefaultLockoutThreshold       = 5
 	DefaultLockoutBackoff         = 30 * time.Second
 	DefaultLockoutMaxBackoff      = 15 * time.Minute
@@ -75,7 +80,8 @@ type lockout struct {
 	policy  LockoutPolicy
 	mu      sync.Mutex
 	entries map[lockKey]*lockoutEntry
-	order   *list.List // of *lockoutEntry, least recently used first
+	order   *list.List    // of *lockoutEntry, least recently used first
+	changed chan struct{} // closed (and replaced) whenever an attempt ends
 	now     func() time.Time
 	visited int // entries examined by expire (for tests)
 }
@@ -96,7 +102,8 @@ func newLockout(p LockoutPolicy) *lockout {
 	if p.MaxBackoff <= 0 {
 		p.MaxBackoff = DefaultLockoutMaxBackoff
 	}
-	return &lockout{policy: p, entries: make(map[lockKey]*lockoutEntry), order: list.New(), now: time.Now}
+	return &lockout{policy: p, entries: make(map[lockKey]*lockoutEntry), order: list.New(), now: time.Now,
+		changed: make(chan struct{})}
 }
 
 func (l *lockout) threshold(scope uint8) int {
@@ -164,6 +171,29 @@ func (l *lockout) begin(ip netip.Addr, user string) (a loginAttempt, wait time.D
 	return a, 0, false
 }
 
+// acquire is begin for a session: an attempt held back only by attempts in
+// flight (none locked yet) waits for them to end instead of being refused, so
+// parallel sessions of one user from one address (a client opening several
+// connections at once) all log in, while a burst of guesses still has at most
+// a threshold's worth evaluated: once those fail the scope is locked and the
+// waiters are refused. ctx bounds the wait; when it ends the attempt is refused.
+func (l *lockout) acquire(ctx context.Context, ip netip.Addr, user string) (a loginAttempt, wait time.Duration, refused bool) {
+	for {
+		l.mu.Lock()
+		changed := l.changed
+		l.mu.Unlock()
+		a, wait, refused = l.begin(ip, user)
+		if !refused || wait > 0 {
+			return a, wait, refused
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return a, 0, true
+		}
+	}
+}
+
 // end finishes a reserved attempt; it reports whether a scope became locked.
 func (l *lockout) end(a loginAttempt, success bool) (locked bool) {
 	if !a.ok {
@@ -171,6 +201,10 @@ func (l *lockout) end(a loginAttempt, success bool) (locked bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer func() {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}()
 	now := l.now()
 	for _, k := range a.keys {
 		e := l.entries[k]

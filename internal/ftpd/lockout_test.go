@@ -102,6 +102,41 @@ func TestLockoutConcurrentAttemptsReserved(t *testing.T) {
 	}
 }
 
+// Parallel sessions of one user from one address (a client opening several
+// connections at once) all log in: an attempt held back only by attempts in
+// flight waits for them instead of being refused.
+func TestLockoutConcurrentCorrectLoginsAllSucceed(t *testing.T) {
+	const n, threshold = 20, 3
+	var ca *countingAuth
+	e := newEnv(t, func(s *Server) {
+		ca = &countingAuth{Authenticator: s.Auth, delay: 50 * time.Millisecond}
+		s.Auth = ca
+		s.Lockout = LockoutPolicy{Threshold: threshold, Backoff: time.Minute}
+	})
+	rs := make([]*raw, n)
+	for i := range rs {
+		rs[i] = dialRaw(t, e.addr, "")
+		rs[i].must(331, "USER acme")
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = rs[i].tp.PrintfLine("PASS secret")
+			if code, msg, _ := rs[i].tp.ReadResponse(0); code != 230 {
+				t.Errorf("PASS %d: %d %s", i, code, msg)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d concurrent correct PASS answered in %v; %d evaluated", n, time.Since(start), ca.calls.Load())
+	if got := ca.calls.Load(); got != n {
+		t.Fatalf("%d passwords evaluated, want %d", got, n)
+	}
+}
+
 // Guessing one user from many addresses locks that user everywhere (at
 // UserThreshold); spraying many users from one address locks the address (at
 // IPThreshold); neither touches unrelated users or addresses.

@@ -138,7 +138,7 @@ func TestPASVBurstOnSmallRange(t *testing.T) {
 	const n = 200
 	for _, ports := range []int{100, 16} {
 		t.Run(fmt.Sprintf("%d ports", ports), func(t *testing.T) {
-			e := newEnv(t, func(s *ftpd.Server) { s.PassivePorts = freeRange(t, ports) })
+			e := newEnv(t, func(s *ftpd.Server) { s.PassivePorts = freeRange(t, ports); s.MaxSessionsPerIP = -1 })
 			writeFile(t, filepath.Join(e.root, "small.txt"), "small file")
 			if err := os.MkdirAll(filepath.Join(e.root, "up"), 0o755); err != nil {
 				t.Fatal(err)
