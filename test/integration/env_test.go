@@ -58,7 +58,8 @@ type env struct {
 
 const user, pass = "acme", "s3cret pass"
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the engine on 127.0.0.1; opts adjust the server before it serves.
+func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
@@ -90,6 +91,9 @@ func newEnv(t *testing.T) *env {
 		IdleTimeout:  time.Minute,
 		DataTimeout:  20 * time.Second,
 		LoginDelay:   -1,
+	}
+	for _, o := range opts {
+		o(srv)
 	}
 	logBuf := &syncBuffer{}
 	var logW io.Writer = logBuf
