@@ -21,7 +21,7 @@ func resumingTLS(maxVersion uint16) *tls.Config {
 }
 
 // ftpsRaw logs in over AUTH TLS with cfg and sets PBSZ 0 / PROT P.
-func ftpsRaw(t *testing.T, addr string, cfg *tls.Config, user, pass string) *raw {
+func ftpsRaw(t testing.TB, addr string, cfg *tls.Config, user, pass string) *raw {
 	t.Helper()
 	r := dialRaw(t, addr, "127.0.0.1")
 	r.must(234, "AUTH TLS")
