@@ -30,8 +30,9 @@ type Server struct {
 	TLSMode   TLSMode     // default TLSExplicit
 	// TLSSessionReuseOptional accepts PROT P data connections that do not resume the TLS session of their own
 	// control connection. By default (false) they must, like vsftpd's require_ssl_reuse: that is what stops
-	// someone who reaches the passive port first from taking the data. Set it only for clients that cannot
-	// resume; the engine then answers 522 to nobody and any connection from the client's IP gets the data.
+	// someone who reaches the passive port first from taking the data (a data connection that does not resume is
+	// closed unread, with 522). Set it only for clients that cannot resume: then any connection from the client's
+	// IP that reaches the passive port first gets the data. Requires TLSConfig with session tickets enabled.
 	TLSSessionReuseOptional bool
 
 	PassivePorts PortRange
