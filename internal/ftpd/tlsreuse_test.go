@@ -257,3 +257,34 @@ func TestSessionReuseConfigChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionReuseAfterResumedControl: a client that resumes its control connection with a ticket of an earlier
+// FTP session (clients keep one session cache per server) gets fresh tickets bound to the new session, so its data
+// connections still resume.
+func TestSessionReuseAfterResumedControl(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir, "x")
+	cr, err := NewCertReloader(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(s *Server) { s.TLSConfig = cr.TLSConfig() })
+	e.write(t, "acme/f.txt", "payload")
+	for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := resumingTLS(max)
+		for i := range 3 {
+			c := e.dial(t, "acme", "secret", ftp.DialWithExplicitTLS(cfg))
+			r, err := c.Retr("f.txt")
+			if err != nil {
+				t.Fatalf("TLS %x, session %d: %v", max, i, err)
+			}
+			if s := readAll(t, r); s != "payload" {
+				t.Fatalf("got %q", s)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatalf("TLS %x, session %d: %v", max, i, err)
+			}
+			c.Quit()
+		}
+	}
+}
