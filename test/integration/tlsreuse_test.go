@@ -153,6 +153,13 @@ ftp.login(user, password)
 ftp.prot_p()
 if epsv == "yes":
     ftp.af = socket.AF_INET6  # makes ftplib use EPSV
+if stock == "yes":
+    # A download first: a refused upload may fail on its write before the 522 is read.
+    try:
+        ftp.retrlines("LIST", lambda line: None)
+    except ftplib.error_perm as e:
+        print(e)
+        sys.exit(3)
 d = "py-%s-%s-%s" % (version, epsv, stock)
 ftp.mkd(d)
 ftp.cwd(d)
