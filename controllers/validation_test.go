@@ -48,6 +48,9 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 		{"unknown TLS mode", func(s *ftpv1.FTPServer) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, Mode: "Sometimes"}
 		}, `spec.tls.mode: Unsupported value: "Sometimes": supported values: "Explicit", "Required", "Implicit"`},
+		{"unknown TLS session reuse", func(s *ftpv1.FTPServer) {
+			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: "Sometimes"}
+		}, `spec.tls.requireSessionReuse: Unsupported value: "Sometimes": supported values: "Enabled", "Disabled"`},
 		{"home escapes the root", func(s *ftpv1.FTPServer) { s.Spec.Users[0].HomeDirectory = "/acme/../../etc" },
 			"homeDirectory must not contain '..'"},
 		{"relative home", func(s *ftpv1.FTPServer) { s.Spec.Users[0].HomeDirectory = "acme" },
@@ -85,5 +88,20 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 				t.Fatalf("message\n  %v\ndoes not say\n  %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTLSSessionReuseDefaultsToEnabled: the API server fills in requireSessionReuse: Enabled, so `kubectl get -o
+// yaml` shows the protection that is in force.
+func TestTLSSessionReuseDefaultsToEnabled(t *testing.T) {
+	ns := newNamespace(t)
+	srv := newServer(t, ns, "reuse-default", func(s *ftpv1.FTPServer) {
+		s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}}
+	})
+	if err := k8s.Create(context.Background(), srv); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Spec.TLS.RequireSessionReuse; got != ftpv1.TLSSessionReuseEnabled {
+		t.Fatalf("requireSessionReuse defaulted to %q, want Enabled", got)
 	}
 }

@@ -256,6 +256,25 @@ type TLSSpec struct {
 	// +optional
 	// +kubebuilder:default=Explicit
 	Mode TLSMode `json:"mode,omitempty"`
+
+	// requireSessionReuse says whether a data connection with PROT P must resume the TLS session of its own
+	// control connection, as vsftpd's require_ssl_reuse does. Enabled (the default): whoever reaches a passive
+	// port first from the client's address gets no data and supplies none, because only the client holding the
+	// control connection's TLS session can resume it. Disabled serves clients that cannot resume (Python's
+	// ftplib.FTP_TLS without a subclass, curl forced to TLS 1.2), at the price of that protection. An enum rather
+	// than a bool so that a narrower policy can be added later without a new field.
+	// +optional
+	// +kubebuilder:default=Enabled
+	RequireSessionReuse TLSSessionReuse `json:"requireSessionReuse,omitempty"`
+}
+
+// RequireSessionReuseOrDefault is requireSessionReuse with its default (Enabled) applied; for objects that did
+// not pass through the API server's defaulting.
+func (t *TLSSpec) RequireSessionReuseOrDefault() TLSSessionReuse {
+	if t.RequireSessionReuse == "" {
+		return TLSSessionReuseEnabled
+	}
+	return t.RequireSessionReuse
 }
 
 // LocalObjectReference names an object in the FTPServer's namespace.
@@ -276,6 +295,16 @@ const (
 	TLSExplicit TLSMode = "Explicit"
 	TLSRequired TLSMode = "Required"
 	TLSImplicit TLSMode = "Implicit"
+)
+
+// TLSSessionReuse says whether PROT P data connections must resume their control connection's TLS session.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type TLSSessionReuse string
+
+// TLS session reuse policies.
+const (
+	TLSSessionReuseEnabled  TLSSessionReuse = "Enabled"
+	TLSSessionReuseDisabled TLSSessionReuse = "Disabled"
 )
 
 // ActiveMode says whether the server dials clients (PORT/EPRT).

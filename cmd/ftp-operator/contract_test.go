@@ -32,7 +32,21 @@ func TestRenderedArgsParse(t *testing.T) {
 			s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8"}}
 		}, func(t *testing.T, c *ftpdConfig) {
 			if c.tlsMode != "Implicit" || c.implicitListen != ":9990" || c.tlsCert != "/etc/ftpd/tls/tls.crt" ||
-				c.activeMode != "Enabled" || !c.proxyProtocol || c.proxyTrusted != "10.0.0.0/8" {
+				c.activeMode != "Enabled" || !c.proxyProtocol || c.proxyTrusted != "10.0.0.0/8" || !c.tlsRequireSessionReuse {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"TLS session reuse Disabled", func(s *ftpv1.FTPServer) {
+			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: ftpv1.TLSSessionReuseDisabled}
+		}, func(t *testing.T, c *ftpdConfig) {
+			if c.tlsMode != "Explicit" || c.tlsRequireSessionReuse {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"TLS session reuse Enabled", func(s *ftpv1.FTPServer) {
+			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: ftpv1.TLSSessionReuseEnabled}
+		}, func(t *testing.T, c *ftpdConfig) {
+			if !c.tlsRequireSessionReuse {
 				t.Fatalf("%+v", c)
 			}
 		}},

@@ -31,6 +31,7 @@ type ftpdConfig struct {
 	kubernetesFTPServer                  string
 	addressOverrides                     string
 	tlsCert, tlsKey, tlsMode             string
+	tlsRequireSessionReuse               bool
 	activeMode                           string
 	proxyProtocol                        bool
 	proxyTrusted                         string
@@ -65,6 +66,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM), reloaded when it changes")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.tlsMode, "tls-mode", "Explicit", "Explicit (AUTH TLS optional), Required (TLS for login and data) or Implicit (also serve --implicit-listen; TLS required)")
+	fs.BoolVar(&c.tlsRequireSessionReuse, "tls-require-session-reuse", true, "PROT P data connections must resume the TLS session of their own control connection (vsftpd's require_ssl_reuse): nobody who races for a passive port gets or supplies the data; false also serves clients that cannot resume")
 	fs.StringVar(&c.activeMode, "active-mode", "Enabled", "Enabled or Disabled: PORT/EPRT (only to the client's own IP, never to ports < 1024)")
 	fs.BoolVar(&c.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header on control and data connections")
 	fs.StringVar(&c.proxyTrusted, "proxy-protocol-trusted", "", "with --proxy-protocol: CIDRs of the load balancers (comma-separated); only they must and may send a header, other peers are served under their own address")
@@ -267,6 +269,7 @@ func buildServer(cfg *ftpdConfig, logger *slog.Logger) (*ftpd.Server, []io.Close
 			return nil, nil, err
 		}
 		srv.TLSConfig = cr.TLSConfig()
+		srv.TLSSessionReuseOptional = !cfg.tlsRequireSessionReuse
 	} else if srv.TLSMode != ftpd.TLSExplicit {
 		return nil, nil, fmt.Errorf("--tls-mode %s needs --tls-cert and --tls-key", srv.TLSMode)
 	}

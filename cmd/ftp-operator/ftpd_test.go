@@ -3,7 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -165,4 +172,59 @@ func TestParseFTPDFlagsRejectsBadInput(t *testing.T) {
 			t.Errorf("%v accepted", extra)
 		}
 	}
+}
+
+// TestTLSRequireSessionReuseFlag: the requirement is on unless --tls-require-session-reuse=false.
+func TestTLSRequireSessionReuseFlag(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "u.yaml")
+	_ = os.WriteFile(users, []byte("users: []\n"), 0o600)
+	cert, key := writeSelfSigned(t, dir)
+	for _, tt := range []struct {
+		extra    []string
+		optional bool
+	}{
+		{nil, false},
+		{[]string{"--tls-require-session-reuse"}, false},
+		{[]string{"--tls-require-session-reuse=false"}, true},
+	} {
+		args := append([]string{"--root", dir, "--users", users, "--tls-cert", cert, "--tls-key", key}, tt.extra...)
+		cfg, err := parseFTPDFlags(args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, _, err := buildServer(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if srv.TLSSessionReuseOptional != tt.optional {
+			t.Errorf("%v: TLSSessionReuseOptional = %v, want %v", tt.extra, srv.TLSSessionReuseOptional, tt.optional)
+		}
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

@@ -272,7 +272,8 @@ func (ss *session) cmdAUTH(arg string) bool {
 		return true
 	}
 	ss.reply(234, "AUTH TLS successful.")
-	tc := tls.Server(ss.conn, ss.srv.TLSConfig)
+	tb := ss.srv.newTLSBinding()
+	tc := tls.Server(ss.conn, tb.control)
 	_ = tc.SetDeadline(time.Now().Add(ss.srv.dataTimeout()))
 	if err := tc.Handshake(); err != nil {
 		ss.log("TLS handshake failed", "err", err)
@@ -284,6 +285,7 @@ func (ss *session) cmdAUTH(arg string) bool {
 	ss.wmu.Unlock()
 	ss.r.Reset(tc)
 	ss.controlTLS = true
+	ss.tls = tb
 	return false
 }
 

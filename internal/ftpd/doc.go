@@ -19,6 +19,12 @@
 // is known, EPSV still works and PASV answers with the local address only for
 // clients from private ranges, otherwise with a 4xx reply.
 //
+// A data connection must come from the control connection's IP address. With
+// PROT P it must also resume a TLS session ticket issued to its own FTP
+// session (like vsftpd's require_ssl_reuse; [Server.TLSSessionReuseOptional]
+// turns that off), so a connection that races for the passive port from the
+// same address gets no data and supplies none: it is closed with 522.
+//
 // Uploads never expose half files: data is written to a hidden temporary file
 // in the target directory and renamed into place only after the transfer
 // completed while the control connection was still alive. APPE and REST+STOR

@@ -75,6 +75,8 @@ func replyFor(err error, def int) (int, string) {
 		return 501, "Privileged ports refused."
 	case errors.Is(err, errBadAddress):
 		return 501, "Syntax error in host-port argument."
+	case errors.Is(err, errTLSSessionNotReused):
+		return 522, "Data connection must reuse the control connection's TLS session."
 	case errors.Is(err, errUnsupportedProto):
 		return 522, "Network protocol not supported, use (1,2)."
 	case errors.Is(err, errTransferAbort), errors.Is(err, errControlGone):

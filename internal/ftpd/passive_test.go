@@ -305,7 +305,11 @@ func burst(t *testing.T, e *testEnv, n int) (refused int, took time.Duration) {
 func TestPassiveBurst(t *testing.T) {
 	for _, ports := range []int{100, 16} {
 		t.Run(fmt.Sprintf("%d ports", ports), func(t *testing.T) {
-			e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(ports); s.DataTimeout = 20 * time.Second; s.MaxSessionsPerIP = -1 })
+			e := newEnv(t, func(s *Server) {
+				s.PassivePorts = freeRange(ports)
+				s.DataTimeout = 20 * time.Second
+				s.MaxSessionsPerIP = -1
+			})
 			e.write(t, "acme/small.txt", "small file")
 			if err := os.MkdirAll(filepath.Join(e.root, "acme/up"), 0o755); err != nil {
 				t.Fatal(err)

@@ -28,6 +28,12 @@ type Server struct {
 
 	TLSConfig *tls.Config // nil disables AUTH TLS and implicit TLS
 	TLSMode   TLSMode     // default TLSExplicit
+	// TLSSessionReuseOptional accepts PROT P data connections that do not resume the TLS session of their own
+	// control connection. By default (false) they must, like vsftpd's require_ssl_reuse: that is what stops
+	// someone who reaches the passive port first from taking the data (a data connection that does not resume is
+	// closed unread, with 522). Set it only for clients that cannot resume: then any connection from the client's
+	// IP that reaches the passive port first gets the data. Requires TLSConfig with session tickets enabled.
+	TLSSessionReuseOptional bool
 
 	PassivePorts PortRange
 	PassiveHost  string // IP the passive listeners bind to; "" = all interfaces
@@ -232,7 +238,7 @@ func (s *Server) validate() error {
 	default:
 		return fmt.Errorf("ftpd: unknown TLS mode %q", s.TLSMode)
 	}
-	return nil
+	return s.validateSessionReuse()
 }
 
 func (s *Server) serve(l net.Listener, implicit bool) error {
@@ -372,8 +378,10 @@ func (s *Server) release(ss *session) {
 func (s *Server) handleConn(c net.Conn, implicit bool) {
 	defer c.Close()
 	setOOBInline(c)
+	var tb *tlsBinding
 	if implicit {
-		tc := tls.Server(c, s.TLSConfig)
+		tb = s.newTLSBinding()
+		tc := tls.Server(c, tb.control)
 		_ = tc.SetDeadline(time.Now().Add(s.dataTimeout()))
 		if err := tc.Handshake(); err != nil {
 			s.logger().Debug("implicit TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
@@ -382,7 +390,7 @@ func (s *Server) handleConn(c net.Conn, implicit bool) {
 		_ = tc.SetDeadline(time.Time{})
 		c = tc
 	}
-	ss := newSession(s, c, implicit)
+	ss := newSession(s, c, tb)
 	if ss.clientIP == (netip.Addr{}) {
 		return // PROXY header missing or invalid
 	}

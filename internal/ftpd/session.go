@@ -39,6 +39,7 @@ type session struct {
 
 	// State below is owned by the command loop goroutine.
 	controlTLS  bool
+	tls         *tlsBinding // set with controlTLS
 	pbsz        bool
 	protP       bool
 	pendingUser string
@@ -62,7 +63,9 @@ type session struct {
 
 type loggerFunc func(msg string, args ...any)
 
-func newSession(s *Server, c net.Conn, implicit bool) *session {
+// newSession starts a session on c; tb is the TLS binding of an implicit TLS connection (nil for plain).
+func newSession(s *Server, c net.Conn, tb *tlsBinding) *session {
+	implicit := tb != nil
 	raw := c
 	if tc, ok := c.(*tls.Conn); ok {
 		raw = tc.NetConn()
@@ -75,6 +78,7 @@ func newSession(s *Server, c net.Conn, implicit bool) *session {
 		clientIP:   remoteIP(c),
 		localIP:    localIP(c),
 		controlTLS: implicit,
+		tls:        tb,
 		protP:      implicit,
 		pbsz:       implicit,
 		cwd:        "/",
@@ -355,10 +359,11 @@ type dataChannel struct {
 	pending *pendingData
 	active  netip.AddrPort
 	protP   bool
+	tls     *tlsBinding // with protP
 }
 
 func (ss *session) takeData() dataChannel {
-	dc := dataChannel{pending: ss.pending, active: ss.active, protP: ss.protP}
+	dc := dataChannel{pending: ss.pending, active: ss.active, protP: ss.protP, tls: ss.tls}
 	ss.pending = nil
 	ss.active = netip.AddrPort{}
 	return dc
@@ -426,11 +431,19 @@ func (ss *session) openData(ctx context.Context, dc dataChannel, what string) (n
 	}
 	ss.reply(150, fmt.Sprintf("Opening %s mode data connection for %s.", mode, what))
 	if dc.protP {
-		tc := tls.Server(c, ss.srv.TLSConfig)
+		tc := tls.Server(c, dc.tls.data)
 		_ = tc.SetDeadline(time.Now().Add(timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
 			return nil, &ReplyError{Code: 425, Msg: "TLS handshake on data connection failed."}
+		}
+		if err := dc.tls.checkData(tc); err != nil {
+			// Neither read from nor written to: a connection that raced for the port gets nothing and gives nothing.
+			ss.srv.Metrics.dataRefused()
+			ss.srv.logger().Warn("refused data connection", "remote", c.RemoteAddr().String(), "err", err)
+			_ = tc.SetWriteDeadline(time.Now().Add(time.Second))
+			tc.Close()
+			return nil, err
 		}
 		_ = tc.SetDeadline(time.Time{})
 		c = tc

@@ -5,6 +5,7 @@ package render
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -257,7 +258,8 @@ func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 		args = append(args,
 			"--tls-cert="+path.Join(tlsDir, corev1.TLSCertKey),
 			"--tls-key="+path.Join(tlsDir, corev1.TLSPrivateKeyKey),
-			"--tls-mode="+string(mode))
+			"--tls-mode="+string(mode),
+			"--tls-require-session-reuse="+strconv.FormatBool(tls.RequireSessionReuseOrDefault() == ftpv1.TLSSessionReuseEnabled))
 		if mode == ftpv1.TLSImplicit {
 			args = append(args, fmt.Sprintf("--implicit-listen=:%d", ContainerImplicitPort))
 		}

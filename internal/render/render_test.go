@@ -161,7 +161,8 @@ func TestDeployment(t *testing.T) {
 		t.Fatalf("container %s %v", c.Image, c.Args)
 	}
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"--passive-ports=30016-30019", "--kubernetes-ftpserver=billing/invoices", "--tls-mode=Explicit", "--tls-cert=/etc/ftpd/tls/tls.crt"} {
+	for _, want := range []string{"--passive-ports=30016-30019", "--kubernetes-ftpserver=billing/invoices", "--tls-mode=Explicit",
+		"--tls-cert=/etc/ftpd/tls/tls.crt", "--tls-require-session-reuse=true"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}
@@ -216,6 +217,25 @@ func TestProxyProtocolArgs(t *testing.T) {
 	}), grant), " ")
 	if !strings.Contains(args, "--proxy-protocol --proxy-protocol-trusted=10.0.0.0/8,192.168.1.0/24") {
 		t.Fatalf("args %s", args)
+	}
+}
+
+// TestTLSSessionReuseArgs: the requirement is rendered on by default and off only when the spec says Disabled.
+func TestTLSSessionReuseArgs(t *testing.T) {
+	for reuse, want := range map[ftpv1.TLSSessionReuse]string{
+		"":                            "--tls-require-session-reuse=true",
+		ftpv1.TLSSessionReuseEnabled:  "--tls-require-session-reuse=true",
+		ftpv1.TLSSessionReuseDisabled: "--tls-require-session-reuse=false",
+	} {
+		args := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) {
+			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: reuse}
+		}), grant), " ")
+		if !strings.Contains(args, want) {
+			t.Errorf("%q: args %s lack %s", reuse, args, want)
+		}
+	}
+	if plain := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) { s.Spec.TLS = nil }), grant), " "); strings.Contains(plain, "session-reuse") {
+		t.Errorf("session reuse rendered without TLS: %s", plain)
 	}
 }
 

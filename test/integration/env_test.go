@@ -58,7 +58,7 @@ type env struct {
 
 const user, pass = "acme", "s3cret pass"
 
-// newEnv starts the engine; opts adjust the server before it serves.
+// newEnv starts the engine on 127.0.0.1; opts adjust the server before it serves.
 func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	t.Helper()
 	dir := t.TempDir()

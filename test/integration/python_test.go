@@ -16,7 +16,16 @@ import ftplib, hashlib, os, socket, ssl, sys
 mode, host, port, iport, cafile, work, user, password = sys.argv[1:9]
 port, iport = int(port), int(iport)
 
-class ImplicitFTP_TLS(ftplib.FTP_TLS):
+class ResumingFTP_TLS(ftplib.FTP_TLS):
+    """ftplib's FTP_TLS does not resume the control connection's TLS session on data connections
+    (cpython issue 63699), which the engine requires by default: pass it, as docs/security.md shows."""
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+class ImplicitFTP_TLS(ResumingFTP_TLS):
     """ftplib has no implicit FTPS: wrap the socket before the greeting."""
     def connect(self, host, port, timeout):
         self.host, self.port, self.timeout = host, port, timeout
@@ -38,7 +47,7 @@ if mode == "implicit":
     ftp.login(user, password)
     ftp.prot_p()
 elif mode == "explicit":
-    ftp = ftplib.FTP_TLS(context=ctx(), timeout=30)
+    ftp = ResumingFTP_TLS(context=ctx(), timeout=30)
     ftp.connect(host, port)
     ftp.login(user, password)  # sends AUTH TLS first
     ftp.prot_p()
