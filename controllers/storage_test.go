@@ -40,7 +40,9 @@ func getClaim(ns, name string) (*corev1.PersistentVolumeClaim, error) {
 
 // deleteAsGarbageCollector deletes srv and then, standing in for kube-controller-manager's garbage collector
 // (envtest runs none), every object in its namespace whose owner references all point at srv: exactly what
-// Kubernetes deletes after an FTPServer, whether removed by kubectl, a GitOps prune, or the CRD's deletion.
+// Kubernetes deletes after an FTPServer, whether removed by kubectl, a GitOps prune, or the CRD's deletion. Like
+// the real collector it keeps sweeping (a reconcile that was under way may write a child once more) until two
+// sweeps half a second apart find nothing.
 func deleteAsGarbageCollector(t *testing.T, srv *ftpv1.FTPServer) {
 	t.Helper()
 	ctx := context.Background()
@@ -51,6 +53,23 @@ func deleteAsGarbageCollector(t *testing.T, srv *ftpv1.FTPServer) {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(srv), &ftpv1.FTPServer{})
 		return apierrors.IsNotFound(err), err
 	})
+	quiet := 0
+	eventually(t, 15*time.Second, "the garbage to be collected", func() (bool, error) {
+		if sweep(t, srv) == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+		return quiet >= 2, nil
+	})
+}
+
+// sweep deletes the dependents of srv once and returns how many it deleted.
+func sweep(t *testing.T, srv *ftpv1.FTPServer) int {
+	t.Helper()
+	ctx := context.Background()
+	deleted := 0
 	lists := []client.ObjectList{&appsv1.DeploymentList{}, &corev1.ServiceList{}, &corev1.SecretList{}, &corev1.ConfigMapList{},
 		&corev1.ServiceAccountList{}, &rbacv1.RoleList{}, &rbacv1.RoleBindingList{}, &corev1.PersistentVolumeClaimList{}}
 	for _, l := range lists {
@@ -67,13 +86,15 @@ func deleteAsGarbageCollector(t *testing.T, srv *ftpv1.FTPServer) {
 			for _, r := range refs {
 				dependent = dependent && r.UID == srv.UID
 			}
-			if dependent {
+			if dependent && o.GetDeletionTimestamp().IsZero() {
 				if err := k8s.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
 					t.Fatal(err)
 				}
+				deleted++
 			}
 		}
 	}
+	return deleted
 }
 
 func metaItems(l client.ObjectList) ([]client.Object, error) {
@@ -192,6 +213,21 @@ func TestRetainedClaimSurvivesDeletionAndIsReattached(t *testing.T) {
 			return false, err
 		}
 		return metav1.IsControlledBy(c, getServer(t, ns, "scratch")), fmt.Errorf("ownerReferences %v", c.OwnerReferences)
+	})
+	// Switching to Retain (as happens to every claim of an older operator, whose servers read back with the new
+	// default) drops the owner reference.
+	scratch := getServer(t, ns, "scratch")
+	orig := scratch.DeepCopy()
+	scratch.Spec.Storage.VolumeClaimTemplate.Retention = ftpv1.ClaimRetain
+	if err := k8s.Patch(context.Background(), scratch, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "claim scratch-data released by its server", func() (bool, error) {
+		c, err := getClaim(ns, "scratch-data")
+		if err != nil {
+			return false, err
+		}
+		return len(c.OwnerReferences) == 0, fmt.Errorf("ownerReferences %v", c.OwnerReferences)
 	})
 }
 

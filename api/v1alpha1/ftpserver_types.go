@@ -398,7 +398,8 @@ type FTPServerStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady; Stalled is
-	// True while only a person can unblock the server.
+	// True while only a person can unblock the server. LoadBalancerCompatible and StoragePersistent are warnings
+	// that do not affect Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
