@@ -372,3 +372,16 @@ func TestEmptyDirWarnsWithoutBlockingReady(t *testing.T) {
 		t.Fatalf("externalTrafficPolicy %q, want Local", p)
 	}
 }
+
+// TestSchemaDefaults: the API server fills in the safe defaults — FTPS required when tls is set, claims retained.
+func TestSchemaDefaults(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, newServer(t, ns, "defaults", func(s *ftpv1.FTPServer) {
+		s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}}
+		withClaim("")(s)
+	}))
+	srv := getServer(t, ns, "defaults")
+	if srv.Spec.TLS.Mode != ftpv1.TLSRequired || srv.Spec.Storage.VolumeClaimTemplate.Retention != ftpv1.ClaimRetain {
+		t.Fatalf("tls.mode %q, retention %q; want Required, Retain", srv.Spec.TLS.Mode, srv.Spec.Storage.VolumeClaimTemplate.Retention)
+	}
+}
