@@ -343,6 +343,29 @@ func TestAddingUserKeepsThePodRunning(t *testing.T) {
 	if code, err := login(addr, "acme", "s3cret"); code != "230" {
 		t.Fatalf("acme after: %s %v", code, err)
 	}
+
+	// Rotating a password in the user's own Secret reaches the copy (through the Secret watch) and the engine.
+	pw := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "users"}, pw); err != nil {
+		t.Fatal(err)
+	}
+	pw.Data["password"] = []byte("r0tated")
+	if err := k8s.Update(context.Background(), pw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the rotated password in the users Secret", func() (bool, error) {
+		return string(usersSecret().Data["acme.password"]) == "r0tated", nil
+	})
+	if _, err := support.MountUsersSecret(mount, usersSecret()); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := login(addr, "acme", "r0tated"); code != "230" {
+		t.Fatalf("acme with the rotated password: %s %v", code, err)
+	}
+	if code, _ := login(addr, "acme", "s3cret"); code == "230" {
+		t.Fatal("the old password still works after the rotation")
+	}
+
 	dep = getDeployment(t, ns, "team")
 	t.Logf("pod template %s at generation %d before adding a user, %s at generation %d after", hash, gen, templateHash(dep.Spec.Template), dep.Generation)
 	if dep.Generation != gen || templateHash(dep.Spec.Template) != hash {
