@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
 // notOwnedError says that an object of the name we need exists and is not ours. We never adopt it.
@@ -26,6 +28,25 @@ func (e *notOwnedError) Error() string {
 // apply server-side-applies obj, a typed object from render, as a controlled child of srv, and fills obj with
 // the API server's answer (so the caller never reads a just-applied object back from a cache that lags).
 func (r *FTPServerReconciler) apply(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object) error {
+	return r.applyChild(ctx, srv, obj, true)
+}
+
+// applyClaim applies the claim of a volumeClaimTemplate. owned (retention Delete) makes it a controlled child that
+// Kubernetes deletes with srv; otherwise (Retain) it carries no owner reference at all, so that nothing that
+// deletes the FTPServer (kubectl delete, a GitOps prune, removing the CRD) takes the files with it. A claim with
+// no controller and the ClaimLabel of srv's name is ours and is mounted again; any other claim of that name is not
+// adopted.
+func (r *FTPServerReconciler) applyClaim(ctx context.Context, srv *ftpv1.FTPServer, pvc *corev1.PersistentVolumeClaim, owned bool) error {
+	return r.applyChild(ctx, srv, pvc, owned)
+}
+
+// retainedClaimOf reports whether obj is a claim that an FTPServer named like srv made and left behind.
+func retainedClaimOf(obj client.Object, srv *ftpv1.FTPServer) bool {
+	_, isClaim := obj.(*corev1.PersistentVolumeClaim)
+	return isClaim && metav1.GetControllerOf(obj) == nil && obj.GetLabels()[render.ClaimLabel] == srv.Name
+}
+
+func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object, owned bool) error {
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
 	fresh, err := r.Scheme.New(obj.GetObjectKind().GroupVersionKind())
 	if err != nil {
@@ -37,11 +58,13 @@ func (r *FTPServerReconciler) apply(ctx context.Context, srv *ftpv1.FTPServer, o
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
-	case !metav1.IsControlledBy(existing, srv):
+	case !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv):
 		return &notOwnedError{kind: kind, name: obj.GetName()}
 	}
-	if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {
-		return err
+	if owned {
+		if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {
+			return err
+		}
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {

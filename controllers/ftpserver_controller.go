@@ -57,13 +57,15 @@ type FTPServerReconciler struct {
 	released chan event.GenericEvent
 }
 
-// +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// The manager's permissions, each verb used: children are written only by server-side apply (patch, and create
+// for the first apply), never updated or deleted (owner references make Kubernetes delete them); the FTPServer
+// itself is only read, and its status patched once per pass. Secrets are written only for the users Secret.
+// +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims;secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one FTPServer's children and status in line with its spec.
@@ -199,6 +201,7 @@ var transitions = map[string]struct {
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonSecretMissing:          {corev1.EventTypeWarning, "SecretMissing"},
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonAddressAssigned:              {corev1.EventTypeNormal, "AddressAssigned"},
 	ftpv1.ConditionLoadBalancerCompatible + "/" + ftpv1.ReasonAboveCloudCap: {corev1.EventTypeWarning, "AboveCloudListenerCap"},
+	ftpv1.ConditionStoragePersistent + "/" + ftpv1.ReasonEmptyDir:           {corev1.EventTypeWarning, "EphemeralStorage"},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {
@@ -226,7 +229,7 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&ftpv1.FTPServer{}).
 		Owns(&corev1.Service{}).
 		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).

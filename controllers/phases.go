@@ -139,34 +139,74 @@ func requestedSize(srv *ftpv1.FTPServer) int32 {
 	return DefaultPassivePortCount
 }
 
-// reconcileSupport applies what the pod needs besides itself: the users file, the engine's identity and its
-// narrow permission to read its own FTPServer, and the claim of a volumeClaimTemplate. It also checks that the
-// referenced Secrets exist, so that the user learns of a typo from the status, not from a pod stuck creating.
+// reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the
+// engine's identity and its narrow permission to read its own FTPServer, and the claim of a volumeClaimTemplate.
+// The referenced Secrets are checked in reconcileWorkload, so that the user learns of a typo from the status.
 func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
-	cm, err := render.ConfigMap(p.srv)
+	srv := p.srv
+	passwords, err := r.passwords(ctx, srv)
 	if err != nil {
 		return err
 	}
-	objs := []client.Object{cm, render.ServiceAccount(p.srv), render.Role(p.srv), render.RoleBinding(p.srv)}
-	if pvc := render.PersistentVolumeClaim(p.srv); pvc != nil {
-		objs = append(objs, pvc)
+	users, err := render.UsersSecret(srv, passwords)
+	if err != nil {
+		return err
 	}
-	for _, o := range objs {
-		if err := r.apply(ctx, p.srv, o); err != nil {
-			return r.applyFailed(p.srv, ftpv1.ConditionWorkloadReady, err)
+	for _, o := range []client.Object{users, render.ServiceAccount(srv), render.Role(srv), render.RoleBinding(srv)} {
+		if err := r.apply(ctx, srv, o); err != nil {
+			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 		}
+	}
+	if pvc := render.PersistentVolumeClaim(srv); pvc != nil {
+		owned := srv.Spec.Storage.VolumeClaimTemplate.RetentionOrDefault() == ftpv1.ClaimDelete
+		if err := r.applyClaim(ctx, srv, pvc, owned); err != nil {
+			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+		}
+	}
+	if ed := srv.Spec.Storage.EmptyDirOrDefault(); ed != nil {
+		setCondition(srv, ftpv1.ConditionStoragePersistent, false, ftpv1.ReasonEmptyDir,
+			"files live in an emptyDir (sizeLimit %s) and are lost whenever the pod is replaced; set spec.storage.volumeClaimTemplate or persistentVolumeClaim to keep them",
+			ed.SizeLimit)
+	} else {
+		setCondition(srv, ftpv1.ConditionStoragePersistent, true, ftpv1.ReasonPersistent, "files live in PersistentVolumeClaim %s", render.ClaimName(srv))
 	}
 	return nil
 }
 
-// missingSecrets lists what the pod would wait for.
+// passwords reads each user's password from the referenced Secret. Users whose Secret or key is missing are left
+// out (missingSecrets reports them), so that one typo does not lock out the other users.
+func (r *FTPServerReconciler) passwords(ctx context.Context, srv *ftpv1.FTPServer) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(srv.Spec.Users))
+	secrets := map[string]*corev1.Secret{}
+	for _, u := range srv.Spec.Users {
+		name := u.PasswordSecretRef.Name
+		s, seen := secrets[name]
+		if !seen {
+			s = &corev1.Secret{}
+			err := r.Get(ctx, types.NamespacedName{Namespace: srv.Namespace, Name: name}, s)
+			switch {
+			case apierrors.IsNotFound(err):
+				s = nil
+			case err != nil:
+				return nil, fmt.Errorf("reading Secret %s of user %s: %w", name, u.Name, err)
+			}
+			secrets[name] = s
+		}
+		if s == nil {
+			continue
+		}
+		if v, ok := s.Data[u.PasswordSecretRef.KeyOrDefault()]; ok {
+			out[u.Name] = v
+		}
+	}
+	return out, nil
+}
+
+// missingSecrets lists the Secrets and keys that are referenced and absent.
 func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTPServer) ([]string, error) {
 	want := map[string][]string{} // secret -> keys
 	for _, u := range srv.Spec.Users {
-		key := u.PasswordSecretRef.Key
-		if key == "" {
-			key = "password"
-		}
+		key := u.PasswordSecretRef.KeyOrDefault()
 		want[u.PasswordSecretRef.Name] = append(want[u.PasswordSecretRef.Name], key)
 	}
 	if srv.Spec.TLS != nil {

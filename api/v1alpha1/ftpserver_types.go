@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // FTPServerSpec is the desired state of an FTP server: who may log in, where files live, how the server is
@@ -20,7 +21,8 @@ type FTPServerSpec struct {
 	Users []User `json:"users"`
 
 	// storage is the volume that holds the files. Exactly one source may be set; without one the server uses
-	// an emptyDir, which loses every file when the pod goes away.
+	// an emptyDir of at most 1Gi, which loses every file when the pod goes away (the StoragePersistent condition
+	// warns of it).
 	// +optional
 	Storage Storage `json:"storage,omitempty"`
 
@@ -105,6 +107,14 @@ type SecretKeySelector struct {
 	Key string `json:"key,omitempty"`
 }
 
+// KeyOrDefault is key, password when unset.
+func (s SecretKeySelector) KeyOrDefault() string {
+	if s.Key == "" {
+		return "password"
+	}
+	return s.Key
+}
+
 // Access is what a user may do with files.
 // +kubebuilder:validation:Enum=ReadWrite;ReadOnly;WriteOnly
 type Access string
@@ -123,11 +133,13 @@ type Storage struct {
 	// +optional
 	PersistentVolumeClaim *PersistentVolumeClaimRef `json:"persistentVolumeClaim,omitempty"`
 
-	// volumeClaimTemplate makes the operator create a claim named <server>-data, owned by the FTPServer.
+	// volumeClaimTemplate makes the operator create a claim named <server>-data. By default the claim outlives
+	// the FTPServer (retention: Retain) and is mounted again by a server of the same name.
 	// +optional
 	VolumeClaimTemplate *VolumeClaimTemplate `json:"volumeClaimTemplate,omitempty"`
 
-	// emptyDir keeps files only as long as the pod lives. Chosen when no source is set.
+	// emptyDir keeps files only as long as the pod lives. Chosen when no source is set. sizeLimit defaults to
+	// 1Gi; a pod that writes more is evicted, and its files are lost.
 	// +optional
 	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
 }
@@ -157,6 +169,53 @@ type VolumeClaimTemplate struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=4
 	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
+
+	// retention says what happens to the claim, and so to the files, when the FTPServer is deleted. Retain (the
+	// default) keeps it: the claim carries no owner reference, so neither deleting the FTPServer, nor a GitOps
+	// prune or re-create, nor deleting the CRD removes it; it is labelled ftpoperator.io/claim-of=<server>, and
+	// an FTPServer of the same name in the namespace mounts it again. Delete gives the claim an owner reference,
+	// so Kubernetes deletes it, with every file, together with the FTPServer. Delete retained claims you no
+	// longer need by hand.
+	// +optional
+	// +kubebuilder:default=Retain
+	Retention ClaimRetention `json:"retention,omitempty"`
+}
+
+// ClaimRetention is what happens to a claim when its FTPServer is deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type ClaimRetention string
+
+// Claim retention policies.
+const (
+	ClaimRetain ClaimRetention = "Retain"
+	ClaimDelete ClaimRetention = "Delete"
+)
+
+// RetentionOrDefault is retention, Retain when unset.
+func (t VolumeClaimTemplate) RetentionOrDefault() ClaimRetention {
+	if t.Retention == "" {
+		return ClaimRetain
+	}
+	return t.Retention
+}
+
+// DefaultEmptyDirSizeLimit caps the emptyDir that holds the files when storage sets no sizeLimit.
+var DefaultEmptyDirSizeLimit = resource.MustParse("1Gi")
+
+// EmptyDirOrDefault is the emptyDir the server uses when storage names no claim: spec.storage.emptyDir with its
+// sizeLimit defaulted, or an emptyDir of DefaultEmptyDirSizeLimit. It is nil when a claim holds the files.
+func (s Storage) EmptyDirOrDefault() *corev1.EmptyDirVolumeSource {
+	if s.PersistentVolumeClaim != nil || s.VolumeClaimTemplate != nil {
+		return nil
+	}
+	ed := &corev1.EmptyDirVolumeSource{}
+	if s.EmptyDir != nil {
+		ed = s.EmptyDir.DeepCopy()
+	}
+	if ed.SizeLimit == nil {
+		ed.SizeLimit = ptr.To(DefaultEmptyDirSizeLimit.DeepCopy())
+	}
+	return ed
 }
 
 // ServiceSpec shapes the Service of an FTPServer.
@@ -185,10 +244,26 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(r, isCIDR(r))",message="loadBalancerSourceRanges must hold CIDRs such as 203.0.113.0/24"
 	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
 
-	// externalTrafficPolicy of the Service: Cluster or Local. Local keeps the client's source IP.
+	// externalTrafficPolicy of the Service: Cluster or Local. For a LoadBalancer it defaults to Local, which
+	// keeps the client's source IP, so the engine's check that a data connection comes from the address of its
+	// control connection tells clients apart; only nodes that run the pod then receive traffic (the load
+	// balancer's health check marks the others unhealthy, as intended). Cluster spreads traffic over every node
+	// but source-NATs it, so clients entering through one node share an address. Other types default to
+	// Cluster.
 	// +optional
 	// +kubebuilder:validation:Enum=Cluster;Local
 	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+}
+
+// ExternalTrafficPolicyOrDefault is externalTrafficPolicy; unset, Local for a LoadBalancer and Cluster otherwise.
+func (s ServiceSpec) ExternalTrafficPolicyOrDefault() corev1.ServiceExternalTrafficPolicy {
+	switch {
+	case s.ExternalTrafficPolicy != "":
+		return s.ExternalTrafficPolicy
+	case s.Type == "" || s.Type == corev1.ServiceTypeLoadBalancer:
+		return corev1.ServiceExternalTrafficPolicyLocal
+	}
+	return corev1.ServiceExternalTrafficPolicyCluster
 }
 
 // PassivePorts asks for a number of passive ports from the operator's pool, or pins a range. With neither, the
@@ -251,10 +326,10 @@ type TLSSpec struct {
 	// +required
 	SecretRef LocalObjectReference `json:"secretRef"`
 
-	// mode is Explicit (AUTH TLS offered), Required (plain logins refused) or Implicit (TLS from the first byte,
-	// on port 990).
+	// mode is Required (the default: AUTH TLS before login, plain-text logins refused), Explicit (AUTH TLS
+	// offered, plain-text logins still allowed) or Implicit (TLS from the first byte, on port 990).
 	// +optional
-	// +kubebuilder:default=Explicit
+	// +kubebuilder:default=Required
 	Mode TLSMode `json:"mode,omitempty"`
 
 	// requireSessionReuse says whether a data connection with PROT P must resume the TLS session of its own
@@ -275,6 +350,14 @@ func (t *TLSSpec) RequireSessionReuseOrDefault() TLSSessionReuse {
 		return TLSSessionReuseEnabled
 	}
 	return t.RequireSessionReuse
+}
+
+// ModeOrDefault is mode, Required when unset.
+func (t TLSSpec) ModeOrDefault() TLSMode {
+	if t.Mode == "" {
+		return TLSRequired
+	}
+	return t.Mode
 }
 
 // LocalObjectReference names an object in the FTPServer's namespace.
@@ -344,7 +427,8 @@ type FTPServerStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady; Stalled is
-	// True while only a person can unblock the server.
+	// True while only a person can unblock the server. LoadBalancerCompatible and StoragePersistent are warnings
+	// that do not affect Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -365,6 +449,9 @@ const (
 	// ConditionLoadBalancerCompatible is False when the Service asks more of a load balancer than some clouds
 	// give (AWS NLB: 50 listeners). It does not affect Ready.
 	ConditionLoadBalancerCompatible = "LoadBalancerCompatible"
+	// ConditionStoragePersistent is False when the files live in an emptyDir and are lost whenever the pod is
+	// replaced (a node drain, an eviction, an image change). It does not affect Ready.
+	ConditionStoragePersistent = "StoragePersistent"
 )
 
 // Condition reasons.
@@ -387,6 +474,8 @@ const (
 	ReasonWithinLimits      = "WithinKnownLimits"
 	ReasonAboveCloudCap     = "AboveCloudListenerCap"
 	ReasonInvalid           = "Invalid"
+	ReasonEmptyDir          = "EmptyDir"
+	ReasonPersistent        = "PersistentVolumeClaim"
 )
 
 // FTPServer runs an FTP server whose passive mode works behind NAT and load balancers: the operator allocates its

@@ -73,7 +73,7 @@ func TestRenderedArgsParse(t *testing.T) {
 				t.Fatalf("engine refuses the rendered arguments %v: %v", args, err)
 			}
 			if c.passivePorts != "31000-31015" || c.listen != ":2121" || c.kubernetesFTPServer != "ns/s" ||
-				c.root != "/data" || c.users != "/etc/ftpd/users.yaml" || c.healthListen != ":8080" {
+				c.root != "/data" || c.users != "/etc/ftpd/users/users.yaml" || c.healthListen != ":8080" {
 				t.Fatalf("parsed %+v", c)
 			}
 			tt.check(t, c)

@@ -6,7 +6,7 @@
 //  3. `ftp-operator manager`, as a process;
 //  4. the embedded default FTPServer (default.yaml);
 //  5. in the kubelet's place, `ftp-operator ftpd` run with exactly the arguments of the Deployment the operator
-//     rendered, its users file from the rendered ConfigMap and its passwords from the referenced Secret.
+//     rendered, its users file and passwords from the users Secret the operator rendered.
 //
 // It then checks the chain with a real FTP client through the load-balancer address and prints how to connect.
 // Ctrl-C stops everything it started. With --once it exits after the check.
@@ -44,6 +44,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 //go:embed default.yaml
@@ -302,36 +303,16 @@ func waitRendered(ctx context.Context, c client.Client) (*ftpv1.FTPServer, *apps
 	return srv, dep, err
 }
 
-// materializePod writes what the kubelet would mount (users file, passwords) and returns the container's
-// arguments with the mount paths moved into dir.
+// materializePod writes what the kubelet would mount (the operator's users Secret: users file and passwords) and
+// returns the container's arguments with the mount paths moved into dir.
 func materializePod(ctx context.Context, c client.Client, dep *appsv1.Deployment, dir string, healthPort int) ([]string, error) {
-	var cm corev1.ConfigMap
-	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "demo-ftpd"}, &cm); err != nil {
+	var users corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "demo-ftpd-users"}, &users); err != nil {
 		return nil, err
 	}
-	users := strings.ReplaceAll(cm.Data["users.yaml"], "/var/run/ftpd/secrets", filepath.Join(dir, "secrets"))
-	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(users), 0o600); err != nil {
+	usersFile, err := support.MountUsersSecret(filepath.Join(dir, "users"), &users)
+	if err != nil {
 		return nil, err
-	}
-	for _, v := range dep.Spec.Template.Spec.Volumes {
-		if v.Projected == nil {
-			continue
-		}
-		for _, src := range v.Projected.Sources {
-			var s corev1.Secret
-			if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: src.Secret.Name}, &s); err != nil {
-				return nil, err
-			}
-			for _, item := range src.Secret.Items {
-				p := filepath.Join(dir, "secrets", item.Path)
-				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-					return nil, err
-				}
-				if err := os.WriteFile(p, s.Data[item.Key], 0o600); err != nil {
-					return nil, err
-				}
-			}
-		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
@@ -342,7 +323,7 @@ func materializePod(ctx context.Context, c client.Client, dep *appsv1.Deployment
 		case strings.HasPrefix(a, "--root="):
 			a = "--root=" + filepath.Join(dir, "data")
 		case strings.HasPrefix(a, "--users="):
-			a = "--users=" + filepath.Join(dir, "users.yaml")
+			a = "--users=" + usersFile
 		case strings.HasPrefix(a, "--health-listen="):
 			a = fmt.Sprintf("--health-listen=127.0.0.1:%d", healthPort)
 		}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
 
 // Ports inside the pod. The Service maps the well-known ports onto these, so the engine needs no privileged port.
@@ -27,12 +28,16 @@ const (
 	ServiceControlPort    = 21
 	ServiceImplicitPort   = 990
 
-	dataDir    = "/data"
-	configDir  = "/etc/ftpd"
-	secretsDir = "/var/run/ftpd/secrets"
-	tlsDir     = "/etc/ftpd/tls"
-	usersFile  = "users.yaml"
+	dataDir = "/data"
+	tlsDir  = "/etc/ftpd/tls"
+	// UsersDir is where the pod mounts the users Secret; UsersFileName is the users file's key in it.
+	UsersDir      = "/etc/ftpd/users"
+	UsersFileName = "users.yaml"
 )
+
+// ClaimLabel marks a claim made from a volumeClaimTemplate with the name of its FTPServer. A retained claim has no
+// owner reference; this label is how a later FTPServer of the same name recognises it as its own.
+const ClaimLabel = "ftpoperator.io/claim-of"
 
 // Options are the operator-wide settings that shape every FTPServer's objects.
 type Options struct {
@@ -51,10 +56,10 @@ func Labels(srv *ftpv1.FTPServer) map[string]string {
 }
 
 // Name helpers: one place for the names of the children.
-func ServiceName(srv *ftpv1.FTPServer) string    { return srv.Name }
-func DeploymentName(srv *ftpv1.FTPServer) string { return srv.Name }
-func ConfigMapName(srv *ftpv1.FTPServer) string  { return srv.Name + "-ftpd" }
-func EngineSAName(srv *ftpv1.FTPServer) string   { return srv.Name + "-ftpd" }
+func ServiceName(srv *ftpv1.FTPServer) string     { return srv.Name }
+func DeploymentName(srv *ftpv1.FTPServer) string  { return srv.Name }
+func UsersSecretName(srv *ftpv1.FTPServer) string { return srv.Name + "-ftpd-users" }
+func EngineSAName(srv *ftpv1.FTPServer) string    { return srv.Name + "-ftpd" }
 func ClaimName(srv *ftpv1.FTPServer) string {
 	if pvc := srv.Spec.Storage.PersistentVolumeClaim; pvc != nil {
 		return pvc.ClaimName
@@ -85,7 +90,7 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
 			Selector:                 Labels(srv),
 			LoadBalancerClass:        spec.LoadBalancerClass,
 			LoadBalancerSourceRanges: spec.LoadBalancerSourceRanges,
-			ExternalTrafficPolicy:    spec.ExternalTrafficPolicy,
+			ExternalTrafficPolicy:    spec.ExternalTrafficPolicyOrDefault(),
 			// The data connection of a session must reach the pod that holds its control connection.
 			SessionAffinity: corev1.ServiceAffinityClientIP,
 		},
@@ -128,35 +133,39 @@ func ServiceType(srv *ftpv1.FTPServer) corev1.ServiceType {
 }
 
 func implicitTLS(srv *ftpv1.FTPServer) bool {
-	return srv.Spec.TLS != nil && srv.Spec.TLS.Mode == ftpv1.TLSImplicit
+	return srv.Spec.TLS != nil && srv.Spec.TLS.ModeOrDefault() == ftpv1.TLSImplicit
 }
 
 // UsersFile is the engine's users file: names, homes and access from the spec, and for each password the path
-// of a file the kubelet projects from the user's Secret. No password ever lands in the ConfigMap.
-func UsersFile(srv *ftpv1.FTPServer) ([]byte, error) {
-	type entry struct {
-		Name         string `json:"name"`
-		PasswordFile string `json:"passwordFile"`
-		Home         string `json:"home"`
-		Access       string `json:"access"`
-	}
-	var doc struct {
-		Users []entry `json:"users"`
-	}
+// of a file in the same Secret volume (see UsersSecret). passwords holds each user's password Secret value by user
+// name; a user whose Secret or key is missing is left out (the WorkloadReady condition names what is missing), so
+// the other users keep working.
+func UsersFile(srv *ftpv1.FTPServer, passwords map[string][]byte) ([]byte, error) {
+	var doc ftpd.UsersFile
 	for _, u := range srv.Spec.Users {
+		if _, ok := passwords[u.Name]; !ok {
+			continue
+		}
 		access := u.Access
 		if access == "" {
 			access = ftpv1.AccessReadWrite
 		}
-		doc.Users = append(doc.Users, entry{
+		doc.Users = append(doc.Users, ftpd.UserEntry{
 			Name:         u.Name,
-			PasswordFile: path.Join(secretsDir, u.Name, "password"),
+			PasswordFile: path.Join(UsersDir, passwordKey(u.Name)),
 			Home:         HomeDirectory(u),
-			Access:       string(access),
+			Access:       ftpd.Access(access),
 		})
+	}
+	if doc.Users == nil {
+		doc.Users = []ftpd.UserEntry{} // the engine wants a list, even an empty one
 	}
 	return yaml.Marshal(doc)
 }
+
+// passwordKey is the Secret key (and file name) of a user's password. User names may hold '@', Secret keys may
+// not; '_' is not allowed in user names, so the mapping stays one-to-one.
+func passwordKey(user string) string { return strings.ReplaceAll(user, "@", "_") + ".password" }
 
 // HomeDirectory is the user's root inside the storage volume.
 func HomeDirectory(u ftpv1.User) string {
@@ -166,16 +175,24 @@ func HomeDirectory(u ftpv1.User) string {
 	return "/" + u.Name
 }
 
-// ConfigMap holds the users file.
-func ConfigMap(srv *ftpv1.FTPServer) (*corev1.ConfigMap, error) {
-	users, err := UsersFile(srv)
+// UsersSecret holds the users file and a copy of every user's password, in the one Secret volume the pod
+// mounts. The pod template names only this Secret, so adding, removing or changing a user, or pointing a user at
+// another Secret, changes no pod template and restarts no pod: the kubelet updates the volume in place and the
+// engine re-reads the users file and password files at the next login.
+func UsersSecret(srv *ftpv1.FTPServer, passwords map[string][]byte) (*corev1.Secret, error) {
+	users, err := UsersFile(srv, passwords)
 	if err != nil {
 		return nil, fmt.Errorf("rendering users file: %w", err)
 	}
-	return &corev1.ConfigMap{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: meta(srv, ConfigMapName(srv)),
-		Data:       map[string]string{usersFile: string(users)},
+	data := map[string][]byte{UsersFileName: users}
+	for name, pw := range passwords {
+		data[passwordKey(name)] = pw
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: meta(srv, UsersSecretName(srv)),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
 	}, nil
 }
 
@@ -223,9 +240,11 @@ func PersistentVolumeClaim(srv *ftpv1.FTPServer) *corev1.PersistentVolumeClaim {
 	if len(modes) == 0 {
 		modes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 	}
+	om := meta(srv, ClaimName(srv))
+	om.Labels[ClaimLabel] = srv.Name
 	return &corev1.PersistentVolumeClaim{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-		ObjectMeta: meta(srv, ClaimName(srv)),
+		ObjectMeta: om,
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      modes,
 			StorageClassName: t.StorageClassName,
@@ -241,7 +260,7 @@ func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 		"ftpd",
 		fmt.Sprintf("--listen=:%d", ContainerControlPort),
 		"--root=" + dataDir,
-		"--users=" + path.Join(configDir, usersFile),
+		"--users=" + path.Join(UsersDir, UsersFileName),
 		"--passive-ports=" + grant.String(),
 		fmt.Sprintf("--health-listen=:%d", ContainerHealthPort),
 		"--kubernetes-ftpserver=" + srv.Namespace + "/" + srv.Name,
@@ -251,10 +270,7 @@ func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 		args = append(args, "--proxy-protocol", "--proxy-protocol-trusted="+strings.Join(pp.TrustedCIDRs, ","))
 	}
 	if tls := srv.Spec.TLS; tls != nil {
-		mode := tls.Mode
-		if mode == "" {
-			mode = ftpv1.TLSExplicit
-		}
+		mode := tls.ModeOrDefault()
 		args = append(args,
 			"--tls-cert="+path.Join(tlsDir, corev1.TLSCertKey),
 			"--tls-key="+path.Join(tlsDir, corev1.TLSPrivateKeyKey),
@@ -310,6 +326,7 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 						RunAsGroup:     ptr.To[int64](65532),
 						FSGroup:        ptr.To[int64](65532),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						Sysctls:        unprivilegedPorts(grant),
 					},
 					TerminationGracePeriodSeconds: ptr.To[int64](60),
 					Containers: []corev1.Container{{
@@ -327,7 +344,6 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 							ReadOnlyRootFilesystem:   ptr.To(true),
 							Capabilities: &corev1.Capabilities{
 								Drop: []corev1.Capability{"ALL"},
-								Add:  []corev1.Capability{"NET_BIND_SERVICE"},
 							},
 						},
 					}},
@@ -338,42 +354,34 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 	}
 }
 
-// volumes mounts the storage, the users file, every user's password (one projected volume, updated in place by
-// the kubelet when a Secret changes) and the TLS Secret.
+// unprivilegedPorts lets the engine, which runs as non-root with no capabilities, bind passive ports below 1024
+// when the operator's pool holds such ports (the namespaced, safe sysctl net.ipv4.ip_unprivileged_port_start).
+// Every other port of the pod is above 1024, so usually no sysctl is set.
+func unprivilegedPorts(grant ftpv1.PortRange) []corev1.Sysctl {
+	if grant.Start == 0 || grant.Start >= 1024 {
+		return nil
+	}
+	return []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: fmt.Sprint(grant.Start)}}
+}
+
+// volumes mounts the storage, the operator's users Secret (users file and passwords, updated in place by the
+// kubelet) and the TLS Secret.
 func volumes(srv *ftpv1.FTPServer) ([]corev1.Volume, []corev1.VolumeMount) {
 	data := corev1.Volume{Name: "data"}
-	switch st := srv.Spec.Storage; {
-	case ClaimName(srv) != "":
-		data.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(srv)}
-	case st.EmptyDir != nil:
-		data.EmptyDir = st.EmptyDir
-	default:
-		data.EmptyDir = &corev1.EmptyDirVolumeSource{}
-	}
-	var sources []corev1.VolumeProjection
-	for _, u := range srv.Spec.Users {
-		key := u.PasswordSecretRef.Key
-		if key == "" {
-			key = "password"
-		}
-		sources = append(sources, corev1.VolumeProjection{Secret: &corev1.SecretProjection{
-			LocalObjectReference: corev1.LocalObjectReference{Name: u.PasswordSecretRef.Name},
-			Items:                []corev1.KeyToPath{{Key: key, Path: u.Name + "/password"}},
-		}})
+	if claim := ClaimName(srv); claim != "" {
+		data.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}
+	} else {
+		data.EmptyDir = srv.Spec.Storage.EmptyDirOrDefault()
 	}
 	vols := []corev1.Volume{
 		data,
-		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(srv)},
-		}}},
-		{Name: "passwords", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			Sources: sources, DefaultMode: ptr.To[int32](0o440),
+		{Name: "users", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: UsersSecretName(srv), DefaultMode: ptr.To[int32](0o440),
 		}}},
 	}
 	mounts := []corev1.VolumeMount{
 		{Name: "data", MountPath: dataDir},
-		{Name: "config", MountPath: configDir, ReadOnly: true},
-		{Name: "passwords", MountPath: secretsDir, ReadOnly: true},
+		{Name: "users", MountPath: UsersDir, ReadOnly: true},
 	}
 	if tls := srv.Spec.TLS; tls != nil {
 		vols = append(vols, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

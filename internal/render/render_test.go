@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -115,8 +116,13 @@ func TestServicePassThrough(t *testing.T) {
 	}
 }
 
-func TestUsersFileHasNoPasswords(t *testing.T) {
-	b, err := UsersFile(server(nil))
+func TestUsersFilePointsIntoTheUsersSecret(t *testing.T) {
+	srv := server(func(s *ftpv1.FTPServer) {
+		s.Spec.Users = append(s.Spec.Users, ftpv1.User{Name: "carol@example.com", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "missing"}})
+	})
+	// carol's Secret is missing: she is left out, the others keep working.
+	passwords := map[string][]byte{"acme": []byte("a-pw"), "bob": []byte("b-pw")}
+	b, err := UsersFile(srv, passwords)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +133,8 @@ func TestUsersFileHasNoPasswords(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []map[string]string{
-		{"name": "acme", "passwordFile": "/var/run/ftpd/secrets/acme/password", "home": "/acme", "access": "WriteOnly"},
-		{"name": "bob", "passwordFile": "/var/run/ftpd/secrets/bob/password", "home": "/bob", "access": "ReadWrite"},
+		{"name": "acme", "passwordFile": "/etc/ftpd/users/acme.password", "home": "/acme", "access": "WriteOnly"},
+		{"name": "bob", "passwordFile": "/etc/ftpd/users/bob.password", "home": "/bob", "access": "ReadWrite"},
 	}
 	if len(doc.Users) != len(want) {
 		t.Fatalf("users file:\n%s", b)
@@ -140,8 +146,33 @@ func TestUsersFileHasNoPasswords(t *testing.T) {
 			}
 		}
 		if len(doc.Users[i]) != len(want[i]) {
-			t.Errorf("user %d has extra fields: %v", i, doc.Users[i])
+			t.Errorf("user %d has extra fields (no password may be inline): %v", i, doc.Users[i])
 		}
+	}
+
+	passwords["carol@example.com"] = []byte("c-pw")
+	sec, err := UsersSecret(srv, passwords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec.Name != "invoices-ftpd-users" || string(sec.Data["carol_example.com.password"]) != "c-pw" ||
+		string(sec.Data["acme.password"]) != "a-pw" || len(sec.Data) != 4 {
+		t.Fatalf("users Secret %s: %v", sec.Name, sec.Data)
+	}
+}
+
+// TestPodTemplateIgnoresUsers: adding a user, pointing a user at another Secret, or changing a password leaves the
+// pod template as it was, so no change of users restarts the pod (which would cut every transfer and, with an
+// emptyDir, delete every file).
+func TestPodTemplateIgnoresUsers(t *testing.T) {
+	before := Deployment(server(nil), grant, Options{Image: "img"}).Spec.Template
+	after := Deployment(server(func(s *ftpv1.FTPServer) {
+		s.Spec.Users = append(s.Spec.Users, ftpv1.User{Name: "carol", PasswordSecretRef: ftpv1.SecretKeySelector{Name: "carol-ftp", Key: "x"}})
+		s.Spec.Users[0].PasswordSecretRef.Name = "acme-ftp-rotated"
+		s.Spec.Users[1].Access = ftpv1.AccessReadOnly
+	}), grant, Options{Image: "img"}).Spec.Template
+	if !equality.Semantic.DeepEqual(before, after) {
+		t.Fatalf("the pod template changed with the users:\nbefore %+v\nafter  %+v", before.Spec.Volumes, after.Spec.Volumes)
 	}
 }
 
@@ -180,8 +211,8 @@ func TestDeployment(t *testing.T) {
 		}
 	}
 	sc := c.SecurityContext
-	if !*pod.SecurityContext.RunAsNonRoot || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Add) != 1 ||
-		sc.Capabilities.Add[0] != "NET_BIND_SERVICE" || sc.Capabilities.Drop[0] != "ALL" {
+	if !*pod.SecurityContext.RunAsNonRoot || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Add) != 0 ||
+		sc.Capabilities.Drop[0] != "ALL" || len(pod.SecurityContext.Sysctls) != 0 {
 		t.Fatalf("security context %+v %+v", pod.SecurityContext, sc)
 	}
 	if c.Resources.Limits.Memory().String() != "256Mi" {
@@ -197,10 +228,11 @@ func TestDeployment(t *testing.T) {
 	if v := vols["tls"]; v.Secret == nil || v.Secret.SecretName != "invoices-tls" {
 		t.Fatalf("tls volume %+v", v)
 	}
-	src := vols["passwords"].Projected.Sources
-	if len(src) != 2 || src[0].Secret.Name != "acme-ftp" || src[0].Secret.Items[0].Key != "pw" || src[0].Secret.Items[0].Path != "acme/password" ||
-		src[1].Secret.Items[0].Key != "password" {
-		t.Fatalf("password projection %+v", src)
+	if v := vols["users"]; v.Secret == nil || v.Secret.SecretName != "invoices-ftpd-users" || len(pod.Volumes) != 3 {
+		t.Fatalf("users volume %+v of %d volumes", v, len(pod.Volumes))
+	}
+	if !strings.Contains(args, "--users=/etc/ftpd/users/users.yaml") {
+		t.Errorf("args %q: users file not in the users Secret volume", args)
 	}
 	if pod.ServiceAccountName != "invoices-ftpd" {
 		t.Fatalf("service account %q", pod.ServiceAccountName)
@@ -239,13 +271,86 @@ func TestTLSSessionReuseArgs(t *testing.T) {
 	}
 }
 
-func TestDefaultStorageIsEmptyDir(t *testing.T) {
+func TestDefaultStorageIsEmptyDirWithSizeLimit(t *testing.T) {
 	d := Deployment(server(nil), grant, Options{})
-	if d.Spec.Template.Spec.Volumes[0].EmptyDir == nil {
+	ed := d.Spec.Template.Spec.Volumes[0].EmptyDir
+	if ed == nil || ed.SizeLimit == nil || ed.SizeLimit.String() != "1Gi" {
 		t.Fatalf("data volume %+v", d.Spec.Template.Spec.Volumes[0])
 	}
 	if PersistentVolumeClaim(server(nil)) != nil {
 		t.Fatal("no claim without a template")
+	}
+	// An emptyDir without sizeLimit gets the default; a set one is kept.
+	for _, tt := range []struct {
+		in   *corev1.EmptyDirVolumeSource
+		want string
+	}{
+		{&corev1.EmptyDirVolumeSource{}, "1Gi"},
+		{&corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}, "1Gi"},
+		{&corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("20Gi"))}, "20Gi"},
+	} {
+		orig := tt.in.DeepCopy()
+		d := Deployment(server(func(s *ftpv1.FTPServer) { s.Spec.Storage.EmptyDir = tt.in }), grant, Options{})
+		ed := d.Spec.Template.Spec.Volumes[0].EmptyDir
+		if ed == nil || ed.SizeLimit.String() != tt.want || ed.Medium != tt.in.Medium {
+			t.Errorf("emptyDir %+v rendered as %+v, want sizeLimit %s", tt.in, ed, tt.want)
+		}
+		if !equality.Semantic.DeepEqual(orig, tt.in) {
+			t.Errorf("rendering modified the spec: %+v", tt.in)
+		}
+	}
+}
+
+func TestClaimIsLabelledAsOurs(t *testing.T) {
+	pvc := PersistentVolumeClaim(server(func(s *ftpv1.FTPServer) {
+		s.Spec.Storage.VolumeClaimTemplate = &ftpv1.VolumeClaimTemplate{Size: resource.MustParse("5Gi")}
+	}))
+	if pvc.Name != "invoices-data" || pvc.Labels[ClaimLabel] != "invoices" || len(pvc.OwnerReferences) != 0 {
+		t.Fatalf("claim %+v", pvc.ObjectMeta)
+	}
+}
+
+// TestPassivePortsBelow1024 the engine runs as non-root with no capability; a pool below 1024 is opened by the
+// unprivileged-port sysctl, not by NET_BIND_SERVICE (which a non-root process does not get anyway).
+func TestPassivePortsBelow1024(t *testing.T) {
+	pod := Deployment(server(nil), ftpv1.PortRange{Start: 900, End: 903}, Options{}).Spec.Template.Spec
+	if s := pod.SecurityContext.Sysctls; len(s) != 1 || s[0].Name != "net.ipv4.ip_unprivileged_port_start" || s[0].Value != "900" {
+		t.Fatalf("sysctls %+v", s)
+	}
+	if pod.Containers[0].SecurityContext.Capabilities.Add != nil {
+		t.Fatal("capabilities added")
+	}
+}
+
+func TestTLSDefaultsToRequired(t *testing.T) {
+	args := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) {
+		s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}}
+	}), grant), " ")
+	if !strings.Contains(args, "--tls-mode=Required") {
+		t.Fatalf("tls without a mode: %s", args)
+	}
+}
+
+func TestExternalTrafficPolicyDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		typ  corev1.ServiceType
+		set  corev1.ServiceExternalTrafficPolicy
+		want corev1.ServiceExternalTrafficPolicy
+	}{
+		{"", "", corev1.ServiceExternalTrafficPolicyLocal},
+		{corev1.ServiceTypeLoadBalancer, "", corev1.ServiceExternalTrafficPolicyLocal},
+		{corev1.ServiceTypeLoadBalancer, corev1.ServiceExternalTrafficPolicyCluster, corev1.ServiceExternalTrafficPolicyCluster},
+		{corev1.ServiceTypeNodePort, "", corev1.ServiceExternalTrafficPolicyCluster},
+		{corev1.ServiceTypeNodePort, corev1.ServiceExternalTrafficPolicyLocal, corev1.ServiceExternalTrafficPolicyLocal},
+		{corev1.ServiceTypeClusterIP, "", ""},
+	} {
+		svc := Service(server(func(s *ftpv1.FTPServer) {
+			s.Spec.Service.Type = tt.typ
+			s.Spec.Service.ExternalTrafficPolicy = tt.set
+		}), grant)
+		if svc.Spec.ExternalTrafficPolicy != tt.want {
+			t.Errorf("type %q policy %q: rendered %q, want %q", tt.typ, tt.set, svc.Spec.ExternalTrafficPolicy, tt.want)
+		}
 	}
 }
 

@@ -218,7 +218,7 @@ func TestThousandFTPServers(t *testing.T) {
 			"CPU used meanwhile: kube-apiserver %.1f s, etcd %.1f s, operator+test clients %.1f s",
 			created.Seconds(), len(owner), w, api1-api0, etcd1-etcd0, self1-self0)})
 	record(t, result{Name: "allocation throughput", Value: float64(n) / elapsed.Seconds(), Unit: "FTPServers/s",
-		Note: "including each server's Service, Deployment, ConfigMap and RBAC"})
+		Note: "including each server's Service, Deployment, users Secret and RBAC"})
 }
 
 // TestAddressChange: MetalLB's controller moves the Service to another address; we time from the moment the

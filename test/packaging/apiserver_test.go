@@ -104,7 +104,8 @@ func TestAgainstAPIServer(t *testing.T) {
 		}
 	})
 
-	for name, objs := range map[string][]unstructured.Unstructured{"chart": chart, "kustomize": kust} {
+	withOptions := helmTemplate(t, networkPolicyFlags...)
+	for name, objs := range map[string][]unstructured.Unstructured{"chart": chart, "kustomize": kust, "chart with NetworkPolicy": withOptions} {
 		t.Run(name+" objects pass a strict dry run", func(t *testing.T) {
 			for _, o := range objs {
 				o := o.DeepCopy()

@@ -251,6 +251,46 @@ func TestChartValues(t *testing.T) {
 			}
 		}
 	})
+	t.Run("more than one replica needs leader election", func(t *testing.T) {
+		helm := tool(t, "HELM", "helm")
+		_, err := runErr(t, helm, "template", release, "charts/ftp-operator", "--set", "replicaCount=2", "--set", "leaderElection.enabled=false")
+		if err == nil {
+			t.Fatal("replicaCount=2 without leader election was accepted: two managers would hand out the same ports")
+		}
+		if !strings.Contains(err.Error(), "leaderElection") {
+			t.Errorf("the refusal does not name leaderElection: %v", err)
+		}
+		if d := find(t, helmTemplate(t, "--set", "replicaCount=2"), "Deployment", release+"-controller-manager"); string(field(t, d, "spec", "replicas")) != "2" {
+			t.Errorf("replicaCount=2 with leader election: replicas %s", field(t, d, "spec", "replicas"))
+		}
+		helmTemplate(t, "--set", "replicaCount=1", "--set", "leaderElection.enabled=false")
+	})
+	t.Run("NetworkPolicy", func(t *testing.T) {
+		if has(helmTemplate(t), "NetworkPolicy", "") {
+			t.Fatal("NetworkPolicy rendered by default")
+		}
+		objs := helmTemplate(t, networkPolicyFlags...)
+		np := find(t, objs, "NetworkPolicy", release+"-controller-manager")
+		d := find(t, objs, "Deployment", release+"-controller-manager")
+		podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+		sel, _, _ := unstructured.NestedStringMap(np.Object, "spec", "podSelector", "matchLabels")
+		if len(sel) == 0 {
+			t.Fatal("empty podSelector: the policy would cover every pod of the namespace")
+		}
+		for k, v := range sel {
+			if podLabels[k] != v {
+				t.Errorf("podSelector %s=%s does not select the manager pod %v", k, v, podLabels)
+			}
+		}
+		for path, want := range map[string]string{
+			"ingress": `[{"from":[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}],"ports":[{"port":8080,"protocol":"TCP"}]},{"ports":[{"port":8081,"protocol":"TCP"}]}]`,
+			"egress":  `[{"ports":[{"port":443,"protocol":"TCP"},{"port":6443,"protocol":"TCP"}],"to":[{"ipBlock":{"cidr":"10.96.0.1/32"}}]},{"ports":[{"port":53,"protocol":"UDP"},{"port":53,"protocol":"TCP"}]}]`,
+		} {
+			if got := string(field(t, np, "spec", path)); got != want {
+				t.Errorf("%s\n got %s\nwant %s", path, got, want)
+			}
+		}
+	})
 	t.Run("NOTES", func(t *testing.T) {
 		helm := tool(t, "HELM", "helm")
 		out := string(run(t, helm, "install", release, "charts/ftp-operator", "--namespace", namespace, "--dry-run=client"))
@@ -288,6 +328,34 @@ func TestKustomizeImageFollows(t *testing.T) {
 		if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" && o.GetKind() != "ClusterRole" &&
 			o.GetKind() != "ClusterRoleBinding" && o.GetNamespace() != namespace {
 			t.Errorf("%s %s in namespace %q, want %s", o.GetKind(), o.GetName(), o.GetNamespace(), namespace)
+		}
+	}
+}
+
+// networkPolicyFlags turn on the chart's NetworkPolicy with a metrics peer and an API server address.
+var networkPolicyFlags = []string{"--set", "networkPolicy.enabled=true", "--set", "networkPolicy.apiServer.cidrs={10.96.0.1/32}",
+	"--set-json", `networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`}
+
+// TestManagerRoleHoldsOnlyUsedVerbs: the manager writes children only by server-side apply (create, patch) and lets
+// owner references delete them; it never updates anything and only patches FTPServer status. A verb it does not use
+// is a permission an attacker who takes over the manager gets for free. (testManagerRBAC proves the rules suffice.)
+func TestManagerRoleHoldsOnlyUsedVerbs(t *testing.T) {
+	role := find(t, readYAML(t, "config/rbac/role.yaml"), "ClusterRole", "manager-role")
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		r := r.(map[string]any)
+		resources, _, _ := unstructured.NestedStringSlice(r, "resources")
+		verbs, _, _ := unstructured.NestedStringSlice(r, "verbs")
+		for _, v := range verbs {
+			if v == "update" || v == "delete" || v == "deletecollection" || v == "*" {
+				t.Errorf("%v: verb %s is never used", resources, v)
+			}
+			if slices.Contains(resources, "ftpservers") && v != "get" && v != "list" && v != "watch" {
+				t.Errorf("ftpservers: verb %s (the manager only reads FTPServers)", v)
+			}
+			if slices.Contains(resources, "ftpservers/status") && v != "patch" {
+				t.Errorf("ftpservers/status: verb %s (the status is written by one patch per pass)", v)
+			}
 		}
 	}
 }
