@@ -39,7 +39,7 @@ func TestRenderedArgsParse(t *testing.T) {
 		{"TLS session reuse Disabled", func(s *ftpv1.FTPServer) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: ftpv1.TLSSessionReuseDisabled}
 		}, func(t *testing.T, c *ftpdConfig) {
-			if c.tlsMode != "Explicit" || c.tlsRequireSessionReuse {
+			if c.tlsMode != "Required" || c.tlsRequireSessionReuse {
 				t.Fatalf("%+v", c)
 			}
 		}},
