@@ -58,7 +58,7 @@ image-check: image ## Import the image tarball into a private containerd (as a n
 	hack/image-import-check.sh $(IMAGE_TAR) $(IMG)
 
 .PHONY: chart
-chart: chart-crds chart-rbac ## Regenerate the chart's generated templates (CRDs and the manager's ClusterRole) from config/.
+chart: chart-crds chart-rbac chart-readme ## Regenerate the chart's generated parts: CRDs and the manager's ClusterRole from config/, the README's values table from values.yaml.
 
 .PHONY: chart-crds
 chart-crds: ## Copy config/crd/bases into charts/ftp-operator/templates/crd (guarded by crds.enabled, crds.keep).
@@ -67,6 +67,10 @@ chart-crds: ## Copy config/crd/bases into charts/ftp-operator/templates/crd (gua
 .PHONY: chart-rbac
 chart-rbac: ## Copy the rules of config/rbac/role.yaml into the chart's manager ClusterRole.
 	go run ./hack/chartgen rbac --in config/rbac/role.yaml --out $(CHART_DIR)/templates/rbac/manager_role.yaml
+
+.PHONY: chart-readme
+chart-readme: ## Regenerate the values table of the chart's README from the `# --` comments of values.yaml.
+	go run ./hack/chartgen readme --in $(CHART_DIR)/values.yaml --out $(CHART_DIR)/README.md
 
 .PHONY: api-docs
 api-docs: ## Generate docs/api.md from the CRD's OpenAPI schema.
