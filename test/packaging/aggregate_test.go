@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -121,4 +122,22 @@ func aggregate(t *testing.T, c client.Client, name string) {
 	if err := c.Update(ctx, role); err != nil {
 		t.Fatalf("aggregating %s: %v", name, err)
 	}
+}
+
+// testWatchNamespacesRBAC installs a second release, "scoped", that watches only scoped-team: its manager runs on
+// RoleBindings there (plus reading nodes), serves the FTPServer of scoped-team and leaves one in scoped-other alone.
+func testWatchNamespacesRBAC(t *testing.T, cfg *rest.Config, c client.Client) {
+	const rel, relNS = "scoped", "scoped-system"
+	for _, n := range []string{relNS, "scoped-team"} {
+		if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	helm := tool(t, "HELM", "helm")
+	objs := decode(t, run(t, helm, "template", rel, "charts/ftp-operator", "--namespace", relNS,
+		"--set", "watchNamespaces={scoped-team}", "--set", "crds.enabled=false", "--set", "aggregateClusterRoles=false"))
+	if has(objs, "ClusterRoleBinding", rel+"-ftp-operator-manager-rolebinding") {
+		t.Fatal("the scoped release binds the manager role cluster-wide")
+	}
+	runManagerRBAC(t, cfg, c, objs, rel+"-ftp-operator", relNS, "scoped-team", "scoped-other")
 }

@@ -135,6 +135,7 @@ func TestAgainstAPIServer(t *testing.T) {
 	// After the dry runs: these create the chart's RBAC objects for real.
 	t.Run("manager runs with the chart's RBAC", func(t *testing.T) { testManagerRBAC(t, cfg, c, chart) })
 	t.Run("view and edit aggregate FTPServer rules", func(t *testing.T) { testAggregatedRoles(t, cfg, c, chart) })
+	t.Run("manager with watchNamespaces runs on RoleBindings", func(t *testing.T) { testWatchNamespacesRBAC(t, cfg, c) })
 }
 
 func deepCopy(m map[string]any) map[string]any {
