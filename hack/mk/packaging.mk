@@ -48,6 +48,10 @@ release: helm kustomize $(IMAGEPACK) ## Write dist/: the image for linux/amd64 a
 	rm -rf $(DIST)/bin
 	cd $(DIST) && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > SHA256SUMS
 
+.PHONY: test-release
+test-release: helm kustomize $(IMAGEPACK) ## Run make release twice and check dist/ (same digests; both platforms; chart artifact; install.yaml). Not part of make test: it builds for two architectures.
+	HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) RELEASE_TEST=1 PACKAGING_TOOLS_REQUIRED=1 go test -count=1 -v -run '^TestMakeRelease$$' ./test/packaging/
+
 .PHONY: image-push
 image-push: release ## Push the release's image to IMG and its chart to CHART_REPO (REGISTRY/charts/ftp-operator) with go-containerregistry; credentials from ~/.docker/config.json.
 	$(IMAGEPACK) push --layout $(DIST)/image --ref $(IMG)
