@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -32,6 +33,8 @@ func runManager(ctx context.Context, args []string) error {
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	workers := fs.Int("max-concurrent-reconciles", 4, "FTPServers reconciled at once")
+	// Several installs in one cluster: each watches its own namespaces (and needs a passive-port pool of its own).
+	watchNS := fs.String("watch-namespaces", "", "comma-separated namespaces whose FTPServers this manager serves (default: every namespace); give each install its own --passive-port-pool")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +57,11 @@ func runManager(ctx context.Context, args []string) error {
 		return fmt.Errorf("--ftpd-image-pull-policy %q: want Always, IfNotPresent or Never", *pullPolicy)
 	}
 
+	watched, err := watchNamespaces(*watchNS)
+	if err != nil {
+		return fmt.Errorf("--watch-namespaces: %w", err)
+	}
+
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -74,6 +82,8 @@ func runManager(ctx context.Context, args []string) error {
 		LeaderElectionNamespace: *leaderNS,
 		// A new leader must not allocate before the old one has stopped.
 		LeaderElectionReleaseOnCancel: true,
+		// --watch-namespaces: nil watches every namespace.
+		Cache: cache.Options{DefaultNamespaces: watched},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -4,6 +4,7 @@
 //
 //	chartgen crds --in config/crd/bases --out charts/ftp-operator/templates/crd
 //	chartgen rbac --in config/rbac/role.yaml --out charts/ftp-operator/templates/rbac/manager_role.yaml
+//	chartgen readme --in charts/ftp-operator/values.yaml --out charts/ftp-operator/README.md
 //
 // The spec of a CRD and the rules of the role are copied byte for byte; only metadata gains template actions.
 package main
@@ -26,7 +27,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: chartgen crds|rbac --in PATH --out PATH")
+		return fmt.Errorf("usage: chartgen crds|rbac|readme --in PATH --out PATH")
 	}
 	fs := flag.NewFlagSet("chartgen "+args[0], flag.ContinueOnError)
 	in := fs.String("in", "", "input file or directory")
@@ -50,8 +51,10 @@ func run(args []string) error {
 			return fmt.Errorf("%s: %w", *in, err)
 		}
 		return writeIfChanged(*out, tpl)
+	case "readme":
+		return readme(*in, *out)
 	default:
-		return fmt.Errorf("unknown mode %q: want crds or rbac", args[0])
+		return fmt.Errorf("unknown mode %q: want crds, rbac or readme", args[0])
 	}
 }
 

@@ -3,6 +3,13 @@
 //
 //	imagepack --binary bin/ftp-operator --tag localhost/ftp-operator:v0.1.0 --out bin/image/ftp-operator-v0.1.0.tar
 //
+// For a release it writes OCI image layouts and pushes them to a registry:
+//
+//	imagepack index --binary linux/amd64=dist/bin/amd64/ftp-operator --binary linux/arm64=... --tag IMG --out dist/image
+//	imagepack chart --chart dist/ftp-operator-0.1.0.tgz --out dist/chart
+//	imagepack push --layout dist/image --ref registry.example/ftp-operator:v0.1.0
+//	imagepack push --layout dist/chart --ref registry.example/charts/ftp-operator
+//
 // The same binary always gives the same image digest: every timestamp is SOURCE_DATE_EPOCH (default 0, the Unix
 // epoch), the layer's entries are sorted and carry numeric owners only.
 package main
@@ -36,6 +43,16 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "index":
+			return runIndex(args[1:])
+		case "chart":
+			return runChart(args[1:])
+		case "push":
+			return runPush(args[1:])
+		}
+	}
 	fs := flag.NewFlagSet("imagepack", flag.ContinueOnError)
 	binary := fs.String("binary", "", "static linux/amd64 executable (required)")
 	tag := fs.String("tag", "", "image name, such as localhost/ftp-operator:v0.1.0 (required)")
@@ -136,5 +153,143 @@ func (l *labelFlag) Set(s string) error {
 		*l = map[string]string{}
 	}
 	(*l)[k] = v
+	return nil
+}
+
+// runIndex writes a multi-platform image (one image per --binary OS/ARCH=PATH) as an OCI image layout.
+func runIndex(args []string) error {
+	fs := flag.NewFlagSet("imagepack index", flag.ContinueOnError)
+	var bins platformFlag
+	fs.Var(&bins, "binary", "linux/ARCH=PATH of a static executable (repeatable; ARCH amd64 or arm64)")
+	tag := fs.String("tag", "", "image name the layout is meant for, such as registry.example/ftp-operator:v0.1.0 (required)")
+	out := fs.String("out", "", "folder of the OCI image layout to write (replaced; required)")
+	entrypoint := fs.String("entrypoint", defaultEntrypoint, "path of the binary in the image; the image's Entrypoint")
+	cmd := fs.String("cmd", defaultCmd, "default arguments, space separated")
+	var labels labelFlag
+	fs.Var(&labels, "label", "KEY=VALUE label of the image config (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(bins.archs) == 0 || *tag == "" || *out == "" {
+		return fmt.Errorf("--binary, --tag and --out are required")
+	}
+	if _, err := name.NewTag(*tag, name.StrictValidation); err != nil {
+		return fmt.Errorf("parsing --tag: %w", err)
+	}
+	created, err := sourceDateEpoch()
+	if err != nil {
+		return err
+	}
+	idx, err := BuildIndex(Options{
+		EntrypointPath: *entrypoint, Cmd: strings.Fields(*cmd),
+		UID: defaultUID, GID: defaultUID, Created: created, Labels: labels,
+	}, bins.archs, bins.paths)
+	if err != nil {
+		return err
+	}
+	if err := WriteLayout(*out, *tag, idx); err != nil {
+		return err
+	}
+	h, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s index %s in %s\n", *tag, h, *out)
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return err
+		}
+		size := d.Size
+		if m, err := img.Manifest(); err == nil {
+			size += m.Config.Size
+			for _, l := range m.Layers {
+				size += l.Size
+			}
+		}
+		fmt.Printf("  %s/%s manifest %s, %d bytes compressed\n", d.Platform.OS, d.Platform.Architecture, d.Digest, size)
+	}
+	return nil
+}
+
+// runChart writes a packaged chart as the OCI artifact helm push would send, in an OCI image layout.
+func runChart(args []string) error {
+	fs := flag.NewFlagSet("imagepack chart", flag.ContinueOnError)
+	chart := fs.String("chart", "", "packaged chart (helm package's .tgz; required)")
+	out := fs.String("out", "", "folder of the OCI image layout to write (replaced; required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *chart == "" || *out == "" {
+		return fmt.Errorf("--chart and --out are required")
+	}
+	tgz, err := readFile(*chart)
+	if err != nil {
+		return err
+	}
+	created, err := sourceDateEpoch()
+	if err != nil {
+		return err
+	}
+	img, tag, err := ChartArtifact(tgz, created)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *chart, err)
+	}
+	if err := WriteLayout(*out, tag, img); err != nil {
+		return err
+	}
+	h, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("chart %s manifest %s in %s\n", tag, h, *out)
+	return nil
+}
+
+// runPush pushes the entry of an OCI image layout to a registry.
+func runPush(args []string) error {
+	fs := flag.NewFlagSet("imagepack push", flag.ContinueOnError)
+	dir := fs.String("layout", "", "OCI image layout written by imagepack index or chart (required)")
+	ref := fs.String("ref", "", "REGISTRY/REPOSITORY:TAG, or REGISTRY/REPOSITORY to use the layout's own tag (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" || *ref == "" {
+		return fmt.Errorf("--layout and --ref are required")
+	}
+	r, h, err := Push(*dir, *ref)
+	if err != nil {
+		return fmt.Errorf("pushing %s to %s: %w", *dir, *ref, err)
+	}
+	fmt.Printf("pushed %s@%s\n", r, h)
+	return nil
+}
+
+// platformFlag collects --binary linux/ARCH=PATH in order.
+type platformFlag struct {
+	archs []string
+	paths map[string]string
+}
+
+func (p *platformFlag) String() string { return fmt.Sprint(p.paths) }
+
+func (p *platformFlag) Set(s string) error {
+	plat, file, ok := strings.Cut(s, "=")
+	os, arch, ok2 := strings.Cut(plat, "/")
+	if !ok || !ok2 || os != "linux" || file == "" {
+		return fmt.Errorf("--binary %q is not linux/ARCH=PATH", s)
+	}
+	if p.paths == nil {
+		p.paths = map[string]string{}
+	}
+	if _, dup := p.paths[arch]; dup {
+		return fmt.Errorf("--binary: linux/%s given twice", arch)
+	}
+	p.archs = append(p.archs, arch)
+	p.paths[arch] = file
 	return nil
 }

@@ -16,12 +16,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Options describe the image to pack.
 type Options struct {
-	// Binary is the static linux/amd64 executable placed at EntrypointPath.
+	// Binary is the static linux executable placed at EntrypointPath, built for Arch.
 	Binary string
+	// Arch is the image's architecture, amd64 (the default) or arm64; the binary must match it.
+	Arch string
+	// OCI gives the image OCI media types (manifest, config, layer) instead of Docker's, for an OCI layout.
+	OCI bool
 	// EntrypointPath is where the binary lands in the image, such as /ftp-operator.
 	EntrypointPath string
 	// Cmd is the default argument list, such as [manager].
@@ -52,21 +57,31 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkStaticAMD64(bin); err != nil {
+	arch := o.Arch
+	if arch == "" {
+		arch = "amd64"
+	}
+	if err := checkStatic(bin, arch); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Binary, err)
 	}
 	layerTar, err := layerTar(o, bin)
 	if err != nil {
 		return nil, err
 	}
+	var layerOpts []tarball.LayerOption
+	base := empty.Image
+	if o.OCI {
+		layerOpts = append(layerOpts, tarball.WithMediaType(types.OCILayer))
+		base = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
+	}, layerOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating layer: %w", err)
 	}
 	created := v1.Time{Time: o.Created.UTC()}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{
+	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   layer,
 		History: v1.History{Created: created, CreatedBy: "imagepack " + o.EntrypointPath, Comment: "static binary"},
 	})
@@ -79,7 +94,7 @@ func Build(o Options) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS = "linux"
-	cf.Architecture = "amd64"
+	cf.Architecture = arch
 	cf.Created = created
 	user := fmt.Sprintf("%d:%d", o.UID, o.GID)
 	cf.Config = v1.Config{
@@ -94,18 +109,28 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setting config: %w", err)
 	}
+	if o.OCI {
+		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	}
 	return img, nil
 }
 
-// checkStaticAMD64 refuses anything but an x86-64 ELF executable without an interpreter (dynamic loader).
-func checkStaticAMD64(bin []byte) error {
+// machines maps the image architectures imagepack packs to their ELF machine.
+var machines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+
+// checkStatic refuses anything but an ELF executable for arch without an interpreter (dynamic loader).
+func checkStatic(bin []byte, arch string) error {
+	want, ok := machines[arch]
+	if !ok {
+		return fmt.Errorf("architecture %q: imagepack packs amd64 and arm64", arch)
+	}
 	f, err := elf.NewFile(bytes.NewReader(bin))
 	if err != nil {
 		return fmt.Errorf("not an ELF file: %w", err)
 	}
 	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("architecture is %s, want x86-64 (linux/amd64)", f.Machine)
+	if f.Machine != want {
+		return fmt.Errorf("architecture is %s, want %s (linux/%s)", f.Machine, want, arch)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {

@@ -8,6 +8,12 @@ KUSTOMIZE := $(BIN)/kustomize-$(KUSTOMIZE_VERSION)
 IMAGEPACK := $(BIN)/imagepack
 IMAGE_TAR ?= $(BIN)/image/ftp-operator-$(VERSION).tar
 CHART_DIR := charts/ftp-operator
+# make release writes here; make image-push pushes what it wrote.
+DIST ?= dist
+RELEASE_ARCHS ?= amd64 arm64
+CHART_VERSION = $(shell sed -n 's/^version: *//p' $(CHART_DIR)/Chart.yaml)
+# Where make image-push puts the chart: REGISTRY/charts/ftp-operator:CHART_VERSION for IMG=REGISTRY/....
+CHART_REPO ?= $(firstword $(subst /, ,$(IMG)))/charts/ftp-operator
 # Timestamps inside the image: the commit time, so that one commit always gives one digest.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
@@ -23,12 +29,40 @@ image: build $(IMAGEPACK) ## Pack bin/ftp-operator into bin/image/ftp-operator-V
 		--label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.source=https://github.com/ftp-operator/ftp-operator
 
+.PHONY: release
+release: helm kustomize $(IMAGEPACK) ## Write dist/: the image for linux/amd64 and arm64 (OCI layout), the chart (.tgz and OCI layout) and install.yaml, all naming IMG.
+	rm -rf $(DIST) && mkdir -p $(DIST)/bin
+	for arch in $(RELEASE_ARCHS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+			-o $(DIST)/bin/linux-$$arch/ftp-operator ./cmd/ftp-operator || exit 1; \
+	done
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) index --tag $(IMG) --out $(DIST)/image \
+		$(foreach a,$(RELEASE_ARCHS),--binary linux/$(a)=$(DIST)/bin/linux-$(a)/ftp-operator) \
+		--label org.opencontainers.image.title=ftp-operator \
+		--label org.opencontainers.image.version=$(VERSION) \
+		--label org.opencontainers.image.source=https://github.com/ftp-operator/ftp-operator \
+		--label org.opencontainers.image.licenses=Apache-2.0
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(HELM) package $(CHART_DIR) --destination $(DIST)
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) chart --chart $(DIST)/ftp-operator-$(CHART_VERSION).tgz --out $(DIST)/chart
+	hack/install-yaml.sh $(KUSTOMIZE) $(IMG) > $(DIST)/install.yaml
+	rm -rf $(DIST)/bin
+	cd $(DIST) && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > SHA256SUMS
+
+.PHONY: test-release
+test-release: helm kustomize $(IMAGEPACK) ## Run make release twice and check dist/ (same digests; both platforms; chart artifact; install.yaml). Not part of make test: it builds for two architectures.
+	HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) RELEASE_TEST=1 PACKAGING_TOOLS_REQUIRED=1 go test -count=1 -v -run '^TestMakeRelease$$' ./test/packaging/
+
+.PHONY: image-push
+image-push: release ## Push the release's image to IMG and its chart to CHART_REPO (REGISTRY/charts/ftp-operator) with go-containerregistry; credentials from ~/.docker/config.json.
+	$(IMAGEPACK) push --layout $(DIST)/image --ref $(IMG)
+	$(IMAGEPACK) push --layout $(DIST)/chart --ref $(CHART_REPO)
+
 .PHONY: image-check
 image-check: image ## Import the image tarball into a private containerd (as a node would: ctr -n k8s.io images import) and check it unpacks.
 	hack/image-import-check.sh $(IMAGE_TAR) $(IMG)
 
 .PHONY: chart
-chart: chart-crds chart-rbac ## Regenerate the chart's generated templates (CRDs and the manager's ClusterRole) from config/.
+chart: chart-crds chart-rbac chart-readme ## Regenerate the chart's generated parts: CRDs and the manager's ClusterRole from config/, the README's values table from values.yaml.
 
 .PHONY: chart-crds
 chart-crds: ## Copy config/crd/bases into charts/ftp-operator/templates/crd (guarded by crds.enabled, crds.keep).
@@ -37,6 +71,10 @@ chart-crds: ## Copy config/crd/bases into charts/ftp-operator/templates/crd (gua
 .PHONY: chart-rbac
 chart-rbac: ## Copy the rules of config/rbac/role.yaml into the chart's manager ClusterRole.
 	go run ./hack/chartgen rbac --in config/rbac/role.yaml --out $(CHART_DIR)/templates/rbac/manager_role.yaml
+
+.PHONY: chart-readme
+chart-readme: ## Regenerate the values table of the chart's README from the `# --` comments of values.yaml.
+	go run ./hack/chartgen readme --in $(CHART_DIR)/values.yaml --out $(CHART_DIR)/README.md
 
 .PHONY: api-docs
 api-docs: ## Generate docs/api.md from the CRD's OpenAPI schema.
@@ -52,12 +90,13 @@ test-packaging: helm kustomize envtest-assets build test-imagepack ## Lint the c
 	$(HELM) lint --strict $(CHART_DIR)
 	$(HELM) lint --strict $(CHART_DIR) --set metrics.serviceMonitor.enabled=true --set crds.keep=false --set leaderElection.enabled=false
 	$(HELM) lint --strict $(CHART_DIR) --set networkPolicy.enabled=true --set replicaCount=2
+	$(HELM) lint --strict $(CHART_DIR) --set podDisruptionBudget.enabled=true --set 'watchNamespaces={team-a,team-b}' --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) FTP_OPERATOR_BIN=$(BIN)/ftp-operator PACKAGING_TOOLS_REQUIRED=1 \
 		go test -count=1 ./test/packaging/ ./hack/chartgen/ ./hack/apidocs/
 
 .PHONY: test-imagepack
-test-imagepack: ## Test the image packer (reproducible digest, loadable docker-archive, refuses non-static binaries).
-	cd hack/imagepack && go test -count=1 ./...
+test-imagepack: helm ## Test the image packer (reproducible digest, loadable docker-archive, refuses non-static binaries, multi-arch layout and chart pushed to an in-process registry and pulled back).
+	cd hack/imagepack && HELM=$(HELM) PACKAGING_TOOLS_REQUIRED=1 go test -count=1 ./...
 
 .PHONY: helm
 helm: $(HELM) ## Build Helm (HELM_VERSION) from the Go module proxy into bin/ (cached by version; cold about 2 min).

@@ -28,6 +28,8 @@ func TestAgainstAPIServer(t *testing.T) {
 	samplesObjs, _ := samples(t)
 	chart := helmTemplate(t)
 	kust := kustomizeBuild(t, "config/default")
+	watching := helmTemplate(t, "--set", "watchNamespaces={samples}")
+	install := installYAML(t, "registry.example/ftp-operator:v0.0.0-test")
 
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(root(t), "config", "crd", "bases")},
@@ -105,7 +107,9 @@ func TestAgainstAPIServer(t *testing.T) {
 	})
 
 	withOptions := helmTemplate(t, networkPolicyFlags...)
-	for name, objs := range map[string][]unstructured.Unstructured{"chart": chart, "kustomize": kust, "chart with NetworkPolicy": withOptions} {
+	for name, objs := range map[string][]unstructured.Unstructured{
+		"chart": chart, "kustomize": kust, "chart with watchNamespaces": watching, "install.yaml": install, "chart with NetworkPolicy": withOptions,
+	} {
 		t.Run(name+" objects pass a strict dry run", func(t *testing.T) {
 			for _, o := range objs {
 				o := o.DeepCopy()
@@ -129,8 +133,10 @@ func TestAgainstAPIServer(t *testing.T) {
 		})
 	}
 
-	// After the dry runs: this creates the chart's RBAC objects for real.
+	// After the dry runs: these create the chart's RBAC objects for real.
 	t.Run("manager runs with the chart's RBAC", func(t *testing.T) { testManagerRBAC(t, cfg, c, chart) })
+	t.Run("view and edit aggregate FTPServer rules", func(t *testing.T) { testAggregatedRoles(t, cfg, c, chart) })
+	t.Run("manager with watchNamespaces runs on RoleBindings", func(t *testing.T) { testWatchNamespacesRBAC(t, cfg, c) })
 }
 
 func deepCopy(m map[string]any) map[string]any {

@@ -16,6 +16,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -54,6 +55,12 @@ func (s *syncBuffer) String() string {
 // win the leader election and reconcile an FTPServer into its Service, Deployment and engine RBAC without a single
 // "forbidden": proof that the generated rules are enough (a missing +kubebuilder:rbac marker fails here).
 func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []unstructured.Unstructured) {
+	runManagerRBAC(t, cfg, c, chart, release, namespace, "rbac-check", "")
+}
+
+// runManagerRBAC runs the manager of release rel (installed in relNS) as its ServiceAccount and checks it serves an
+// FTPServer in ns; when other is set, it must leave an FTPServer in namespace other alone (watchNamespaces).
+func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []unstructured.Unstructured, rel, relNS, ns, other string) {
 	bin := os.Getenv("FTP_OPERATOR_BIN")
 	if bin == "" {
 		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
@@ -80,7 +87,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, sa,
+	tok, err := cs.CoreV1().ServiceAccounts(relNS).CreateToken(ctx, sa,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("token for %s: %v", sa, err)
@@ -89,7 +96,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
-	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "sa", Namespace: namespace}
+	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "sa", Namespace: relNS}
 	kc.CurrentContext = "sa"
 	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
 		t.Fatal(err)
@@ -97,7 +104,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 
 	// The chart's manager arguments, with the pod-only parts replaced: no listening ports, the namespace given
 	// instead of read from the pod's service account mount.
-	d := find(t, chart, "Deployment", release+"-controller-manager")
+	d := find(t, chart, "Deployment", rel+"-controller-manager")
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
 	var run []string
@@ -112,7 +119,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 		}
 		run = append(run, a)
 	}
-	run = append(run, "--leader-election-namespace="+namespace)
+	run = append(run, "--leader-election-namespace="+relNS)
 	var logs syncBuffer
 	cmd := exec.Command(bin, run...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
@@ -135,13 +142,17 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 		}
 	})
 
-	ns := "rbac-check"
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "users"},
-		StringData: map[string]string{"password": "s3cret"}}); err != nil {
-		t.Fatal(err)
+	for _, n := range []string{ns, other} {
+		if n == "" {
+			continue
+		}
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: n, Name: "users"},
+			StringData: map[string]string{"password": "s3cret"}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -161,6 +172,13 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 	if err := tc.Create(ctx, srv); err != nil {
 		t.Fatal(err)
 	}
+	var outside *ftpv1.FTPServer
+	if other != "" {
+		outside = &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: srv.Name}, Spec: *srv.Spec.DeepCopy()}
+		if err := tc.Create(ctx, outside); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// No kubelet runs in envtest, so the workload never becomes available: wait for everything up to that.
 	deadline := time.Now().Add(60 * time.Second)
@@ -173,7 +191,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 		}
 		missing = ""
 		var lease coordinationv1.Lease
-		if err := tc.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "ftp-operator.ftpoperator.io"}, &lease); err != nil {
+		if err := tc.Get(ctx, client.ObjectKey{Namespace: relNS, Name: "ftp-operator.ftpoperator.io"}, &lease); err != nil {
 			missing = "leader-election Lease: " + err.Error()
 		}
 		var got ftpv1.FTPServer
@@ -201,6 +219,21 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 	}
 	if missing != "" {
 		t.Fatalf("after 60s:%s", missing)
+	}
+	if outside != nil {
+		// The watched server is done; one not watched must have no status and no Service.
+		time.Sleep(2 * time.Second)
+		var got ftpv1.FTPServer
+		if err := tc.Get(ctx, client.ObjectKeyFromObject(outside), &got); err != nil {
+			t.Fatal(err)
+		}
+		var svcs corev1.ServiceList
+		if err := tc.List(ctx, &svcs, client.InNamespace(other)); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Status.Conditions) > 0 || len(svcs.Items) > 0 {
+			t.Errorf("the manager watching %s served an FTPServer in %s: %d conditions, %d Services", ns, other, len(got.Status.Conditions), len(svcs.Items))
+		}
 	}
 	if l := logs.String(); strings.Contains(l, "forbidden") {
 		t.Errorf("the manager was refused something; the ClusterRole lacks a rule:\n%s", l)

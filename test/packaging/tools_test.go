@@ -54,7 +54,7 @@ func run(t *testing.T, bin string, args ...string) []byte {
 	t.Helper()
 	out, err := runErr(t, bin, args...)
 	if err != nil {
-		t.Fatalf("%s %v: %v", filepath.Base(bin), args, err)
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, out)
 	}
 	return out
 }
