@@ -12,7 +12,8 @@ import (
 	"github.com/ftp-operator/ftp-operator/controllers"
 )
 
-// followFTPServerAddress makes the engine advertise status.address of its FTPServer, read at start and followed
+// followFTPServerAddress makes the engine advertise the address the operator publishes for its FTPServer (in the
+// operator-owned <name>-ftpd ConfigMap, never the FTPServer's status), read at start and followed
 // live, so an address change never restarts the pod.
 func followFTPServerAddress(ctx context.Context, target string, set func(string), logger *slog.Logger) error {
 	ns, name, ok := strings.Cut(target, "/")
@@ -26,7 +27,7 @@ func followFTPServerAddress(ctx context.Context, target string, set func(string)
 	last := ""
 	err = controllers.FollowAddress(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, func(addr string) {
 		if addr != last {
-			logger.Info("public address from FTPServer status", "ftpserver", target, "address", addr)
+			logger.Info("public address from the operator", "ftpserver", target, "address", addr)
 			last = addr
 		}
 		set(addr)

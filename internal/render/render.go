@@ -99,6 +99,9 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		svc.Spec.LoadBalancerClass = nil
 		svc.Spec.LoadBalancerSourceRanges = nil
+	} else {
+		// Node ports come from one cluster-wide range that every Service shares; most load balancers don't need them.
+		svc.Spec.AllocateLoadBalancerNodePorts = ptr.To(spec.LoadBalancerNodePorts())
 	}
 	svc.Spec.Ports = append(svc.Spec.Ports, servicePort("ftp", ServiceControlPort, ContainerControlPort))
 	if implicitTLS(srv) {
@@ -165,7 +168,21 @@ func HomeDirectory(u ftpv1.User) string {
 	return "/" + u.Name
 }
 
-// ConfigMap holds the users file.
+// AddressKey is the key of the engine's ConfigMap that holds the address passive replies advertise. Only the
+// operator writes it (with AddressFieldOwner); the engine follows it live.
+const AddressKey = "address"
+
+// AddressConfigMap is the part of the engine's ConfigMap that carries the advertised address: the operator applies
+// it apart from the users file, so that the address changes without touching anything else.
+func AddressConfigMap(srv *ftpv1.FTPServer, address string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(srv), Namespace: srv.Namespace},
+		Data:       map[string]string{AddressKey: address},
+	}
+}
+
+// ConfigMap holds the users file. The address key is applied apart (AddressConfigMap).
 func ConfigMap(srv *ftpv1.FTPServer) (*corev1.ConfigMap, error) {
 	users, err := UsersFile(srv)
 	if err != nil {
@@ -186,15 +203,17 @@ func ServiceAccount(srv *ftpv1.FTPServer) *corev1.ServiceAccount {
 	}
 }
 
-// Role lets the engine read its own FTPServer, and nothing else, so that it follows status.address live.
+// Role lets the engine read its own ConfigMap, and nothing else, so that it follows the address the operator
+// writes there live. It cannot read its FTPServer: status.address is writable by anyone who may write
+// ftpservers/status, the ConfigMap only by the operator (and namespace admins).
 func Role(srv *ftpv1.FTPServer) *rbacv1.Role {
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: meta(srv, EngineSAName(srv)),
 		Rules: []rbacv1.PolicyRule{{
-			APIGroups:     []string{ftpv1.GroupVersion.Group},
-			Resources:     []string{"ftpservers"},
-			ResourceNames: []string{srv.Name},
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: []string{ConfigMapName(srv)},
 			Verbs:         []string{"get", "list", "watch"},
 		}},
 	}
@@ -234,7 +253,7 @@ func PersistentVolumeClaim(srv *ftpv1.FTPServer) *corev1.PersistentVolumeClaim {
 }
 
 // EngineArgs are the ftpd arguments for srv with passive ports grant. They carry no address: the engine follows
-// status.address of its FTPServer live, so an address change never changes the pod template.
+// the address key of its ConfigMap live, so an address change never changes the pod template.
 func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 	args := []string{
 		"ftpd",
