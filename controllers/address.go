@@ -11,8 +11,13 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// reconcileAddress publishes the address that clients reach in status.address and status.endpoint. The engine
-// follows status.address live (FollowAddress), so an address change never touches the pod.
+// AddressFieldOwner is the field manager of the address key of the engine's ConfigMap, applied apart from the
+// users file.
+const AddressFieldOwner = "ftp-operator-address"
+
+// reconcileAddress publishes the address that clients reach in status.address and status.endpoint, and for the
+// engine in its operator-owned ConfigMap, which it follows live (FollowAddress): an address change never touches
+// the pod, and an address written into status by hand never reaches the engine.
 //
 // The address is, in order: spec.publicAddress; for LoadBalancer, the first ingress of the Service's
 // load-balancer status (an IP or a DNS name, which the engine resolves); for NodePort, the node of the server's
@@ -23,6 +28,9 @@ func (r *FTPServerReconciler) reconcileAddress(ctx context.Context, p *pass) err
 	if err != nil {
 		return err
 	}
+	if err := r.publishAddress(ctx, p, address); err != nil {
+		return err
+	}
 	if address == "" {
 		srv.Status.Address, srv.Status.Endpoint = "", ""
 		setCondition(srv, ftpv1.ConditionAddress, false, ftpv1.ReasonWaitingForAddress, "%s", waiting)
@@ -31,6 +39,17 @@ func (r *FTPServerReconciler) reconcileAddress(ctx context.Context, p *pass) err
 	srv.Status.Address = address
 	srv.Status.Endpoint = render.Endpoint(srv, address, port)
 	setCondition(srv, ftpv1.ConditionAddress, true, ftpv1.ReasonAddressAssigned, "passive replies advertise %s", address)
+	return nil
+}
+
+// publishAddress writes address into the engine's ConfigMap when it differs from what is there.
+func (r *FTPServerReconciler) publishAddress(ctx context.Context, p *pass, address string) error {
+	if cur, ok := p.configMap.Data[render.AddressKey]; p.configMap != nil && ok && cur == address {
+		return nil
+	}
+	if err := r.applyAs(ctx, p.srv, render.AddressConfigMap(p.srv, address), AddressFieldOwner); err != nil {
+		return r.applyFailed(p.srv, ftpv1.ConditionAddress, err)
+	}
 	return nil
 }
 

@@ -26,6 +26,12 @@ func (e *notOwnedError) Error() string {
 // apply server-side-applies obj, a typed object from render, as a controlled child of srv, and fills obj with
 // the API server's answer (so the caller never reads a just-applied object back from a cache that lags).
 func (r *FTPServerReconciler) apply(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object) error {
+	return r.applyAs(ctx, srv, obj, FieldOwner)
+}
+
+// applyAs is apply with another field manager, for a part of an object that is applied on its own (the address
+// key of the engine's ConfigMap), so that the main apply, which leaves that part out, does not remove it.
+func (r *FTPServerReconciler) applyAs(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object, owner string) error {
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
 	fresh, err := r.Scheme.New(obj.GetObjectKind().GroupVersionKind())
 	if err != nil {
@@ -37,11 +43,15 @@ func (r *FTPServerReconciler) apply(ctx context.Context, srv *ftpv1.FTPServer, o
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
-	case !metav1.IsControlledBy(existing, srv):
+	case !metav1.IsControlledBy(existing, srv) && !madeFor(existing, srv):
+		// madeFor: made for this server's predecessor of the same name (recreated by a restore); the apply
+		// below moves the ownerRef to srv.
 		return &notOwnedError{kind: kind, name: obj.GetName()}
 	}
-	if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {
-		return err
+	if owner == FieldOwner { // a partial apply leaves the ownerRef to the main one, which moves it on a restore
+		if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {
+			return err
+		}
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
@@ -51,7 +61,7 @@ func (r *FTPServerReconciler) apply(ctx context.Context, srv *ftpv1.FTPServer, o
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
-	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(owner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", kind, obj.GetName(), err)
 	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +54,9 @@ type FTPServerReconciler struct {
 
 	replayMu sync.Mutex
 	replayed bool
+	// collisions are the grants that replay could not keep, for the condition of the server's next pass.
+	collisionsMu sync.Mutex
+	collisions   map[string]collision
 	// released wakes every FTPServer that holds no grant when ports are given back.
 	released chan event.GenericEvent
 }
@@ -112,7 +116,7 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			if errors.As(err, &terminal) {
 				return ctrl.Result{}, reconcile.TerminalError(err)
 			}
-			return ctrl.Result{}, err
+			return ctrl.Result{RequeueAfter: p.requeueAfter}, err
 		}
 	}
 	return ctrl.Result{}, nil
@@ -120,9 +124,12 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 // pass carries what one reconcile learned from phase to phase.
 type pass struct {
-	srv     *ftpv1.FTPServer
-	grant   ftpv1.PortRange
-	service *corev1.Service
+	srv       *ftpv1.FTPServer
+	grant     ftpv1.PortRange
+	service   *corev1.Service
+	configMap *corev1.ConfigMap // as applied, with the address key the operator wrote last
+	// requeueAfter is set by a phase that waits for something no watch reports (node ports, quota).
+	requeueAfter time.Duration
 }
 
 // errWait stops a pass without an error: a condition tells the user what is missing and a watch brings the
@@ -157,7 +164,8 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 
 // stallReasons are the reasons that no retry fixes: a person must free ports, rename an object or create a Secret.
 var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
-	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing}
+	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing, ftpv1.ReasonNodePortsExhausted, ftpv1.ReasonNamespaceLimit,
+	ftpv1.ReasonServiceRefused}
 
 // summarize sets Ready from the conditions that it sums up, and Stalled while Ready waits for a person.
 func summarize(srv *ftpv1.FTPServer) {
@@ -199,6 +207,13 @@ var transitions = map[string]struct {
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonSecretMissing:          {corev1.EventTypeWarning, "SecretMissing"},
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonAddressAssigned:              {corev1.EventTypeNormal, "AddressAssigned"},
 	ftpv1.ConditionLoadBalancerCompatible + "/" + ftpv1.ReasonAboveCloudCap: {corev1.EventTypeWarning, "AboveCloudListenerCap"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonNamespaceLimit:        {corev1.EventTypeWarning, "NamespacePortLimit"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonGrantCollision:        {corev1.EventTypeWarning, "GrantCollision"},
+	ftpv1.ConditionPortsInPool + "/" + ftpv1.ReasonOutsidePool:              {corev1.EventTypeWarning, "OutsidePool"},
+	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonNodePortsExhausted:      {corev1.EventTypeWarning, "NodePortsExhausted"},
+	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonApplyFailed:             {corev1.EventTypeWarning, "ApplyFailed"},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonApplyFailed:            {corev1.EventTypeWarning, "ApplyFailed"},
+	ftpv1.ConditionAddress + "/" + ftpv1.ReasonApplyFailed:                  {corev1.EventTypeWarning, "ApplyFailed"},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {
