@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,9 @@ type FTPServerReconciler struct {
 	// collisions are the grants that replay could not keep, for the condition of the server's next pass.
 	collisionsMu sync.Mutex
 	collisions   map[string]collision
+	// announced is the last announced state per server (namespace/name) and condition type (firstAnnouncement).
+	announcedMu sync.Mutex
+	announced   map[string]string
 	// released wakes every FTPServer that holds no grant when ports are given back.
 	released chan event.GenericEvent
 }
@@ -79,12 +83,14 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, srv); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.release(ctx, req.NamespacedName) // children go with the ownerRefs
+			r.forgetAnnouncements(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	if !srv.DeletionTimestamp.IsZero() {
 		r.release(ctx, req.NamespacedName)
+		r.forgetAnnouncements(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 
@@ -222,8 +228,36 @@ func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) 
 		changed := old == nil || old.Status != c.Status || old.Reason != c.Reason ||
 			(c.Type == ftpv1.ConditionAddress && before.Status.Address != after.Status.Address) ||
 			(c.Type == ftpv1.ConditionPortsAllocated && old.Message != c.Message)
-		if ev, ok := transitions[c.Type+"/"+c.Reason]; ok && changed && r.Recorder != nil {
+		if ev, ok := transitions[c.Type+"/"+c.Reason]; ok && changed && r.Recorder != nil && r.firstAnnouncement(after, c) {
 			r.Recorder.Eventf(after, nil, ev.typ, ev.reason, "Reconcile", "%s", c.Message)
+		}
+	}
+}
+
+// firstAnnouncement remembers the last state announced per server and condition, so that a pass that starts from a
+// cached status older than the previous pass's write (the children it applied bring it back at once) does not
+// announce the same transition twice.
+func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.Condition) bool {
+	r.announcedMu.Lock()
+	defer r.announcedMu.Unlock()
+	if r.announced == nil {
+		r.announced = map[string]string{}
+	}
+	key, state := keyOf(srv)+"/"+c.Type, string(c.Status)+"/"+c.Reason+"/"+c.Message+"/"+srv.Status.Address
+	if r.announced[key] == state {
+		return false
+	}
+	r.announced[key] = state
+	return true
+}
+
+// forgetAnnouncements drops what firstAnnouncement remembers of a deleted server.
+func (r *FTPServerReconciler) forgetAnnouncements(key types.NamespacedName) {
+	r.announcedMu.Lock()
+	defer r.announcedMu.Unlock()
+	for k := range r.announced {
+		if strings.HasPrefix(k, key.String()+"/") {
+			delete(r.announced, k)
 		}
 	}
 }
