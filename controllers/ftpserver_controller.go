@@ -100,6 +100,7 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			srv.Status.ObservedGeneration = srv.Generation
 		}
 		summarize(srv)
+		keepTransitionTimes(before, srv)
 		r.recordTransitions(before, srv)
 		if statusErr := r.writeStatus(ctx, before, srv); statusErr != nil {
 			err = errors.Join(err, statusErr)
@@ -172,6 +173,18 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
 	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing, ftpv1.ReasonNodePortsExhausted, ftpv1.ReasonNamespaceLimit,
 	ftpv1.ReasonServiceRefused}
+
+// keepTransitionTimes keeps the lastTransitionTime of every condition whose status is what it was before the pass:
+// a condition that flips and flips back within one pass (a grant taken and given back) has not transitioned, and
+// a new time would write the status and start another pass.
+func keepTransitionTimes(before, after *ftpv1.FTPServer) {
+	for i := range after.Status.Conditions {
+		c := &after.Status.Conditions[i]
+		if old := meta.FindStatusCondition(before.Status.Conditions, c.Type); old != nil && old.Status == c.Status {
+			c.LastTransitionTime = old.LastTransitionTime
+		}
+	}
+}
 
 // summarize sets Ready from the conditions that it sums up, and Stalled while Ready waits for a person.
 func summarize(srv *ftpv1.FTPServer) {

@@ -308,12 +308,14 @@ func TestNodePortRange(t *testing.T) {
 		}), nil
 	})
 	atStall := refused.Load()
-	const watch = 15 * time.Second
-	time.Sleep(watch - time.Since(start))
+	time.Sleep(3*time.Second - time.Since(start)) // the passes that the children applied on creation bring back
+	settled := refused.Load()
+	const watch = 12 * time.Second
+	time.Sleep(watch)
 	total := refused.Load()
-	t.Logf("node ports exhausted: %d refused Service applies until Stalled, %d more in the next %s", atStall, total-atStall, watch)
-	if total-atStall > 1 {
-		t.Fatalf("%d refused applies in %s after the server stalled: hot retries", total-atStall, watch)
+	t.Logf("node ports exhausted: %d refused Service applies until Stalled, %d in the next 3s, %d in the %s after", atStall, settled-atStall, total-settled, watch)
+	if total-settled > 0 {
+		t.Fatalf("%d refused applies in %s after the server stalled: hot retries", total-settled, watch)
 	}
 }
 
