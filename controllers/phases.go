@@ -261,8 +261,8 @@ func (r *FTPServerReconciler) serviceFailed(ctx context.Context, p *pass, err er
 		return r.applyFailed(srv, ftpv1.ConditionServiceReady, err)
 	}
 	p.requeueAfter = ServiceRetryInterval
-	var existing corev1.Service
-	if getErr := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.ServiceName(srv)}, &existing); apierrors.IsNotFound(getErr) {
+	var existing corev1.Service // read uncached: a Service created a moment ago must not lose its ports to a lagging cache
+	if getErr := r.APIReader.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.ServiceName(srv)}, &existing); apierrors.IsNotFound(getErr) {
 		// Given back without waking the waiting servers: this one would be among them, retrying at once.
 		r.Allocator.Release(keyOf(srv))
 		srv.Status.PassivePorts, srv.Status.PassivePortRange = nil, ""
