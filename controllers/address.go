@@ -5,14 +5,17 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// reconcileAddress publishes the address that clients reach in status.address and status.endpoint. The engine
-// follows status.address live (FollowAddress), so an address change never touches the pod.
+// reconcileAddress publishes the address that clients reach in status.address and status.endpoint, and for the
+// engine in its operator-owned ConfigMap, which it follows live (FollowAddress): an address change never touches
+// the pod, and an address written into status by hand never reaches the engine.
 //
 // The address is, in order: spec.publicAddress; for LoadBalancer, the first ingress of the Service's
 // load-balancer status (an IP or a DNS name, which the engine resolves); for NodePort, the node of the server's
@@ -23,6 +26,9 @@ func (r *FTPServerReconciler) reconcileAddress(ctx context.Context, p *pass) err
 	if err != nil {
 		return err
 	}
+	if err := r.publishAddress(ctx, p, address); err != nil {
+		return err
+	}
 	if address == "" {
 		srv.Status.Address, srv.Status.Endpoint = "", ""
 		setCondition(srv, ftpv1.ConditionAddress, false, ftpv1.ReasonWaitingForAddress, "%s", waiting)
@@ -31,6 +37,19 @@ func (r *FTPServerReconciler) reconcileAddress(ctx context.Context, p *pass) err
 	srv.Status.Address = address
 	srv.Status.Endpoint = render.Endpoint(srv, address, port)
 	setCondition(srv, ftpv1.ConditionAddress, true, ftpv1.ReasonAddressAssigned, "passive replies advertise %s", address)
+	return nil
+}
+
+// publishAddress writes address into the engine's ConfigMap when it differs from what is there.
+func (r *FTPServerReconciler) publishAddress(ctx context.Context, p *pass, address string) error {
+	cm := &corev1.ConfigMap{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: p.srv.Namespace, Name: render.ConfigMapName(p.srv)}, cm)
+	if cur, ok := cm.Data[render.AddressKey]; err == nil && ok && cur == address && metav1.IsControlledBy(cm, p.srv) {
+		return nil
+	}
+	if err := r.apply(ctx, p.srv, render.AddressConfigMap(p.srv, address)); err != nil {
+		return r.applyFailed(p.srv, ftpv1.ConditionAddress, err)
+	}
 	return nil
 }
 

@@ -58,7 +58,9 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
-	case !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv):
+	case !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv) && !madeFor(existing, srv):
+		// madeFor: made for this server's predecessor of the same name (recreated by a restore); the apply
+		// below moves the ownerRef to srv.
 		return &notOwnedError{kind: kind, name: obj.GetName()}
 	}
 	if owned {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,44 +15,48 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// FollowAddress runs in the engine's pod: it calls set with status.address of the FTPServer key, at once and on
-// every change, until ctx ends. It lists and watches that one object by name, which is all the engine's Role
+// FollowAddress runs in the engine's pod: it calls set with the address the operator published for the FTPServer
+// key, at once and on every change, until ctx ends. The address is read from the operator-owned ConfigMap of the
+// server (render.ConfigMapName, key render.AddressKey), never from status.address, which anyone allowed to write
+// ftpservers/status could forge. It lists and watches that one ConfigMap by name, which is all the engine's Role
 // allows. The informer reconnects by itself after a broken watch.
 //
 // It returns once the first list has been seen (so a restarted pod starts with the current address) or when ctx
 // ends; the watch goes on in the background.
 func FollowAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedName, set func(address string)) error {
 	scheme := runtime.NewScheme()
-	if err := ftpv1.AddToScheme(scheme); err != nil {
+	if err := corev1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	name := render.ConfigMapName(&ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("building a client: %w", err)
 	}
 	byName := func(opts metav1.ListOptions) *client.ListOptions {
-		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", key.Name).String()
+		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
 		return &client.ListOptions{Namespace: key.Namespace, Raw: &opts}
 	}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			list := &ftpv1.FTPServerList{}
+			list := &corev1.ConfigMapList{}
 			return list, c.List(ctx, list, byName(opts))
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return c.Watch(ctx, &ftpv1.FTPServerList{}, byName(opts))
+			return c.Watch(ctx, &corev1.ConfigMapList{}, byName(opts))
 		},
 	}
 	push := func(obj any) {
-		if srv, ok := obj.(*ftpv1.FTPServer); ok {
-			set(srv.Status.Address)
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			set(cm.Data[render.AddressKey])
 		}
 	}
 	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
 		ListerWatcher: lw,
-		ObjectType:    &ftpv1.FTPServer{},
+		ObjectType:    &corev1.ConfigMap{},
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    push,
 			UpdateFunc: func(_, obj any) { push(obj) },
@@ -59,7 +64,7 @@ func FollowAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedNa
 	})
 	go informer.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-		return fmt.Errorf("following the address of FTPServer %s: %w", key, ctx.Err())
+		return fmt.Errorf("following the address of FTPServer %s (ConfigMap %s): %w", key, name, ctx.Err())
 	}
 	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +55,12 @@ type FTPServerReconciler struct {
 
 	replayMu sync.Mutex
 	replayed bool
+	// collisions are the grants that replay could not keep, for the condition of the server's next pass.
+	collisionsMu sync.Mutex
+	collisions   map[string]collision
+	// announced is the last announced state per server (namespace/name) and condition type (firstAnnouncement).
+	announcedMu sync.Mutex
+	announced   map[string]string
 	// released wakes every FTPServer that holds no grant when ports are given back.
 	released chan event.GenericEvent
 }
@@ -62,7 +70,7 @@ type FTPServerReconciler struct {
 // itself is only read, and its status patched once per pass. Secrets are written only for the users Secret.
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=patch
-// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims;secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims;secrets;configmaps,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
@@ -77,12 +85,14 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, srv); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.release(ctx, req.NamespacedName) // children go with the ownerRefs
+			r.forgetAnnouncements(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	if !srv.DeletionTimestamp.IsZero() {
 		r.release(ctx, req.NamespacedName)
+		r.forgetAnnouncements(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 
@@ -92,6 +102,7 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			srv.Status.ObservedGeneration = srv.Generation
 		}
 		summarize(srv)
+		keepTransitionTimes(before, srv)
 		r.recordTransitions(before, srv)
 		if statusErr := r.writeStatus(ctx, before, srv); statusErr != nil {
 			err = errors.Join(err, statusErr)
@@ -114,7 +125,7 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			if errors.As(err, &terminal) {
 				return ctrl.Result{}, reconcile.TerminalError(err)
 			}
-			return ctrl.Result{}, err
+			return ctrl.Result{RequeueAfter: p.requeueAfter}, err
 		}
 	}
 	return ctrl.Result{}, nil
@@ -125,6 +136,8 @@ type pass struct {
 	srv     *ftpv1.FTPServer
 	grant   ftpv1.PortRange
 	service *corev1.Service
+	// requeueAfter is set by a phase that waits for something no watch reports (node ports, quota).
+	requeueAfter time.Duration
 }
 
 // errWait stops a pass without an error: a condition tells the user what is missing and a watch brings the
@@ -159,7 +172,20 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 
 // stallReasons are the reasons that no retry fixes: a person must free ports, rename an object or create a Secret.
 var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
-	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing}
+	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing, ftpv1.ReasonNodePortsExhausted, ftpv1.ReasonNamespaceLimit,
+	ftpv1.ReasonServiceRefused}
+
+// keepTransitionTimes keeps the lastTransitionTime of every condition whose status is what it was before the pass:
+// a condition that flips and flips back within one pass (a grant taken and given back) has not transitioned, and
+// a new time would write the status and start another pass.
+func keepTransitionTimes(before, after *ftpv1.FTPServer) {
+	for i := range after.Status.Conditions {
+		c := &after.Status.Conditions[i]
+		if old := meta.FindStatusCondition(before.Status.Conditions, c.Type); old != nil && old.Status == c.Status {
+			c.LastTransitionTime = old.LastTransitionTime
+		}
+	}
+}
 
 // summarize sets Ready from the conditions that it sums up, and Stalled while Ready waits for a person.
 func summarize(srv *ftpv1.FTPServer) {
@@ -202,6 +228,13 @@ var transitions = map[string]struct {
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonAddressAssigned:              {corev1.EventTypeNormal, "AddressAssigned"},
 	ftpv1.ConditionLoadBalancerCompatible + "/" + ftpv1.ReasonAboveCloudCap: {corev1.EventTypeWarning, "AboveCloudListenerCap"},
 	ftpv1.ConditionStoragePersistent + "/" + ftpv1.ReasonEmptyDir:           {corev1.EventTypeWarning, "EphemeralStorage"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonNamespaceLimit:        {corev1.EventTypeWarning, "NamespacePortLimit"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonGrantCollision:        {corev1.EventTypeWarning, "GrantCollision"},
+	ftpv1.ConditionPortsInPool + "/" + ftpv1.ReasonOutsidePool:              {corev1.EventTypeWarning, "OutsidePool"},
+	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonNodePortsExhausted:      {corev1.EventTypeWarning, "NodePortsExhausted"},
+	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonApplyFailed:             {corev1.EventTypeWarning, "ApplyFailed"},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonApplyFailed:            {corev1.EventTypeWarning, "ApplyFailed"},
+	ftpv1.ConditionAddress + "/" + ftpv1.ReasonApplyFailed:                  {corev1.EventTypeWarning, "ApplyFailed"},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {
@@ -210,8 +243,36 @@ func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) 
 		changed := old == nil || old.Status != c.Status || old.Reason != c.Reason ||
 			(c.Type == ftpv1.ConditionAddress && before.Status.Address != after.Status.Address) ||
 			(c.Type == ftpv1.ConditionPortsAllocated && old.Message != c.Message)
-		if ev, ok := transitions[c.Type+"/"+c.Reason]; ok && changed && r.Recorder != nil {
+		if ev, ok := transitions[c.Type+"/"+c.Reason]; ok && changed && r.Recorder != nil && r.firstAnnouncement(after, c) {
 			r.Recorder.Eventf(after, nil, ev.typ, ev.reason, "Reconcile", "%s", c.Message)
+		}
+	}
+}
+
+// firstAnnouncement remembers the last state announced per server and condition, so that a pass that starts from a
+// cached status older than the previous pass's write (the children it applied bring it back at once) does not
+// announce the same transition twice.
+func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.Condition) bool {
+	r.announcedMu.Lock()
+	defer r.announcedMu.Unlock()
+	if r.announced == nil {
+		r.announced = map[string]string{}
+	}
+	key, state := keyOf(srv)+"/"+c.Type, string(c.Status)+"/"+c.Reason+"/"+c.Message+"/"+srv.Status.Address
+	if r.announced[key] == state {
+		return false
+	}
+	r.announced[key] = state
+	return true
+}
+
+// forgetAnnouncements drops what firstAnnouncement remembers of a deleted server.
+func (r *FTPServerReconciler) forgetAnnouncements(key types.NamespacedName) {
+	r.announcedMu.Lock()
+	defer r.announcedMu.Unlock()
+	for k := range r.announced {
+		if strings.HasPrefix(k, key.String()+"/") {
+			delete(r.announced, k)
 		}
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -30,44 +32,6 @@ const CloudListenerCap = 50
 // maxConflictRetries bounds how often one pass re-allocates after the API server refused a nodePort.
 const maxConflictRetries = 8
 
-// replayGrants runs once, before the first allocation: it assigns every grant recorded in status, oldest server
-// first, so that a restarted operator never hands out a port that is still in use.
-func (r *FTPServerReconciler) replayGrants(ctx context.Context) error {
-	r.replayMu.Lock()
-	defer r.replayMu.Unlock()
-	if r.replayed {
-		return nil
-	}
-	var list ftpv1.FTPServerList
-	if err := r.List(ctx, &list); err != nil {
-		return fmt.Errorf("listing FTPServers to replay their grants: %w", err)
-	}
-	slices.SortFunc(list.Items, func(a, b ftpv1.FTPServer) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(keyOf(&a), keyOf(&b))
-	})
-	logger := log.FromContext(ctx)
-	replayed := 0
-	for i := range list.Items {
-		srv := &list.Items[i]
-		g := srv.Status.PassivePorts
-		if g == nil || !srv.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if err := r.Allocator.Assign(keyOf(srv), portalloc.Range{Start: g.Start, End: g.End}); err != nil {
-			// The server is given a new range when it is reconciled.
-			logger.Error(err, "replaying a recorded grant", "ftpserver", keyOf(srv), "range", g.String())
-			continue
-		}
-		replayed++
-	}
-	logger.Info("replayed passive-port grants", "grants", replayed, "freePorts", r.Allocator.Free())
-	r.replayed = true
-	return nil
-}
-
 // release gives a deleted server's ports back and wakes the servers that wait for ports.
 func (r *FTPServerReconciler) release(ctx context.Context, key types.NamespacedName) {
 	if !r.Allocator.Release(key.String()) {
@@ -80,9 +44,11 @@ func (r *FTPServerReconciler) release(ctx context.Context, key types.NamespacedN
 	}
 }
 
-// reconcilePorts grants the server its passive range and records it in status.
-func (r *FTPServerReconciler) reconcilePorts(_ context.Context, p *pass) error {
+// reconcilePorts grants the server its passive range and records it in status. A grant outside the pool (the pool
+// shrank) is kept as it is, with a warning, until the user asks to move it (AnnotationReallocatePorts).
+func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error {
 	srv, key := p.srv, keyOf(p.srv)
+	r.recoverGrant(ctx, srv)
 	var (
 		got portalloc.Range
 		err error
@@ -91,34 +57,67 @@ func (r *FTPServerReconciler) reconcilePorts(_ context.Context, p *pass) error {
 		got = portalloc.Range{Start: pin.Start, End: pin.End}
 		err = r.Allocator.Assign(key, got)
 	} else {
-		count := int32(DefaultPassivePortCount)
-		if c := srv.Spec.PassivePorts.Count; c != nil {
-			count = *c
+		count := requestedSize(srv)
+		if old, held := r.Allocator.Get(key); held && !r.Allocator.InPool(old) && srv.Annotations[ftpv1.AnnotationReallocatePorts] == "true" {
+			got, err = r.Allocator.Reallocate(key, count)
+			if err == nil {
+				log.FromContext(ctx).Info("moved a grant from outside the pool into it, as the annotation asked", "from", old.String(), "to", got.String())
+			}
+		} else {
+			got, err = r.Allocator.Allocate(key, count)
 		}
-		got, err = r.Allocator.Allocate(key, count)
 	}
-	var conflict *portalloc.ConflictError
+	var (
+		conflict *portalloc.ConflictError
+		limit    *portalloc.NamespaceLimitError
+	)
 	switch {
 	case errors.Is(err, portalloc.ErrPoolExhausted):
-		setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonPoolExhausted,
+		r.notAllocated(srv, ftpv1.ReasonPoolExhausted,
 			"no %d free contiguous ports left in the pool %s; the server gets its range as soon as another server releases ports",
 			requestedSize(srv), r.Allocator.Pool())
 		return errWait
 	case errors.Is(err, portalloc.ErrOutsidePool):
-		setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonRangeUnavailable,
+		r.notAllocated(srv, ftpv1.ReasonRangeUnavailable,
 			"pinned range %s is outside the operator's passive-port pool %s", got, r.Allocator.Pool())
 		return errWait
 	case errors.As(err, &conflict):
-		setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonRangeUnavailable,
-			"pinned range %s is not free: port %d is held by %s", got, conflict.Port, conflict.Holder)
+		r.notAllocated(srv, ftpv1.ReasonRangeUnavailable,
+			"pinned range %s is not free: port %d is held by %s", got, conflict.Port, holderName(srv, conflict.Holder, conflict.Blocked))
+		return errWait
+	case errors.As(err, &limit):
+		r.notAllocated(srv, ftpv1.ReasonNamespaceLimit,
+			"namespace %s already holds %d passive ports and the operator allows %d per namespace (--max-ports-per-namespace), so %d more do not fit; "+
+				"lower spec.passivePorts or delete another FTPServer in this namespace", limit.Namespace, limit.Held, limit.Limit, limit.Want)
 		return errWait
 	case err != nil:
 		return err
 	}
 	p.grant = ftpv1.PortRange{Start: got.Start, End: got.End}
+	previous := srv.Status.PassivePorts
 	srv.Status.PassivePorts = &p.grant
 	srv.Status.PassivePortRange = p.grant.String()
-	setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports %s", p.grant)
+	old := meta.FindStatusCondition(srv.Status.Conditions, ftpv1.ConditionPortsAllocated)
+	if c, ok := r.takeCollision(key); ok && c.recorded != got {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision,
+			"passive ports %s; the range %s recorded for this server collides at port %d with an older grant of %s, so it was not kept",
+			p.grant, c.recorded, c.port, holderName(srv, c.holder, false))
+	} else if old != nil && old.Reason == ftpv1.ReasonGrantCollision && previous != nil && *previous == p.grant {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision, "%s", old.Message) // until the grant changes
+	} else {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports %s", p.grant)
+	}
+	if r.Allocator.InPool(got) {
+		meta.RemoveStatusCondition(&srv.Status.Conditions, ftpv1.ConditionPortsInPool)
+	} else {
+		how := fmt.Sprintf("annotate it with %s=true (kubectl annotate ftpserver %s %s=true)", ftpv1.AnnotationReallocatePorts, srv.Name, ftpv1.AnnotationReallocatePorts)
+		if srv.Spec.PassivePorts.Range != nil {
+			how = "change spec.passivePorts.range to a range inside the pool"
+		}
+		setCondition(srv, ftpv1.ConditionPortsInPool, false, ftpv1.ReasonOutsidePool,
+			"passive ports %s lie outside the operator's pool %s (the pool was changed); the server keeps them. To move it into the pool, "+
+				"which replaces its pod after its sessions drain, %s", p.grant, r.Allocator.Pool(), how)
+	}
 
 	if listeners := len(render.Service(srv, p.grant).Spec.Ports); render.ServiceType(srv) == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
@@ -127,6 +126,13 @@ func (r *FTPServerReconciler) reconcilePorts(_ context.Context, p *pass) error {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "%d Service ports", listeners)
 	}
 	return nil
+}
+
+// notAllocated says why the server has no (new) range. The Service is not touched until it has one, so ServiceReady
+// does not claim a range that is stale.
+func (r *FTPServerReconciler) notAllocated(srv *ftpv1.FTPServer, reason, format string, args ...any) {
+	setCondition(srv, ftpv1.ConditionPortsAllocated, false, reason, format, args...)
+	setCondition(srv, ftpv1.ConditionServiceReady, false, ftpv1.ReasonWaitingForPorts, "the Service is applied once the passive ports are allocated")
 }
 
 func requestedSize(srv *ftpv1.FTPServer) int32 {
@@ -140,8 +146,9 @@ func requestedSize(srv *ftpv1.FTPServer) int32 {
 }
 
 // reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the
-// engine's identity and its narrow permission to read its own FTPServer, and the claim of a volumeClaimTemplate.
-// The referenced Secrets are checked in reconcileWorkload, so that the user learns of a typo from the status.
+// engine's identity and its narrow permission to read its own ConfigMap (where it follows the address), and the
+// claim of a volumeClaimTemplate. The referenced Secrets are checked in reconcileWorkload, so that the user learns
+// of a typo from the status.
 func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
 	srv := p.srv
 	passwords, err := r.passwords(ctx, srv)
@@ -252,7 +259,7 @@ func (r *FTPServerReconciler) reconcileService(ctx context.Context, p *pass) err
 		}
 		port, isConflict := conflictingNodePort(err, svc)
 		if !isConflict {
-			return r.applyFailed(srv, ftpv1.ConditionServiceReady, err)
+			return r.serviceFailed(ctx, p, err)
 		}
 		if srv.Spec.PassivePorts.Range != nil || attempt >= maxConflictRetries || !p.grant.Contains(port) {
 			setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonPortConflict,
@@ -266,6 +273,54 @@ func (r *FTPServerReconciler) reconcileService(ctx context.Context, p *pass) err
 			return err
 		}
 	}
+}
+
+// ServiceRetryInterval is how often a server retries a Service that the API server refused for want of node ports or
+// quota. Both are freed by objects the operator does not watch (any Service in the cluster, a ResourceQuota), so a
+// watch cannot bring the server back; a change to the FTPServer (spec or annotation) retries at once.
+const ServiceRetryInterval = 5 * time.Minute
+
+// serviceFailed turns a refused Service apply into conditions. When the cluster's node ports are exhausted or a
+// quota refuses the Service, no quick retry helps: the server is Stalled, retried after ServiceRetryInterval, and a
+// Service that could not be created gives its grant back, so it holds no ports it cannot use.
+func (r *FTPServerReconciler) serviceFailed(ctx context.Context, p *pass, err error) error {
+	srv := p.srv
+	var reason string
+	switch {
+	case nodePortsExhausted(err):
+		reason = ftpv1.ReasonNodePortsExhausted
+		setCondition(srv, ftpv1.ConditionServiceReady, false, reason,
+			"the cluster's NodePort range is full, so the Service cannot get node ports: free node ports (NodePort Services, "+
+				"LoadBalancer Services with node ports), or set spec.service.allocateLoadBalancerNodePorts: false if the load "+
+				"balancer does not need them (MetalLB, kube-vip, Cilium); retried every %s and when this FTPServer changes (%v)", ServiceRetryInterval, err)
+	case quotaExceeded(err):
+		reason = ftpv1.ReasonServiceRefused
+		setCondition(srv, ftpv1.ConditionServiceReady, false, ftpv1.ReasonApplyFailed,
+			"%v; retried every %s and when this FTPServer changes", err, ServiceRetryInterval)
+	default:
+		return r.applyFailed(srv, ftpv1.ConditionServiceReady, err)
+	}
+	p.requeueAfter = ServiceRetryInterval
+	var existing corev1.Service // read uncached: a Service created a moment ago must not lose its ports to a lagging cache
+	if getErr := r.APIReader.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.ServiceName(srv)}, &existing); apierrors.IsNotFound(getErr) {
+		// Given back without waking the waiting servers: this one would be among them, retrying at once.
+		r.Allocator.Release(keyOf(srv))
+		srv.Status.PassivePorts, srv.Status.PassivePortRange = nil, ""
+		setCondition(srv, ftpv1.ConditionPortsAllocated, false, reason,
+			"passive ports %s given back to the pool: the Service could not be created", p.grant)
+		log.FromContext(ctx).Info("released the grant of a Service the API server refused", "range", p.grant.String(), "reason", reason)
+	}
+	return errWait
+}
+
+// nodePortsExhausted matches the API server's "failed to allocate a nodePort: range is full".
+func nodePortsExhausted(err error) bool {
+	return apierrors.IsInternalError(err) && strings.Contains(err.Error(), "failed to allocate a nodePort") && strings.Contains(err.Error(), "range is full")
+}
+
+// quotaExceeded matches a ResourceQuota's refusal.
+func quotaExceeded(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota")
 }
 
 func conflictingNodePort(err error, svc *corev1.Service) (int32, bool) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,9 +103,10 @@ func zapLevel() int8 {
 
 // operator is one running manager, watching one namespace with its own pool.
 type operator struct {
-	rec    *FTPServerReconciler
-	cancel context.CancelFunc
-	done   chan error
+	rec      *FTPServerReconciler
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
 }
 
 // newNamespace creates a namespace for one test.
@@ -152,12 +154,15 @@ func startOperator(t *testing.T, ns string, pool portalloc.Range) *operator {
 	return op
 }
 
+// stop stops the manager and waits for it; a second call (the test's cleanup after an explicit stop) returns at once.
 func (o *operator) stop() {
-	o.cancel()
-	select {
-	case <-o.done:
-	case <-time.After(30 * time.Second):
-	}
+	o.stopOnce.Do(func() {
+		o.cancel()
+		select {
+		case <-o.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
 }
 
 // newServer returns an FTPServer with one user whose Secret exists.

@@ -73,6 +73,15 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 		{"PROXY protocol with a bad CIDR", func(s *ftpv1.FTPServer) {
 			s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.1"}}
 		}, "trustedCIDRs must hold CIDRs such as 10.0.0.0/8"},
+		{"pinned range holding port 21", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 20, End: 30}}
+		}, "passivePorts.range must not hold port 21 or 990"},
+		{"pinned range holding port 990", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 985, End: 995}}
+		}, "passivePorts.range must not hold port 21 or 990"},
+		{"pinned range next to 21 is accepted", func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 22, End: 30}}
+		}, ""},
 		{"unknown active mode", func(s *ftpv1.FTPServer) { s.Spec.ActiveMode = "Maybe" }, `spec.activeMode: Unsupported value: "Maybe"`},
 	}
 	for i, tt := range tests {

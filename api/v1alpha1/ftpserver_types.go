@@ -253,6 +253,21 @@ type ServiceSpec struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Cluster;Local
 	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+
+	// allocateLoadBalancerNodePorts makes a LoadBalancer Service also take a node port for every Service port, from
+	// the cluster's NodePort range (by default 30000-32767, shared by every Service in the cluster). Defaults to
+	// false: MetalLB, kube-vip, Cilium and other load balancers that route to the pods or through kube-proxy on
+	// the Service port need no node ports. Set it to true for load balancers that send traffic to node ports,
+	// such as AWS Classic and Network Load Balancers with instance targets (the in-tree cloud provider), or an
+	// AKS/GKE setup that does not route to pod IPs. Only used with type LoadBalancer. A Service that already
+	// holds node ports keeps them until it is recreated (Kubernetes does not release them).
+	// +optional
+	AllocateLoadBalancerNodePorts *bool `json:"allocateLoadBalancerNodePorts,omitempty"`
+}
+
+// LoadBalancerNodePorts is allocateLoadBalancerNodePorts with its default (false) applied.
+func (s ServiceSpec) LoadBalancerNodePorts() bool {
+	return s.AllocateLoadBalancerNodePorts != nil && *s.AllocateLoadBalancerNodePorts
 }
 
 // ExternalTrafficPolicyOrDefault is externalTrafficPolicy; unset, Local for a LoadBalancer and Cluster otherwise.
@@ -269,6 +284,7 @@ func (s ServiceSpec) ExternalTrafficPolicyOrDefault() corev1.ServiceExternalTraf
 // PassivePorts asks for a number of passive ports from the operator's pool, or pins a range. With neither, the
 // server gets 16 ports from the pool.
 // +kubebuilder:validation:XValidation:rule="!(has(self.count) && has(self.range))",message="passivePorts takes either count or range, not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.range) || !(self.range.start <= 21 && 21 <= self.range.end) && !(self.range.start <= 990 && 990 <= self.range.end)",message="passivePorts.range must not hold port 21 or 990: the Service uses them for the control connection"
 type PassivePorts struct {
 	// count of contiguous ports allocated from the operator's pool, 1 to 1000.
 	// +optional
@@ -446,6 +462,10 @@ const (
 	// ConditionStalled is True while the server cannot progress until a person acts (pool exhausted, ports or
 	// object names taken, a Secret missing). GitOps tools that follow kstatus show it as Failed.
 	ConditionStalled = "Stalled"
+	// ConditionPortsInPool is False while the server keeps a grant that lies outside the operator's passive-port
+	// pool (the pool was changed after the grant). The server keeps working; it does not affect Ready. Annotate
+	// the server with AnnotationReallocatePorts to move it into the pool.
+	ConditionPortsInPool = "PortsInPool"
 	// ConditionLoadBalancerCompatible is False when the Service asks more of a load balancer than some clouds
 	// give (AWS NLB: 50 listeners). It does not affect Ready.
 	ConditionLoadBalancerCompatible = "LoadBalancerCompatible"
@@ -476,7 +496,27 @@ const (
 	ReasonInvalid           = "Invalid"
 	ReasonEmptyDir          = "EmptyDir"
 	ReasonPersistent        = "PersistentVolumeClaim"
+	// ReasonOutsidePool: the grant lies (partly) outside the operator's pool and is kept until the user asks to move it.
+	ReasonOutsidePool = "OutsidePool"
+	// ReasonInsidePool: the grant lies inside the operator's pool.
+	ReasonInsidePool = "InsidePool"
+	// ReasonNodePortsExhausted: the cluster's NodePort range is full, so the Service cannot be created or changed.
+	ReasonNodePortsExhausted = "NodePortsExhausted"
+	// ReasonNamespaceLimit: the namespace already holds as many passive ports as --max-ports-per-namespace allows.
+	ReasonNamespaceLimit = "NamespacePortLimit"
+	// ReasonServiceRefused: the API server refused to create the Service (for example a ResourceQuota), so the
+	// grant was given back to the pool.
+	ReasonServiceRefused = "ServiceRefused"
+	// ReasonGrantCollision: the range recorded for this server collided with an older server's grant on replay,
+	// so the server was given a new range.
+	ReasonGrantCollision = "GrantCollision"
 )
+
+// AnnotationReallocatePorts, set to "true" on an FTPServer whose grant lies outside the operator's pool, asks the
+// operator to move the server to a new range inside the pool. The pod is replaced (the Deployment's Recreate
+// strategy stops the old pod, which drains its sessions, before the new one starts). It has no effect on a grant
+// inside the pool, and a pinned range moves only by changing spec.passivePorts.range.
+const AnnotationReallocatePorts = "ftpoperator.io/reallocate-ports"
 
 // FTPServer runs an FTP server whose passive mode works behind NAT and load balancers: the operator allocates its
 // passive ports without overlap, exposes them with the control port on one Service, and makes the server advertise

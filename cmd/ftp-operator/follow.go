@@ -14,9 +14,10 @@ import (
 	"github.com/ftp-operator/ftp-operator/controllers"
 )
 
-// followFTPServerAddress makes the engine advertise status.address of its FTPServer, followed live, so an address
-// change never restarts the pod. It checks the target and the client configuration at once and returns an error for
-// them; following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
+// followFTPServerAddress makes the engine advertise the address the operator publishes for its FTPServer (in the
+// operator-owned <name>-ftpd ConfigMap, never the FTPServer's status), followed live, so an address change never
+// restarts the pod. It checks the target and the client configuration at once and returns an error for them;
+// following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
 // unreachable, until ctx ends.
 func followFTPServerAddress(ctx context.Context, target string, set func(string), logger *slog.Logger) error {
 	ns, name, ok := strings.Cut(target, "/")
@@ -33,9 +34,9 @@ func followFTPServerAddress(ctx context.Context, target string, set func(string)
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
-			logger.Error("following the FTPServer address", "ftpserver", target, "err", err)
+			logger.Error("following the address the operator publishes", "ftpserver", target, "err", err)
 		default:
-			logger.Info("following the FTPServer address", "ftpserver", target, "after", time.Since(start).String())
+			logger.Info("following the address the operator publishes", "ftpserver", target, "after", time.Since(start).String())
 		}
 	}()
 	return nil
@@ -46,7 +47,7 @@ func followAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedNa
 	last := ""
 	err := controllers.FollowAddress(ctx, cfg, key, func(addr string) {
 		if addr != last {
-			logger.Info("public address from FTPServer status", "ftpserver", target, "address", addr)
+			logger.Info("public address from the operator", "ftpserver", target, "address", addr)
 			last = addr
 		}
 		set(addr)

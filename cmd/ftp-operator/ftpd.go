@@ -61,7 +61,7 @@ func parseFTPDFlags(args []string, stderr io.Writer) (*ftpdConfig, error) {
 	fs.BoolVar(&c.passiveMux, "passive-mux", false, "let different client IPs share passive ports (data connection matched by client IP)")
 	fs.StringVar(&c.publicAddress, "public-address", "", "address announced in PASV replies: IP or DNS name; empty = not known yet")
 	fs.StringVar(&c.addressFile, "address-file", "", "file holding the public address, re-read when it changes (overrides --public-address once it exists)")
-	fs.StringVar(&c.kubernetesFTPServer, "kubernetes-ftpserver", "", "NAMESPACE/NAME: follow status.address of this FTPServer live (in-cluster credentials; set by the operator)")
+	fs.StringVar(&c.kubernetesFTPServer, "kubernetes-ftpserver", "", "NAMESPACE/NAME: follow the address the operator publishes for this FTPServer (its <NAME>-ftpd ConfigMap) live (in-cluster credentials; set by the operator)")
 	fs.StringVar(&c.addressOverrides, "address-overrides", "", "per-client-CIDR PASV addresses: CIDR=ADDR[,CIDR=ADDR...]")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM), reloaded when it changes")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,6 +38,7 @@ func runManager(ctx context.Context, args []string) error {
 	workers := fs.Int("max-concurrent-reconciles", 4, "FTPServers reconciled at once")
 	// Several installs in one cluster: each watches its own namespaces (and needs a passive-port pool of its own).
 	watchNS := fs.String("watch-namespaces", "", "comma-separated namespaces whose FTPServers this manager serves (default: every namespace); give each install its own --passive-port-pool")
+	nsLimit := fs.Int("max-ports-per-namespace", 0, "passive ports that the FTPServers of one namespace may hold together (0: no limit)")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -47,6 +51,12 @@ func runManager(ctx context.Context, args []string) error {
 	r, err := portalloc.ParseRange(*pool)
 	if err != nil {
 		return fmt.Errorf("--passive-port-pool: %w", err)
+	}
+	if err := checkPool(r, *metricsAddr, *probeAddr); err != nil {
+		return err
+	}
+	if *nsLimit < 0 || *nsLimit > 65535 {
+		return fmt.Errorf("--max-ports-per-namespace %d: want 0 (no limit) to 65535", *nsLimit)
 	}
 	if *image == "" {
 		return errors.New("--ftpd-image is required (the operator's own image)")
@@ -94,18 +104,59 @@ func runManager(ctx context.Context, args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	alloc := portalloc.New(r)
+	alloc.SetNamespaceLimit(int32(*nsLimit))
 	rec := &controllers.FTPServerReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Scheme:                  scheme,
 		Recorder:                mgr.GetEventRecorder("ftp-operator"),
-		Allocator:               portalloc.New(r),
+		Allocator:               alloc,
 		Render:                  render.Options{Image: *image, ImagePullPolicy: corev1.PullPolicy(*pullPolicy)},
 		MaxConcurrentReconciles: *workers,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the FTPServer controller: %w", err)
 	}
-	ctrl.Log.WithName("setup").Info("starting manager", "version", version, "passivePortPool", r.String(), "ftpdImage", *image)
+	ctrl.Log.WithName("setup").Info("starting manager", "version", version, "passivePortPool", r.String(), "maxPortsPerNamespace", *nsLimit, "ftpdImage", *image)
 	return mgr.Start(ctx)
+}
+
+// checkPool refuses a pool that holds a port with another use: the Service's control ports (21, 990), the ports the
+// engine listens on in its pod (a passive listener there would collide with them) and the operator's own metrics
+// and health ports.
+func checkPool(pool portalloc.Range, metricsAddr, probeAddr string) error {
+	reserved := []struct {
+		port int32
+		use  string
+	}{
+		{render.ServiceControlPort, "the FTP control port of every FTPServer's Service"},
+		{render.ServiceImplicitPort, "the implicit-FTPS port of every FTPServer's Service"},
+		{render.ContainerControlPort, "the engine's control port in its pod"},
+		{render.ContainerImplicitPort, "the engine's implicit-FTPS port in its pod"},
+		{render.ContainerHealthPort, "the engine's health port in its pod"},
+	}
+	for _, a := range []struct{ flag, addr string }{{"--metrics-bind-address", metricsAddr}, {"--health-probe-bind-address", probeAddr}} {
+		if a.addr == "" || a.addr == "0" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
+		}
+		n, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%s %q: port %q is not a number", a.flag, a.addr, port)
+		}
+		reserved = append(reserved, struct {
+			port int32
+			use  string
+		}{int32(n), "the operator's " + strings.TrimPrefix(a.flag, "--")})
+	}
+	for _, p := range reserved {
+		if pool.Contains(p.port) {
+			return fmt.Errorf("--passive-port-pool %s holds port %d, %s; choose a pool without it, such as the default 30000-32767", pool, p.port, p.use)
+		}
+	}
+	return nil
 }

@@ -1,13 +1,15 @@
 // Package portalloc hands out contiguous ranges of passive ports from one pool, without overlap.
 //
 // It keeps no state of its own across restarts: the API is the source of truth. The operator records every
-// grant in the FTPServer's status and, on start, replays them all with Assign before it makes any Allocate call,
-// so a restart never hands out a port twice.
+// grant in the FTPServer's Service (and status) and, on start, replays them all with Keep before it makes any
+// Allocate call, so a restart never hands out a port twice and never moves a grant that a smaller pool no longer
+// holds.
 package portalloc
 
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -43,12 +45,28 @@ var (
 	ErrOutsidePool = errors.New("range outside the passive port pool")
 	// ErrInvalidSize means a size below 1 was asked for.
 	ErrInvalidSize = errors.New("range size must be at least 1")
+	// ErrNamespaceLimit means the namespace would hold more ports than the per-namespace limit allows.
+	ErrNamespaceLimit = errors.New("namespace passive-port limit reached")
 )
+
+// NamespaceLimitError says how far a namespace is from its limit. It wraps ErrNamespaceLimit.
+type NamespaceLimitError struct {
+	Namespace   string
+	Held, Limit int32 // ports the namespace's other keys hold, and the limit
+	Want        int32 // ports asked for
+}
+
+func (e *NamespaceLimitError) Error() string {
+	return fmt.Sprintf("namespace %s holds %d passive ports and may hold %d; %d more do not fit", e.Namespace, e.Held, e.Limit, e.Want)
+}
+
+func (e *NamespaceLimitError) Unwrap() error { return ErrNamespaceLimit }
 
 // ConflictError says that a range overlaps ports that another key holds, or that are blocked.
 type ConflictError struct {
-	Port   int32  // the first port in conflict
-	Holder string // the key that holds it, or the reason it is blocked
+	Port    int32  // the first port in conflict
+	Holder  string // the key that holds it, or the reason it is blocked
+	Blocked bool   // Holder is the reason of a Block, not a key
 }
 
 func (e *ConflictError) Error() string {
@@ -61,7 +79,10 @@ type Allocator struct {
 	pool    Range
 	grants  map[string]Range // key (namespace/name) -> granted range
 	holder  []string         // index port-pool.Start -> key holding it, "" when free
+	outside map[int32]string // ports outside the pool of grants kept by Keep -> key holding it
 	blocked map[int32]string // ports held by something outside the allocator, with the reason
+	held    map[string]int32 // namespace -> ports its keys hold
+	limit   int32            // ports one namespace may hold; 0: no limit
 }
 
 // New returns an allocator over pool.
@@ -70,12 +91,25 @@ func New(pool Range) *Allocator {
 		pool:    pool,
 		grants:  map[string]Range{},
 		holder:  make([]string, pool.Size()),
+		outside: map[int32]string{},
 		blocked: map[int32]string{},
+		held:    map[string]int32{},
 	}
+}
+
+// SetNamespaceLimit caps the ports that the keys of one namespace ("namespace/name") may hold together; 0 means
+// no cap. Assign and Allocate refuse a grant above it with a *NamespaceLimitError; Keep does not.
+func (a *Allocator) SetNamespaceLimit(n int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.limit = n
 }
 
 // Pool is the range the allocator hands out from.
 func (a *Allocator) Pool() Range { return a.pool }
+
+// InPool reports whether every port of r lies inside the pool.
+func (a *Allocator) InPool(r Range) bool { return a.pool.Contains(r.Start) && a.pool.Contains(r.End) }
 
 // Get returns the grant of key.
 func (a *Allocator) Get(key string) (Range, bool) {
@@ -90,8 +124,31 @@ func (a *Allocator) Get(key string) (Range, bool) {
 func (a *Allocator) Assign(key string, r Range) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if r.Start > r.End || !a.pool.Contains(r.Start) || !a.pool.Contains(r.End) {
+	if old, ok := a.grants[key]; ok && old == r {
+		return nil // also a grant outside the pool that Keep kept
+	}
+	if r.Start > r.End || !a.InPool(r) {
 		return fmt.Errorf("%s for %s (pool %s): %w", r, key, a.pool, ErrOutsidePool)
+	}
+	if err := a.free(key, r); err != nil {
+		return err
+	}
+	if err := a.withinLimit(key, r.Size()); err != nil {
+		return err
+	}
+	a.releaseLocked(key)
+	a.take(key, r)
+	return nil
+}
+
+// Keep grants exactly r to key like Assign, but also when r lies partly or wholly outside the pool, and without
+// the namespace limit: it is how a restarted operator takes back the grants it finds recorded, so that a smaller
+// pool or a lower limit never moves a live server. Ports outside the pool are never handed out by Allocate.
+func (a *Allocator) Keep(key string, r Range) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.Start < 1 || r.Start > r.End || r.End > 65535 {
+		return fmt.Errorf("%s for %s: not a port range", r, key)
 	}
 	if old, ok := a.grants[key]; ok && old == r {
 		return nil
@@ -107,18 +164,33 @@ func (a *Allocator) Assign(key string, r Range) error {
 // Allocate grants key a contiguous range of size ports, first fit from the bottom of the pool. A key that
 // already holds a range of that size keeps it, unless one of its ports was blocked since; one that holds another
 // size keeps its start when it can.
+//
+// A grant that lies outside the pool (kept by Keep) is kept too when its size is unchanged: only Reallocate moves it.
 func (a *Allocator) Allocate(key string, size int32) (Range, error) {
+	return a.allocate(key, size, true)
+}
+
+// Reallocate grants key a new range of size ports inside the pool, first fit, as Allocate does for a key that
+// holds nothing; the key's old range counts as free. On error the old grant stays.
+func (a *Allocator) Reallocate(key string, size int32) (Range, error) {
+	return a.allocate(key, size, false)
+}
+
+func (a *Allocator) allocate(key string, size int32, keep bool) (Range, error) {
 	if size < 1 {
 		return Range{}, ErrInvalidSize
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	old, had := a.grants[key]
-	if had && old.Size() == size && a.free(key, old) == nil { // a port blocked since is a reason to move
+	if keep && had && old.Size() == size && a.free(key, old) == nil { // a port blocked since is a reason to move
 		return old, nil
 	}
-	if had {
-		if r := (Range{old.Start, old.Start + size - 1}); a.pool.Contains(r.End) && a.free(key, r) == nil {
+	if err := a.withinLimit(key, size); err != nil {
+		return Range{}, err
+	}
+	if keep && had {
+		if r := (Range{old.Start, old.Start + size - 1}); a.InPool(r) && a.free(key, r) == nil {
 			a.releaseLocked(key)
 			a.take(key, r)
 			return r, nil
@@ -173,21 +245,62 @@ func (a *Allocator) Free() int {
 // conflicting port (so that a first-fit scan can jump past it).
 func (a *Allocator) free(key string, r Range) error {
 	for p := r.End; p >= r.Start; p-- {
-		if h := a.holder[p-a.pool.Start]; h != "" && h != key {
+		if h := a.holderOf(p); h != "" && h != key {
 			return &ConflictError{Port: p, Holder: h}
 		}
 		if reason, ok := a.blocked[p]; ok {
-			return &ConflictError{Port: p, Holder: reason}
+			return &ConflictError{Port: p, Holder: reason, Blocked: true}
 		}
 	}
 	return nil
 }
 
+func (a *Allocator) holderOf(p int32) string {
+	if a.pool.Contains(p) {
+		return a.holder[p-a.pool.Start]
+	}
+	return a.outside[p]
+}
+
+func (a *Allocator) setHolder(p int32, key string) {
+	switch {
+	case a.pool.Contains(p):
+		a.holder[p-a.pool.Start] = key
+	case key == "":
+		delete(a.outside, p)
+	default:
+		a.outside[p] = key
+	}
+}
+
+// withinLimit checks that key may hold size ports under the namespace limit, counting what its namespace's other
+// keys hold.
+func (a *Allocator) withinLimit(key string, size int32) error {
+	if a.limit <= 0 {
+		return nil
+	}
+	ns := namespaceOf(key)
+	others := a.held[ns]
+	if old, ok := a.grants[key]; ok {
+		others -= old.Size()
+	}
+	if others+size > a.limit {
+		return &NamespaceLimitError{Namespace: ns, Held: others, Limit: a.limit, Want: size}
+	}
+	return nil
+}
+
+func namespaceOf(key string) string {
+	ns, _, _ := strings.Cut(key, "/")
+	return ns
+}
+
 func (a *Allocator) take(key string, r Range) {
 	for p := r.Start; p <= r.End; p++ {
-		a.holder[p-a.pool.Start] = key
+		a.setHolder(p, key)
 	}
 	a.grants[key] = r
+	a.held[namespaceOf(key)] += r.Size()
 }
 
 func (a *Allocator) releaseLocked(key string) bool {
@@ -196,8 +309,12 @@ func (a *Allocator) releaseLocked(key string) bool {
 		return false
 	}
 	for p := r.Start; p <= r.End; p++ {
-		a.holder[p-a.pool.Start] = ""
+		a.setHolder(p, "")
 	}
 	delete(a.grants, key)
+	ns := namespaceOf(key)
+	if a.held[ns] -= r.Size(); a.held[ns] <= 0 {
+		delete(a.held, ns)
+	}
 	return true
 }

@@ -10,7 +10,7 @@ import (
 
 // step is one operation in a scenario, run in order against one allocator.
 type step struct {
-	op      string // assign | allocate | release | block
+	op      string // assign | allocate | reallocate | keep | release | block | limit (size)
 	key     string
 	r       Range // for assign; for block, r.Start is the port
 	size    int32 // for allocate
@@ -106,6 +106,33 @@ func TestScenarios(t *testing.T) {
 		{"size zero is refused", []step{
 			{op: "allocate", key: "a", size: 0, wantErr: ErrInvalidSize},
 		}},
+		{"a kept grant outside a smaller pool stays put", []step{
+			// the pool shrank from 30000-30019 to 30000-30009 while a held 30008-30011 and b 30014-30015
+			{op: "keep", key: "a", r: Range{30008, 30011}},
+			{op: "keep", key: "b", r: Range{30014, 30015}},
+			{op: "allocate", key: "a", size: 4, want: Range{30008, 30011}},
+			{op: "assign", key: "a", r: Range{30008, 30011}},
+			{op: "keep", key: "c", r: Range{30011, 30012}, wantErr: errConflict},
+			{op: "allocate", key: "d", size: 2, want: Range{30000, 30001}},
+			{op: "allocate", key: "e", size: 8, wantErr: ErrPoolExhausted}, // 30008-30009 are a's
+			{op: "reallocate", key: "a", size: 4, want: Range{30002, 30005}},
+			{op: "reallocate", key: "b", size: 8, wantErr: ErrPoolExhausted},
+			{op: "allocate", key: "b", size: 2, want: Range{30014, 30015}}, // the failed move kept b's grant
+			{op: "allocate", key: "e", size: 4, want: Range{30006, 30009}},
+		}},
+		{"namespace limit", []step{
+			{op: "limit", size: 6},
+			{op: "allocate", key: "t1/a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "t1/b", size: 3, wantErr: ErrNamespaceLimit},
+			{op: "assign", key: "t1/b", r: Range{30004, 30006}, wantErr: ErrNamespaceLimit},
+			{op: "allocate", key: "t1/b", size: 2, want: Range{30004, 30005}},
+			{op: "allocate", key: "t2/a", size: 4, want: Range{30006, 30009}},
+			{op: "allocate", key: "t1/a", size: 5, wantErr: ErrNamespaceLimit}, // growing counts too
+			{op: "allocate", key: "t1/a", size: 4, want: Range{30000, 30003}},
+			{op: "release", key: "t1/a"},
+			{op: "allocate", key: "t1/c", size: 4, want: Range{30000, 30003}},
+			{op: "keep", key: "t1/d", r: Range{30020, 30025}}, // replay is never refused
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +146,13 @@ func TestScenarios(t *testing.T) {
 					got = s.r
 				case "allocate":
 					got, err = a.Allocate(s.key, s.size)
+				case "keep":
+					err = a.Keep(s.key, s.r)
+					got = s.r
+				case "reallocate":
+					got, err = a.Reallocate(s.key, s.size)
+				case "limit":
+					a.SetNamespaceLimit(s.size)
 				case "release":
 					if !a.Release(s.key) {
 						t.Fatalf("step %d: release %s: held nothing", i, s.key)
@@ -127,10 +161,10 @@ func TestScenarios(t *testing.T) {
 					a.Block(s.r.Start, s.key)
 				}
 				checkErr(t, i, err, s.wantErr)
-				if s.op == "allocate" && s.wantErr == nil && got != s.want {
+				if (s.op == "allocate" || s.op == "reallocate") && s.wantErr == nil && got != s.want {
 					t.Fatalf("step %d: allocate %s %d = %s, want %s", i, s.key, s.size, got, s.want)
 				}
-				if s.op == "allocate" || s.op == "assign" {
+				if s.op == "allocate" || s.op == "assign" || s.op == "reallocate" {
 					for p := got.Start; err == nil && p <= got.End; p++ {
 						if _, b := a.blocked[p]; b {
 							t.Fatalf("step %d: blocked port %d granted to %s", i, p, s.key)
@@ -163,8 +197,8 @@ func assertNoOverlap(t *testing.T, a *Allocator) {
 	defer a.mu.Unlock()
 	seen := map[int32]string{}
 	for k, r := range a.grants {
-		if !a.pool.Contains(r.Start) || !a.pool.Contains(r.End) {
-			t.Fatalf("%s holds %s outside pool %s", k, r, a.pool)
+		if !a.InPool(r) && a.outside[r.End] != k && a.outside[r.Start] != k {
+			t.Fatalf("%s holds %s outside pool %s, not kept", k, r, a.pool)
 		}
 		for p := r.Start; p <= r.End; p++ {
 			if o, dup := seen[p]; dup {

@@ -59,6 +59,7 @@ func Labels(srv *ftpv1.FTPServer) map[string]string {
 func ServiceName(srv *ftpv1.FTPServer) string     { return srv.Name }
 func DeploymentName(srv *ftpv1.FTPServer) string  { return srv.Name }
 func UsersSecretName(srv *ftpv1.FTPServer) string { return srv.Name + "-ftpd-users" }
+func ConfigMapName(srv *ftpv1.FTPServer) string   { return srv.Name + "-ftpd" }
 func EngineSAName(srv *ftpv1.FTPServer) string    { return srv.Name + "-ftpd" }
 func ClaimName(srv *ftpv1.FTPServer) string {
 	if pvc := srv.Spec.Storage.PersistentVolumeClaim; pvc != nil {
@@ -105,6 +106,9 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		svc.Spec.LoadBalancerClass = nil
 		svc.Spec.LoadBalancerSourceRanges = nil
+	} else {
+		// Node ports come from one cluster-wide range that every Service shares; most load balancers don't need them.
+		svc.Spec.AllocateLoadBalancerNodePorts = ptr.To(spec.LoadBalancerNodePorts())
 	}
 	svc.Spec.Ports = append(svc.Spec.Ports, servicePort("ftp", ServiceControlPort, ContainerControlPort))
 	if implicitTLS(srv) {
@@ -175,6 +179,21 @@ func HomeDirectory(u ftpv1.User) string {
 	return "/" + u.Name
 }
 
+// AddressKey is the key of the engine's ConfigMap that holds the address passive replies advertise. Only the
+// operator writes it; the engine follows it live.
+const AddressKey = "address"
+
+// AddressConfigMap is the engine's ConfigMap: it carries the address passive replies advertise. The operator
+// writes it; the engine may only read it (Role), so nobody who can merely write an FTPServer's status can make the
+// engine advertise another address.
+func AddressConfigMap(srv *ftpv1.FTPServer, address string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: meta(srv, ConfigMapName(srv)),
+		Data:       map[string]string{AddressKey: address},
+	}
+}
+
 // UsersSecret holds the users file and a copy of every user's password, in the one Secret volume the pod
 // mounts. The pod template names only this Secret, so adding, removing or changing a user, or pointing a user at
 // another Secret, changes no pod template and restarts no pod: the kubelet updates the volume in place and the
@@ -204,15 +223,17 @@ func ServiceAccount(srv *ftpv1.FTPServer) *corev1.ServiceAccount {
 	}
 }
 
-// Role lets the engine read its own FTPServer, and nothing else, so that it follows status.address live.
+// Role lets the engine read its own ConfigMap, and nothing else, so that it follows the address the operator
+// writes there live. It cannot read its FTPServer: status.address is writable by anyone who may write
+// ftpservers/status, the ConfigMap only by the operator (and namespace admins).
 func Role(srv *ftpv1.FTPServer) *rbacv1.Role {
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 		ObjectMeta: meta(srv, EngineSAName(srv)),
 		Rules: []rbacv1.PolicyRule{{
-			APIGroups:     []string{ftpv1.GroupVersion.Group},
-			Resources:     []string{"ftpservers"},
-			ResourceNames: []string{srv.Name},
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: []string{ConfigMapName(srv)},
 			Verbs:         []string{"get", "list", "watch"},
 		}},
 	}
@@ -254,7 +275,7 @@ func PersistentVolumeClaim(srv *ftpv1.FTPServer) *corev1.PersistentVolumeClaim {
 }
 
 // EngineArgs are the ftpd arguments for srv with passive ports grant. They carry no address: the engine follows
-// status.address of its FTPServer live, so an address change never changes the pod template.
+// the address key of its ConfigMap live, so an address change never changes the pod template.
 func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 	args := []string{
 		"ftpd",

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -356,12 +357,35 @@ func TestExternalTrafficPolicyDefaults(t *testing.T) {
 
 func TestRoleIsScopedToOneServer(t *testing.T) {
 	r := Role(server(nil))
-	if len(r.Rules) != 1 || len(r.Rules[0].ResourceNames) != 1 || r.Rules[0].ResourceNames[0] != "invoices" {
+	// Only the operator-owned ConfigMap, never the FTPServer, whose status others may write.
+	if len(r.Rules) != 1 || len(r.Rules[0].ResourceNames) != 1 || r.Rules[0].ResourceNames[0] != "invoices-ftpd" ||
+		fmt.Sprint(r.Rules[0].Resources) != "[configmaps]" || fmt.Sprint(r.Rules[0].APIGroups) != "[]" {
 		t.Fatalf("rules %+v", r.Rules)
 	}
 	for _, v := range r.Rules[0].Verbs {
 		if v != "get" && v != "list" && v != "watch" {
 			t.Fatalf("verb %s", v)
+		}
+	}
+}
+
+func TestLoadBalancerNodePorts(t *testing.T) {
+	for _, tt := range []struct {
+		typ  corev1.ServiceType
+		set  *bool
+		want *bool
+	}{
+		{corev1.ServiceTypeLoadBalancer, nil, ptr.To(false)},
+		{corev1.ServiceTypeLoadBalancer, ptr.To(true), ptr.To(true)},
+		{corev1.ServiceTypeNodePort, ptr.To(true), nil},
+		{corev1.ServiceTypeClusterIP, nil, nil},
+	} {
+		svc := Service(server(func(s *ftpv1.FTPServer) {
+			s.Spec.Service.Type = tt.typ
+			s.Spec.Service.AllocateLoadBalancerNodePorts = tt.set
+		}), ftpv1.PortRange{Start: 30000, End: 30001})
+		if got := svc.Spec.AllocateLoadBalancerNodePorts; fmt.Sprint(ptr.Deref(got, false), got == nil) != fmt.Sprint(ptr.Deref(tt.want, false), tt.want == nil) {
+			t.Errorf("%s with %v: allocateLoadBalancerNodePorts %v, want %v", tt.typ, tt.set, got, tt.want)
 		}
 	}
 }
