@@ -124,13 +124,13 @@ func newNamespace(t *testing.T) string {
 // startOperator runs a manager scoped to ns with pool, until the test ends or stop is called.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) *operator {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig, ScopeCache(ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

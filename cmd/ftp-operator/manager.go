@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,6 +33,9 @@ func runManager(ctx context.Context, args []string) error {
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	workers := fs.Int("max-concurrent-reconciles", 4, "FTPServers reconciled at once")
+	leaseDuration := fs.Duration("leader-election-lease-duration", 15*time.Second, "how long a standby waits after the leader's last renewal before it takes over")
+	renewDeadline := fs.Duration("leader-election-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up leadership (less than the lease duration)")
+	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -65,7 +69,7 @@ func runManager(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, controllers.ScopeCache(ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
 		HealthProbeBindAddress:  *probeAddr,
@@ -74,7 +78,10 @@ func runManager(ctx context.Context, args []string) error {
 		LeaderElectionNamespace: *leaderNS,
 		// A new leader must not allocate before the old one has stopped.
 		LeaderElectionReleaseOnCancel: true,
-	})
+		LeaseDuration:                 leaseDuration,
+		RenewDeadline:                 renewDeadline,
+		RetryPeriod:                   retryPeriod,
+	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
