@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
@@ -53,4 +55,43 @@ func TestChildWithoutLabelIsRelabelled(t *testing.T) {
 		return getService(t, ns, "relabel").Labels[render.ManagedByLabel] == render.ManagedBy, nil
 	})
 	waitCondition(t, ns, "relabel", ftpv1.ConditionServiceReady, metav1.ConditionTrue, "")
+}
+
+// A new leader (or a restarted operator) must not allocate before it has replayed every grant recorded in status:
+// here 30 servers hold grants written by a previous operator at the bottom of a pool that has room for exactly
+// 60 servers, and 30 new servers wait for ports when the operator starts. If a single allocation ran before the
+// replay, a new server would take a range at the bottom of the pool and an old server would have to move.
+func TestNoAllocationBeforeReplay(t *testing.T) {
+	ns := newNamespace(t)
+	const old, fresh, size = 30, 30, 4
+	pool := portalloc.Range{Start: 31000, End: 31000 + (old+fresh)*size - 1}
+	want := map[string]ftpv1.PortRange{}
+	for i := range old {
+		name := fmt.Sprintf("old%02d", i)
+		create(t, newServer(t, ns, name, count(size)))
+		srv := getServer(t, ns, name)
+		g := ftpv1.PortRange{Start: pool.Start + int32(i*size), End: pool.Start + int32(i*size+size-1)}
+		srv.Status.PassivePorts, srv.Status.PassivePortRange = &g, g.String()
+		if err := k8s.Status().Update(context.Background(), srv); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = g
+	}
+	for i := range fresh {
+		create(t, newServer(t, ns, fmt.Sprintf("new%02d", i), count(size)))
+	}
+	startOperator(t, ns, pool)
+	for i := range fresh {
+		waitGrant(t, ns, fmt.Sprintf("new%02d", i))
+	}
+	var list ftpv1.FTPServerList
+	if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Items {
+		if g, ok := want[s.Name]; ok && (s.Status.PassivePorts == nil || *s.Status.PassivePorts != g) {
+			t.Fatalf("%s held %s before the operator started and %v after", s.Name, g, s.Status.PassivePorts)
+		}
+	}
+	assertDisjoint(t, list.Items)
 }
