@@ -5,6 +5,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,9 +44,11 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 
 	// measure starts the operator, waits until it has reconciled a new FTPServer (its caches are synced by
 	// then) and has settled, and returns its resident set and its peak.
-	measure := func(server string) (rss, peak int64) {
+	measure := func(server string) (rss, peak int64, heap string) {
 		t.Helper()
-		op := support.StartOperatorProcess(t, bin, kc, "operator-"+server, "--leader-elect=false", "--passive-port-pool=31000-31099")
+		metrics := fmt.Sprintf("127.0.0.1:%d", support.FreePort(t))
+		op := support.StartOperatorProcess(t, bin, kc, "operator-"+server, "--leader-elect=false", "--passive-port-pool=31000-31099",
+			"--metrics-bind-address="+metrics)
 		defer op.Kill()
 		srv := &ftpv1.FTPServer{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: server},
@@ -69,10 +74,10 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 			}
 			rss, peak = min(rss, r), max(peak, p)
 		}
-		return rss, peak
+		return rss, peak, goHeap(metrics)
 	}
 
-	rss0, peak0 := measure("empty")
+	rss0, peak0, heap0 := measure("empty")
 	start := time.Now()
 	payload := strings.Repeat("x", 1024)
 	var wg sync.WaitGroup
@@ -107,14 +112,32 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("created %d Secrets and %d ConfigMaps in %s", n, n, time.Since(start).Round(time.Second))
-	rss1, peak1 := measure("crowded")
+	rss1, peak1, heap1 := measure("crowded")
 
 	mb := func(b int64) float64 { return float64(b) / (1 << 20) }
 	delta := mb(rss1 - rss0)
 	pass := delta <= 10
-	t.Logf("RSS %.1f MB → %.1f MB (peak %.1f → %.1f MB)", mb(rss0), mb(rss1), mb(peak0), mb(peak1))
+	t.Logf("RSS %.1f MB → %.1f MB (peak %.1f → %.1f MB); Go heap %s → %s", mb(rss0), mb(rss1), mb(peak0), mb(peak1), heap0, heap1)
 	record(t, result{Name: fmt.Sprintf("operator RSS growth with %d unrelated Secrets + %d ConfigMaps", n, n), Value: delta, Unit: "MB",
 		Target: "at most +10 MB", Pass: &pass,
 		Note: fmt.Sprintf("ftp-operator manager as a process: RSS %.1f MB with 1 FTPServer, %.1f MB after adding 1 KiB Secrets and ConfigMaps it does not own (peak %.1f → %.1f MB)",
 			mb(rss0), mb(rss1), mb(peak0), mb(peak1))})
+}
+
+// goHeap reads the Go heap's live bytes and its size from the manager's metrics endpoint, as "live/heap MB".
+func goHeap(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "?"
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	val := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], "go_memstats_") {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			val[f[0]] = v
+		}
+	}
+	return fmt.Sprintf("%.1f/%.1f MB", val["go_memstats_heap_alloc_bytes"]/(1<<20), val["go_memstats_heap_inuse_bytes"]/(1<<20))
 }

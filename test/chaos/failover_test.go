@@ -26,7 +26,9 @@ func TestFailoverDuringCreates(t *testing.T) {
 
 	var created atomic.Int32
 	done := make(chan error, 1)
-	go func() { done <- c.createAll(t, "f", 0, n, 50*time.Millisecond, time.Now().Add(2*time.Minute), &created) }()
+	go func() {
+		done <- c.createAll(t, "f", 0, n, 50*time.Millisecond, time.Now().Add(2*time.Minute), &created)
+	}()
 	// Kill the leader once it has granted some servers and creates are still coming.
 	waitFor(t, 2*time.Minute, "60 servers created, 20 granted", func() bool { return created.Load() >= 60 && len(c.grants(t)) >= 20 })
 	before := c.grants(t)

@@ -52,7 +52,9 @@ func TestAPIServerOutageDuringCreates(t *testing.T) {
 
 	var created atomic.Int32
 	done := make(chan error, 1)
-	go func() { done <- c.createAll(t, "o", 0, n, 100*time.Millisecond, time.Now().Add(3*time.Minute), &created) }()
+	go func() {
+		done <- c.createAll(t, "o", 0, n, 100*time.Millisecond, time.Now().Add(3*time.Minute), &created)
+	}()
 	waitFor(t, 2*time.Minute, "100 servers created", func() bool { return created.Load() >= 100 })
 	api := c.env.ControlPlane.GetAPIServer()
 	waitFor(t, time.Minute, "the operator to catch up", func() bool { return len(c.grants(t)) >= 100 })
