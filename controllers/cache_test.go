@@ -58,12 +58,12 @@ func TestChildWithoutLabelIsRelabelled(t *testing.T) {
 }
 
 // A new leader (or a restarted operator) must not allocate before it has replayed every grant recorded in status:
-// here 30 servers hold grants written by a previous operator at the bottom of a pool that has room for exactly
-// 60 servers, and 30 new servers wait for ports when the operator starts. If a single allocation ran before the
+// here 12 servers hold grants written by a previous operator at the bottom of a pool that has room for exactly
+// 24 servers, and 12 new servers wait for ports when the operator starts. If a single allocation ran before the
 // replay, a new server would take a range at the bottom of the pool and an old server would have to move.
 func TestNoAllocationBeforeReplay(t *testing.T) {
 	ns := newNamespace(t)
-	const old, fresh, size = 30, 30, 4
+	const old, fresh, size = 12, 12, 4
 	pool := portalloc.Range{Start: 31000, End: 31000 + (old+fresh)*size - 1}
 	want := map[string]ftpv1.PortRange{}
 	for i := range old {

@@ -63,6 +63,8 @@ func TestMain(m *testing.M) {
 		crds = append(crds, filepath.Join(metallbDir, "crds"))
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
+	// envtest's default Service range (10.0.0.0/24) holds 254 ClusterIPs; the suite's tests together need more.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	testEnv = env
 	var err error
 	if restConfig, err = env.Start(); err != nil {
