@@ -54,6 +54,12 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	}
 	existing := fresh.(client.Object) // typed, so the read is served by the manager's cache of owned objects
 	err = r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only objects with our label (ScopeCache): ask the API server whether a same-named
+		// object without it exists, so that we never apply over it. This read happens only until the cache has
+		// seen the child we created.
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -44,7 +45,8 @@ const secretIndex = "spec.secretNames"
 // FTPServerReconciler reconciles FTPServer objects.
 type FTPServerReconciler struct {
 	client.Client
-	// APIReader reads objects the manager does not cache (pods and nodes, for the NodePort address).
+	// APIReader reads objects the manager does not cache: pods and nodes (for the NodePort address), and
+	// same-named objects without the operator's label (apply refuses them).
 	APIReader client.Reader
 	Scheme    *runtime.Scheme
 	Recorder  events.EventRecorder
@@ -290,12 +292,15 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&ftpv1.FTPServer{}).
 		Owns(&corev1.Service{}).
 		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Secret{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata). // the users Secret; metadata only, like every Secret (ScopeCache)
+		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret)).
+		// Metadata only: a change to a referenced Secret wakes its servers; its data is read from the API server
+		// when a pass needs it (ScopeCache).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret), builder.OnlyMetadata).
 		WatchesRawSource(source.Channel(r.released, handler.EnqueueRequestsFromMapFunc(r.serversWithoutGrant))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)

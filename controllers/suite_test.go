@@ -64,6 +64,8 @@ func TestMain(m *testing.M) {
 		crds = append(crds, filepath.Join(metallbDir, "crds"))
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
+	// envtest's default Service range (10.0.0.0/24) holds 254 ClusterIPs; the suite's tests together need more.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	testEnv = env
 	var err error
 	if restConfig, err = env.Start(); err != nil {
@@ -126,13 +128,13 @@ func newNamespace(t *testing.T) string {
 // startOperator runs a manager scoped to ns with pool, until the test ends or stop is called.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) *operator {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig, ScopeCache(ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@
 #   BENCH_CURL_SMALL  small uploads in the single curl session (default 200; the Go client does all 1000)
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
 #   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 4)
+#   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)
 
 BENCH_OUT ?= docs/benchmarks.md
 BENCH_PNG ?= docs/benchmarks.png
@@ -20,7 +21,7 @@ bench: build envtest-assets metallb ## Benchmark the engine against vsftpd, pure
 	hack/bench/install-servers.sh $(BIN)/bench-peers >/dev/null
 	go test -run '^$$' -bench 'AllocateAsPoolFills' -benchtime $(if $(filter-out 0,$(BENCH_QUICK)),200ms,1s) -count 1 ./internal/portalloc/ | tee $(BENCH_TMP)/alloc.txt
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" METALLB_DIR="$$(hack/metallb.sh)" \
-		BENCH_OPERATOR_OUT=$(BENCH_TMP)/operator.json \
+		BENCH_OPERATOR_OUT=$(BENCH_TMP)/operator.json FTP_OPERATOR_BIN=$(BIN)/ftp-operator \
 		go test -tags bench -count 1 -timeout 10m -run . -v ./test/bench/ 2>&1 | tee $(BENCH_TMP)/operator.txt | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|RESULT' || true
 	cd hack/bench && go build -o $(BIN)/bench .
 	$(BIN)/bench --engine $(BIN)/ftp-operator --peers $(BIN)/bench-peers/root \

@@ -46,12 +46,19 @@ type Options struct {
 	ImagePullPolicy corev1.PullPolicy
 }
 
-// Labels select the pods of srv.
+// ManagedByLabel and ManagedBy mark every child the operator creates; the operator caches only objects that
+// carry them.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedBy      = "ftp-operator"
+)
+
+// Labels select the pods of srv. Every child carries them.
 func Labels(srv *ftpv1.FTPServer) map[string]string {
 	return map[string]string{
-		"app.kubernetes.io/name":       "ftp-server",
-		"app.kubernetes.io/instance":   srv.Name,
-		"app.kubernetes.io/managed-by": "ftp-operator",
+		"app.kubernetes.io/name":     "ftp-server",
+		"app.kubernetes.io/instance": srv.Name,
+		ManagedByLabel:               ManagedBy,
 	}
 }
 

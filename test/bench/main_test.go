@@ -122,13 +122,13 @@ func TestMain(m *testing.M) {
 // startOperator runs the real reconciler in a manager scoped to ns, with pool, until the test ends.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	mgr, err := ctrl.NewManager(restConfig, controllers.ScopeCache(ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,10 @@ func TestThousandFTPServers(t *testing.T) {
 		}
 	}()
 	self0, api0, etcd0 := cpuSeconds()
+	writes0, err := apiWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -178,6 +182,11 @@ func TestThousandFTPServers(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	self1, api1, etcd1 := cpuSeconds()
+	writes1, err := apiWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes, byKind := writesBetween(writes0, writes1, n)
 	stopWatch()
 	watcher.Stop()
 	if got := int(grantedN.Load()); got != n {
@@ -217,6 +226,9 @@ func TestThousandFTPServers(t *testing.T) {
 		Note: fmt.Sprintf("creates by 32 clients took %.1f s; no overlap among %d ports; a Service for each; %s; "+
 			"CPU used meanwhile: kube-apiserver %.1f s, etcd %.1f s, operator+test clients %.1f s",
 			created.Seconds(), len(owner), w, api1-api0, etcd1-etcd0, self1-self0)})
+	record(t, result{Name: "API writes per FTPServer", Value: writes / float64(n), Unit: "writes",
+		Note: fmt.Sprintf("%.0f writes (POST, PUT, PATCH, APPLY, DELETE in apiserver_request_total, the test's %d creates included) until all were allocated; per server: %s",
+			writes, n, byKind)})
 	record(t, result{Name: "allocation throughput", Value: float64(n) / elapsed.Seconds(), Unit: "FTPServers/s",
 		Note: "including each server's Service, Deployment, users Secret and RBAC"})
 }
