@@ -2,6 +2,8 @@
 
 package ftpd
 
-// yieldToClient does nothing outside Linux: the same-CPU wake-up preemption it
-// works around (see passiveReplyPause) was observed with Linux's scheduler.
-func yieldToClient() {}
+import "net"
+
+// yieldToClient does nothing outside Linux: the same-CPU wake-up preemption it works around (see
+// passiveReplyPause) was observed with Linux's scheduler, and the check needs SO_INCOMING_CPU.
+func yieldToClient(net.Conn) {}
