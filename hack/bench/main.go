@@ -75,6 +75,7 @@ func loadConfig() config {
 	c.idleForking = int(envInt("BENCH_IDLE_FORKING", int64(c.idleForking)))
 	c.curlSmall = min(int(envInt("BENCH_CURL_SMALL", int64(c.curlSmall))), c.smallFiles)
 	c.curlBatch = min(int(envInt("BENCH_CURL_BATCH", int64(c.curlBatch))), c.smallFiles)
+	c.batchReps = max(int(envInt("BENCH_CURL_BATCH_REPS", int64(c.batchReps))), 1)
 	return c
 }
 

@@ -320,7 +320,7 @@ account, ours through its users file), chrooted to it. No TLS, no transfer logs.
 Sizes: RETR/STOR %s (BENCH_SIZE), %d parallel sessions × %s each (BENCH_SESSIONS, BENCH_PAR_SIZE),
 %d repetitions (BENCH_REPS); listings of %d entries × %d repetitions; %d uploads of %d bytes, %d times from the Go
 client, and the first %d of them once in one curl session (BENCH_CURL_SMALL; curl's stalls make more too slow);
-curl batches of %d files each way in one curl command × %d repetitions (BENCH_CURL_BATCH);
+curl batches of %d files each way in one curl command × %d repetitions (BENCH_CURL_BATCH, BENCH_CURL_BATCH_REPS);
 idle sessions: %d for ours, %d for each process-per-session server.
 
 %s
