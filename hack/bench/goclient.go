@@ -13,8 +13,8 @@ import (
 
 // goSmallUploads is the same small-file workload driven by a minimal Go client instead of curl: one logged-in
 // session, then per file EPSV, connect, STOR, write, close, wait for 226. It exists because curl 7.88 stalls
-// for its 1 s poll timeout when the 229 reply arrives before it has finished sending the command (a fast
-// server triggers it; see docs/benchmarks.md), which hides the servers' own latency. Returns ms per file.
+// for its 1 s poll timeout when it finds the 229 reply right after sending EPSV (see stallNote and
+// docs/benchmarks.md), which hides the servers' own latency. Returns ms per file.
 func goSmallUploads(s *server, w *workspace, files, size int, timeout time.Duration) ([]float64, error) {
 	dir := filepath.Join(w.home, "up-"+s.Name)
 	defer func() {

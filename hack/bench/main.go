@@ -25,6 +25,7 @@ type config struct {
 	listEntries               int
 	smallFiles, smallSize     int
 	curlSmall                 int // uploads in the curl session (curl's stalls make it slow)
+	curlBatch, batchReps      int // files per one-command curl batch (each way), and how often
 	idle, idleForking         int
 	pasvSize                  int
 }
@@ -59,11 +60,12 @@ func parseSize(s string) (int64, error) {
 
 func loadConfig() config {
 	c := config{size: 1 << 30, parSize: 20 << 20, sessions: 50, reps: 5, listReps: 11, smallReps: 3,
-		listEntries: 5000, smallFiles: 1000, smallSize: 1024, curlSmall: 200, idle: 10000, idleForking: 1000, pasvSize: 100}
+		listEntries: 5000, smallFiles: 1000, smallSize: 1024, curlSmall: 200, idle: 10000, idleForking: 1000, pasvSize: 100,
+		curlBatch: 100, batchReps: 3}
 	if os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0" {
 		c.quick = true
 		c.size, c.parSize, c.reps, c.listReps, c.smallReps = 128<<20, 4<<20, 3, 5, 2
-		c.smallFiles, c.curlSmall, c.idle, c.idleForking = 200, 50, 1000, 200
+		c.smallFiles, c.curlSmall, c.idle, c.idleForking, c.batchReps = 200, 50, 1000, 200, 1
 	}
 	c.size = envInt("BENCH_SIZE", c.size)
 	c.parSize = envInt("BENCH_PAR_SIZE", c.parSize)
@@ -72,6 +74,8 @@ func loadConfig() config {
 	c.idle = int(envInt("BENCH_IDLE", int64(c.idle)))
 	c.idleForking = int(envInt("BENCH_IDLE_FORKING", int64(c.idleForking)))
 	c.curlSmall = min(int(envInt("BENCH_CURL_SMALL", int64(c.curlSmall))), c.smallFiles)
+	c.curlBatch = min(int(envInt("BENCH_CURL_BATCH", int64(c.curlBatch))), c.smallFiles)
+	c.batchReps = max(int(envInt("BENCH_CURL_BATCH_REPS", int64(c.batchReps))), 1)
 	return c
 }
 
@@ -212,8 +216,8 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		}
 	}
 	logf("listings done (%s)", time.Since(begin).Round(time.Second))
-	// Small files: curl in one session (connection reused), once per server — curl 7.88 stalls ~1 s on some
-	// transfers with fast servers (see the method notes), so this phase is long and is not repeated; then the
+	// Small files: curl in one session (connection reused), once per server — curl 7.88 stalls 1 s on a
+	// transfer whose 229 reply it finds before it waits (see stallNote), so this phase is not repeated; then the
 	// same workload from a minimal Go client, c.smallReps times, alternating.
 	for _, s := range servers {
 		per, wall, err := smallUploads(s, w, c.curlSmall, 5*time.Minute)
@@ -229,6 +233,25 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		}
 		res.add("smallwall", s.Name, wall)
 		logf("%s: %d curl uploads, %.2f ms wall per file", s.Name, c.curlSmall, wall)
+	}
+	// curl batches (issue 10): c.curlBatch files up and back down, each way in ONE curl command, EPSV and PASV,
+	// alternating servers. The wall time of the command is the figure: curl 7.88's stalls are the point here.
+	for rep := 0; rep < c.batchReps; rep++ {
+		for _, s := range rotate(servers, rep) {
+			for _, mode := range []struct {
+				key   string
+				extra []string
+			}{{"batch", nil}, {"batchpasv", []string{"--disable-epsv"}}} {
+				up, down, us, ds, err := curlBatch(s, w, c.curlBatch, mode.extra, 5*time.Minute)
+				if err != nil {
+					return err
+				}
+				res.add(mode.key+"up", s.Name, up)
+				res.add(mode.key+"down", s.Name, down)
+				res.batchStalls[mode.key][s.Name] += us + ds
+				logf("%s: curl batch of %d (%s): up %.2f s, down %.2f s, %d+%d stalled transfers", s.Name, c.curlBatch, mode.key, up, down, us, ds)
+			}
+		}
 	}
 	for rep := 0; rep < c.smallReps; rep++ {
 		for _, s := range rotate(servers, rep) {

@@ -54,9 +54,11 @@ const mib = 1 << 20
 // we count it as curl's own stall (see stallNote) rather than work: every server does it in a few ms.
 const curlStall = 0.1
 
-const stallNote = `curl 7.88 sometimes waits for a poll timeout (200 ms or 1 s) between reading the 229 reply and opening the
-data connection, when the reply arrives before curl has finished its DO phase — the faster the server answers,
-the more often (seen with --trace-time: "ftp_perform ends with SECONDARY: 0", then nothing until "Trying").`
+const stallNote = `curl before 8.4.0 (Debian 12: 7.88.1) sleeps for its poll timeout (1 s, or 200 ms in a session's first
+transfer) between reading the 227/229 reply and opening the data connection when that reply is already readable
+in the three checks curl makes right after sending PASV/EPSV: it then ends its DO phase without asking to be run
+again, and its DO_MORE phase has no socket to wait on yet (fixed by curl commit 6dd6654, 8.4.0). On one host
+this happens when the server answers before the client gets its CPU back; see "curl batches" below.`
 
 // xfer is one curl transfer as curl timed it.
 type xfer struct {
@@ -262,6 +264,63 @@ func smallUploads(s *server, w *workspace, files int, timeout time.Duration) (pe
 		return nil, 0, fmt.Errorf("%s: %d transfers, %d files landed, want %d", s.Name, len(per), len(ents), files)
 	}
 	return per, float64(wall.Microseconds()) / 1000 / float64(files), nil
+}
+
+// curlBatch sends the client's first files small files up in ONE curl command (-T 'f[00001-N]', curl reuses
+// the control connection), then fetches them back in one curl command, with extra curl arguments (for example
+// --disable-epsv), and checks every file came back byte for byte. It returns the wall time of each command in
+// seconds and how many transfers curl stalled (pre-transfer phase over curlStall).
+func curlBatch(s *server, w *workspace, files int, extra []string, timeout time.Duration) (up, down float64, upStalls, downStalls int, err error) {
+	dir := "up-" + s.Name
+	back := filepath.Join(w.client, "batch-"+s.Name)
+	defer func() {
+		ents, _ := os.ReadDir(filepath.Join(w.home, dir))
+		for _, e := range ents {
+			_ = os.Remove(filepath.Join(w.home, dir, e.Name()))
+		}
+		_ = os.RemoveAll(back)
+	}()
+	if err := os.MkdirAll(back, 0o755); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	run := func(upload bool, args ...string) (float64, int, error) {
+		start := time.Now()
+		lines, err := curl(timeout, append(append(append([]string{}, extra...), "-w", xferFormat), args...)...)
+		if err != nil {
+			return 0, 0, err
+		}
+		wall := time.Since(start).Seconds()
+		if len(lines) != files {
+			return 0, 0, fmt.Errorf("%s: curl reported %d transfers, want %d", s.Name, len(lines), files)
+		}
+		stalls := 0
+		for _, l := range lines {
+			x, err := parseXfer(l, upload)
+			if err != nil {
+				return 0, 0, err
+			}
+			if x.stalled() {
+				stalls++
+			}
+		}
+		return wall, stalls, nil
+	}
+	rng := fmt.Sprintf("f[00001-%05d]", files)
+	if up, upStalls, err = run(true, "-T", filepath.Join(w.client, "small", rng), s.url(dir)+"/"); err != nil {
+		return
+	}
+	if down, downStalls, err = run(false, s.url(dir)+"/"+rng, "-o", filepath.Join(back, "f#1")); err != nil {
+		return
+	}
+	for i := 1; i <= files; i++ {
+		name := fmt.Sprintf("f%05d", i)
+		want, err1 := os.ReadFile(filepath.Join(w.client, "small", name))
+		got, err2 := os.ReadFile(filepath.Join(back, name))
+		if err1 != nil || err2 != nil || string(got) != string(want) {
+			return 0, 0, 0, 0, fmt.Errorf("%s: %s did not come back byte for byte (%v, %v)", s.Name, name, err1, err2)
+		}
+	}
+	return up, down, upStalls, downStalls, nil
 }
 
 // rawServer is the physical limit: a plain TCP copy over loopback of the same bytes, read and written by the

@@ -29,6 +29,10 @@ var metrics = []metric{
 	{"smallwall", "small-file upload, wall time per file (curl; see note)", "ms", false, false},
 	{"gosmall", "small-file upload, latency per file, Go client (median)", "ms", false, false},
 	{"gosmallp99", "small-file upload, latency per file, Go client (p99)", "ms", false, false},
+	{"batchup", "curl batch: small files up in ONE curl command (EPSV), wall", "s", false, false},
+	{"batchdown", "curl batch: the same files down in ONE curl command (EPSV), wall", "s", false, false},
+	{"batchpasvup", "curl batch: up in ONE curl command, --disable-epsv (PASV), wall", "s", false, false},
+	{"batchpasvdown", "curl batch: down in ONE curl command, --disable-epsv (PASV), wall", "s", false, false},
 	{"idle", "idle logged-in session, memory (PSS)", "KiB", false, false},
 }
 
@@ -43,25 +47,27 @@ type operatorResult struct {
 }
 
 type results struct {
-	samples   map[string]map[string][]float64 // metric → target → samples
-	stalls    map[string]map[string]int       // metric → target → curl stalls (pre-transfer > curlStall)
-	count     map[string]map[string]int       // metric → target → transfers
-	names     []string                        // servers, ours first
-	idleCount map[string]int
-	servers   []*server
-	load      loadStats
-	busyOther [2]float64
-	elapsed   time.Duration
-	config    config
-	machine   machine
-	operator  []operatorResult
-	alloc     string
-	notes     string
+	samples     map[string]map[string][]float64 // metric → target → samples
+	stalls      map[string]map[string]int       // metric → target → curl stalls (pre-transfer > curlStall)
+	batchStalls map[string]map[string]int       // "batch"/"batchpasv" → server → stalled transfers, all reps
+	count       map[string]map[string]int       // metric → target → transfers
+	names       []string                        // servers, ours first
+	idleCount   map[string]int
+	servers     []*server
+	load        loadStats
+	busyOther   [2]float64
+	elapsed     time.Duration
+	config      config
+	machine     machine
+	operator    []operatorResult
+	alloc       string
+	notes       string
 }
 
 func newResults(servers []*server) *results {
 	r := &results{samples: map[string]map[string][]float64{}, idleCount: map[string]int{},
-		stalls: map[string]map[string]int{}, count: map[string]map[string]int{}}
+		stalls: map[string]map[string]int{}, count: map[string]map[string]int{},
+		batchStalls: map[string]map[string]int{"batch": {}, "batchpasv": {}}}
 	for _, k := range []string{"retr", "stor", "par", "small", "list", "mlsd"} {
 		r.stalls[k], r.count[k] = map[string]int{}, map[string]int{}
 	}
@@ -223,6 +229,14 @@ func (r *results) targets() []target6 {
 			out = append(out, target6{"MLSD time ≤ vsftpd's listing (vsftpd has no MLSD: its LIST)", o <= v, fmt.Sprintf("%.2f× vsftpd's LIST time", o/v), true})
 		}
 	}
+	for _, k := range []struct{ key, name string }{
+		{"batchup", "uploads"}, {"batchdown", "downloads"}, {"batchpasvup", "uploads, PASV"}, {"batchpasvdown", "downloads, PASV"},
+	} {
+		if x, ok := ratio(k.key, "vsftpd"); ok {
+			out = append(out, target6{fmt.Sprintf("curl batch of %d %s ≤ 1.5× vsftpd's time (issue 10)", r.config.curlBatch, k.name),
+				x <= 1.5, fmt.Sprintf("%.2f× vsftpd's time", x), true})
+		}
+	}
 	if o, ok := r.value("idle", ours); ok {
 		out = append(out, target6{"idle session < 64 KiB", o < 64, fmt.Sprintf("%.1f KiB (PSS, %d sessions)", o, r.idleCount[ours]), true})
 	}
@@ -306,6 +320,7 @@ account, ours through its users file), chrooted to it. No TLS, no transfer logs.
 Sizes: RETR/STOR %s (BENCH_SIZE), %d parallel sessions × %s each (BENCH_SESSIONS, BENCH_PAR_SIZE),
 %d repetitions (BENCH_REPS); listings of %d entries × %d repetitions; %d uploads of %d bytes, %d times from the Go
 client, and the first %d of them once in one curl session (BENCH_CURL_SMALL; curl's stalls make more too slow);
+curl batches of %d files each way in one curl command × %d repetitions (BENCH_CURL_BATCH, BENCH_CURL_BATCH_REPS);
 idle sessions: %d for ours, %d for each process-per-session server.
 
 %s
@@ -319,6 +334,7 @@ smaller.
 | target | result | this run |
 |---|---|---|
 `, human(c.size), c.sessions, human(c.parSize), c.reps, c.listEntries, c.listReps, c.smallFiles, c.smallSize, c.smallReps, c.curlSmall,
+		c.curlBatch, c.batchReps,
 		r.idleCount[r.names[0]], c.idleForking, r.table(), png)
 	for _, t := range r.targets() {
 		verdict := "FAIL"
@@ -345,6 +361,17 @@ smaller.
 			}
 		}
 		b.WriteString("\n")
+	}
+
+	if len(r.batchStalls["batch"]) > 0 {
+		fmt.Fprintf(&b, "\nIn the curl batches (%d files each way, %d repetitions), transfers curl stalled: ", c.curlBatch, c.batchReps)
+		for i, n := range r.names {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s %d (EPSV) / %d (PASV)", n, r.batchStalls["batch"][n], r.batchStalls["batchpasv"][n])
+		}
+		fmt.Fprintf(&b, " of %d each.\n", 2*c.curlBatch*c.batchReps)
 	}
 
 	if len(r.operator) > 0 {
@@ -410,6 +437,10 @@ const methodText = `
   the same for every server. Every entry is checked to have arrived.
 - **Small uploads**: curl uploads the files in one session (` + "`-T 'f[00001-01000]'`" + `, connection reused);
   the per-file latency is curl's time_total of each transfer (EPSV + STOR + data + 226).
+- **curl batches**: the first BENCH_CURL_BATCH small files (default 100) uploaded in ONE curl command
+  (` + "`curl -T 'f[00001-00100]' ftp://…/dir/`" + `) and downloaded back in one (` + "`curl 'ftp://…/dir/f[00001-00100]' -o 'f#1'`" + `),
+  with EPSV and with ` + "`--disable-epsv`" + `, checked byte for byte; the figure is the wall time of each command,
+  stalls included, since they are what a pipeline waits for. Servers alternate; the median of the repetitions.
 - **Idle sessions**: a Go client (curl cannot hold sessions open) logs in N sessions and leaves them idle; the
   cost is the growth of the server's **PSS** summed over all its processes (proportional set size: a library
   page shared by 1,000 forked sessions is charged 1/1,000 to each), divided by N. For our single process PSS

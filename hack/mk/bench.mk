@@ -5,6 +5,9 @@
 #   BENCH_IDLE      idle sessions for our engine (default 10000, bounded by RLIMIT_NOFILE), BENCH_IDLE_FORKING
 #                   for process-per-session servers (default 1000, bounded by free PIDs)
 #   BENCH_CURL_SMALL  small uploads in the single curl session (default 200; the Go client does all 1000)
+#   BENCH_CURL_BATCH  files per curl batch (default 100): up and back down, each way in ONE curl command, EPSV and PASV;
+#                   BENCH_CURL_BATCH_REPS repetitions (default 3, 1 with BENCH_QUICK; pure-ftpd and proftpd stall
+#                   for minutes per repetition with curl 7.88)
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
 #   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 4)
 #   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)

@@ -438,6 +438,7 @@ func (ss *session) cmdPASV(string) bool {
 		ss.replyErr(err, 425)
 		return false
 	}
+	yieldToClient(ss.raw)
 	ss.reply(227, formatPASV(ip, ss.srv.PassivePorts.Advertised(pd.Port)))
 	return false
 }
@@ -464,9 +465,27 @@ func (ss *session) cmdEPSV(arg string) bool {
 		ss.replyErr(err, 425)
 		return false
 	}
+	yieldToClient(ss.raw)
 	ss.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", ss.srv.PassivePorts.Advertised(pd.Port)))
 	return false
 }
+
+// passiveReplyPause is how long a PASV/EPSV answer waits, off the CPU, before
+// it is written when the client shares our CPU (see yieldToClient). curl
+// before 8.4.0 (Debian 12 ships 7.88.1) checks three times without waiting for
+// the reply right after it sends PASV/EPSV; if the reply is already there, it
+// ends its DO phase without asking to be run again and then waits in poll()
+// with no socket to watch until its timer fires (1 s, or 200 ms at the start):
+// one such stall per file of a batch (fixed upstream by curl commit 6dd6654,
+// "multi: set CURLM_CALL_MULTI_PERFORM after switch to DOING_MORE"). The reply
+// is there that early when the client is on the same host: its send wakes our
+// thread on its own CPU, the scheduler runs us first, and we answered without
+// ever blocking. C servers that block on the way (vsftpd asks its privileged
+// process for the socket) rarely trigger it. Sleeping in the kernel for a
+// moment hands the CPU back to the client, which is then waiting in poll()
+// when the reply arrives. 20 µs was too short under load; see
+// docs/benchmarks.md for the measurements and the cost.
+const passiveReplyPause = 50 * time.Microsecond
 
 // reservePassive replaces any prepared data channel: one pending listener per
 // session, so a client cannot hoard ports.

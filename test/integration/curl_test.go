@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +121,79 @@ func TestCurl(t *testing.T) {
 			t.Fatalf("resumed upload differs")
 		}
 	})
+}
+
+// TestCurlBatch sends 100 files up and fetches them back, each way in ONE curl command, the way nightly jobs
+// drive curl. Debian 12's curl 7.88.1 stalls 1 s per file when a PASV/EPSV reply is already readable right
+// after it sent the command (see passiveReplyPause in internal/ftpd and docs/benchmarks.md): before the engine
+// paused before those replies, 100 files took 30-50 s here; vsftpd does them in about 0.1 s.
+func TestCurlBatch(t *testing.T) {
+	curl := needClient(t, "curl")
+	e := newEnv(t)
+	const n = 100
+	const bound = 10 * time.Second // generous: about 0.2 s here with -race, 30-50 s when curl stalls
+	src := t.TempDir()
+	sums := make(map[string]string, n)
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("f%03d", i)
+		sums[name] = writeRandom(t, filepath.Join(src, name), int64(1024+i), uint64(i))
+	}
+	for _, m := range []struct {
+		name string
+		args []string
+		verb string
+		not  string
+	}{
+		{name: "EPSV", verb: "EPSV", not: "PASV"},
+		{name: "PASV", args: []string{"--disable-epsv"}, verb: "PASV", not: "EPSV"},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			base := append([]string{"-sS", "--max-time", "120", "-u", user + ":" + pass, "-w", "%{time_total}\n"}, m.args...)
+			remote := "ftp://" + net.JoinHostPort(e.host, e.port) + "/" + m.name + "/"
+			if err := os.MkdirAll(filepath.Join(e.root, m.name), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			batch := func(what string, args ...string) {
+				t.Helper()
+				start := time.Now()
+				out := run(t, 3*time.Minute, curl, append(append([]string{}, base...), args...)...)
+				took := time.Since(start)
+				times := splitLines(out)
+				if len(times) != n {
+					t.Fatalf("%s: curl reported %d transfers, want %d:\n%s", what, len(times), n, short(out))
+				}
+				slowest, stalls := 0.0, 0
+				for _, s := range times {
+					v, err := strconv.ParseFloat(s, 64)
+					if err != nil {
+						t.Fatalf("%s: time_total %q: %v", what, s, err)
+					}
+					slowest = max(slowest, v)
+					if v >= 0.19 { // curl's timers: 200 ms at the start of a transfer, 1 s otherwise
+						stalls++
+					}
+				}
+				t.Logf("%s: %d files in %v (slowest %.3f s, %d transfers over 0.19 s)", what, n, took.Round(time.Millisecond), slowest, stalls)
+				if took > bound {
+					t.Errorf("%s: %d files in one curl command took %v, want < %v (slowest %.3f s, %d transfers over 0.19 s)",
+						what, n, took.Round(time.Millisecond), bound, slowest, stalls)
+				}
+			}
+			e.takeVerbs()
+			batch("upload", "-T", filepath.Join(src, fmt.Sprintf("f[001-%03d]", n)), remote)
+			for name, sum := range sums {
+				if got := sha256File(t, filepath.Join(e.root, m.name, name)); got != sum {
+					t.Fatalf("uploaded %s differs", name)
+				}
+			}
+			dst := t.TempDir()
+			batch("download", remote+fmt.Sprintf("f[001-%03d]", n), "-o", filepath.Join(dst, "f#1"))
+			for name, sum := range sums {
+				if got := sha256File(t, filepath.Join(dst, name)); got != sum {
+					t.Fatalf("downloaded %s differs", name)
+				}
+			}
+			e.expectVerbs(t, []string{"STOR", "RETR", m.verb}, []string{m.not})
+		})
+	}
 }
