@@ -16,24 +16,23 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// The manager caches only children with the operator's label (ScopeCache). A same-named ConfigMap without it is
-// invisible to that cache, yet it must still be refused as not ours, and left as it was.
+// The manager caches only children with the operator's label (ScopeCache). A same-named ServiceAccount without it
+// is invisible to that cache, yet it must still be refused as not ours, and left as it was.
 func TestUnlabelledForeignChildIsNotOwned(t *testing.T) {
 	ns := newNamespace(t)
-	create(t, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign-ftpd"},
-		Data:       map[string]string{"keep": "me"},
+	create(t, &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign-ftpd", Annotations: map[string]string{"keep": "me"}},
 	})
 	startOperator(t, ns, bigPool)
 	create(t, newServer(t, ns, "foreign", nil))
 	waitCondition(t, ns, "foreign", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonNotOwned)
 	waitEvent(t, ns, "foreign", "NotOwned")
-	cm := &corev1.ConfigMap{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "foreign-ftpd"}, cm); err != nil {
+	sa := &corev1.ServiceAccount{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "foreign-ftpd"}, sa); err != nil {
 		t.Fatal(err)
 	}
-	if len(cm.OwnerReferences) != 0 || len(cm.Labels) != 0 || cm.Data["keep"] != "me" || len(cm.Data) != 1 {
-		t.Fatalf("foreign ConfigMap was changed: %+v", cm)
+	if len(sa.OwnerReferences) != 0 || len(sa.Labels) != 0 || sa.Annotations["keep"] != "me" || len(sa.Annotations) != 1 {
+		t.Fatalf("foreign ServiceAccount was changed: %+v", sa)
 	}
 }
 
