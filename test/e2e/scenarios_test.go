@@ -176,8 +176,8 @@ func TestAddressChange(t *testing.T) {
 	srv = waitServer(t, s, "the new address "+newHost, func(f *ftpv1.FTPServer) bool { return f.Status.Address == newHost })
 	host, port := endpoint(t, srv)
 	waitBanner(t, natClient, host, port)
-	// The engine follows status.address live.
-	waitLog(t, s, "public address from FTPServer status", `"address":"`+newHost+`"`)
+	// The engine follows the address the operator publishes in its ConfigMap, live.
+	waitLog(t, s, "public address from the operator", `"address":"`+newHost+`"`)
 	dir := t.TempDir()
 	tr := curl(t, natClient, s, host, port, "before.bin", "-o", filepath.Join(dir, "b.out"), "--disable-epsv", "--no-ftp-skip-pasv-ip")
 	mustContain(t, "download through the new address", tr, pasvReply(newHost), "Connecting to "+newHost)
