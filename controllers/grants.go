@@ -145,17 +145,37 @@ func (r *FTPServerReconciler) collided(key string, g portalloc.Range, err error)
 	r.collisions[key] = c
 }
 
-// takeCollision returns and forgets the collision noted for key.
-func (r *FTPServerReconciler) takeCollision(key string) (collision, bool) {
+// collisionFor returns the collision noted for key while key holds got, the range it was given instead. The note
+// stays until the grant changes or is released, so that a pass that starts from a cached status older than the
+// one that reported the collision reports it again instead of overwriting it.
+func (r *FTPServerReconciler) collisionFor(key string, got portalloc.Range) (collision, bool) {
 	r.collisionsMu.Lock()
 	defer r.collisionsMu.Unlock()
 	c, ok := r.collisions[key]
+	if !ok {
+		return collision{}, false
+	}
+	if c.given == (portalloc.Range{}) {
+		c.given = got
+		r.collisions[key] = c
+	}
+	if c.given != got || c.recorded == got {
+		delete(r.collisions, key)
+		return collision{}, false
+	}
+	return c, true
+}
+
+// forgetCollision drops the collision noted for key (its grant was released).
+func (r *FTPServerReconciler) forgetCollision(key string) {
+	r.collisionsMu.Lock()
+	defer r.collisionsMu.Unlock()
 	delete(r.collisions, key)
-	return c, ok
 }
 
 type collision struct {
 	recorded portalloc.Range
+	given    portalloc.Range // the range the server got instead, set on its first pass after the replay
 	port     int32
 	holder   string
 }

@@ -34,6 +34,7 @@ const maxConflictRetries = 8
 
 // release gives a deleted server's ports back and wakes the servers that wait for ports.
 func (r *FTPServerReconciler) release(ctx context.Context, key types.NamespacedName) {
+	r.forgetCollision(key.String())
 	if !r.Allocator.Release(key.String()) {
 		return
 	}
@@ -98,7 +99,7 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 	srv.Status.PassivePorts = &p.grant
 	srv.Status.PassivePortRange = p.grant.String()
 	old := meta.FindStatusCondition(srv.Status.Conditions, ftpv1.ConditionPortsAllocated)
-	if c, ok := r.takeCollision(key); ok && c.recorded != got {
+	if c, ok := r.collisionFor(key, got); ok {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision,
 			"passive ports %s; the range %s recorded for this server collides at port %d with an older grant of %s, so it was not kept",
 			p.grant, c.recorded, c.port, holderName(srv, c.holder, false))

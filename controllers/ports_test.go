@@ -19,78 +19,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
-	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
-
-// opConfig is a manager for the tests of this file: several namespaces, a namespace limit, another API server,
-// or a client that counts what the operator sends.
-type opConfig struct {
-	cfg        *rest.Config // default: the package's envtest
-	namespaces []string
-	pool       portalloc.Range
-	nsLimit    int32
-	intercept  *interceptor.Funcs // wraps an uncached client
-}
-
-func startOperatorWith(t *testing.T, c opConfig) *operator {
-	t.Helper()
-	if c.cfg == nil {
-		c.cfg = restConfig
-	}
-	nss := map[string]cache.Config{}
-	for _, ns := range c.namespaces {
-		nss[ns] = cache.Config{}
-	}
-	opts := ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: nss},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	}
-	if c.intercept != nil {
-		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
-			cl, err := client.NewWithWatch(cfg, client.Options{Scheme: o.Scheme, Mapper: o.Mapper})
-			if err != nil {
-				return nil, err
-			}
-			return interceptor.NewClient(cl, *c.intercept), nil
-		}
-	}
-	mgr, err := ctrl.NewManager(c.cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc := portalloc.New(c.pool)
-	alloc.SetNamespaceLimit(c.nsLimit)
-	rec := &FTPServerReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    scheme,
-		Recorder:  mgr.GetEventRecorder("ftp-operator"),
-		Allocator: alloc,
-		Render:    render.Options{Image: "localhost/ftp-operator:test"},
-	}
-	if err := rec.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	op := &operator{rec: rec, cancel: cancel, done: make(chan error, 1)}
-	go func() { op.done <- mgr.Start(ctx) }()
-	t.Cleanup(op.stop)
-	return op
-}
 
 // observed is what a live server exposes: the grant in status, the Service's passive ports, the engine's args.
 type observed struct {

@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -32,6 +33,7 @@ import (
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 var (
@@ -46,15 +48,9 @@ var (
 // TestMain starts one real kube-apiserver and etcd (envtest) for the package. KUBEBUILDER_ASSETS must point at
 // them: `make test` provides them (hack/envtest-assets.sh).
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		// hack/envtest-assets.sh caches them here.
-		matches, _ := filepath.Glob(filepath.Join("..", "bin", "k8s", "*-linux-amd64", "kube-apiserver"))
-		if len(matches) == 0 {
-			fmt.Fprintln(os.Stderr, "no kube-apiserver: run `make test`, or `make envtest-assets` first (it builds kube-apiserver and etcd)")
-			os.Exit(1)
-		}
-		abs, _ := filepath.Abs(filepath.Dir(matches[len(matches)-1]))
-		_ = os.Setenv("KUBEBUILDER_ASSETS", abs)
+	if err := support.UseEnvtestAssets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(zapLevel()))))
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -128,22 +124,56 @@ func newNamespace(t *testing.T) string {
 // startOperator runs a manager scoped to ns with pool, until the test ends or stop is called.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) *operator {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ScopeCache(ctrl.Options{
+	return startOperatorWith(t, opConfig{namespaces: []string{ns}, pool: pool})
+}
+
+// opConfig is a test manager: its namespaces and pool, and optionally a namespace limit, another API server, or a
+// client that counts what the operator sends.
+type opConfig struct {
+	cfg        *rest.Config // default: the package's envtest
+	namespaces []string
+	pool       portalloc.Range
+	nsLimit    int32
+	intercept  *interceptor.Funcs // wraps an uncached client
+}
+
+func startOperatorWith(t *testing.T, c opConfig) *operator {
+	t.Helper()
+	if c.cfg == nil {
+		c.cfg = restConfig
+	}
+	nss := map[string]cache.Config{}
+	for _, ns := range c.namespaces {
+		nss[ns] = cache.Config{}
+	}
+	opts := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: nss},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	}))
+	}
+	if c.intercept != nil {
+		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			cl, err := client.NewWithWatch(cfg, client.Options{Scheme: o.Scheme, Mapper: o.Mapper})
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(cl, *c.intercept), nil
+		}
+	}
+	mgr, err := ctrl.NewManager(c.cfg, ScopeCache(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
+	alloc := portalloc.New(c.pool)
+	alloc.SetNamespaceLimit(c.nsLimit)
 	rec := &FTPServerReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    scheme,
 		Recorder:  mgr.GetEventRecorder("ftp-operator"),
-		Allocator: portalloc.New(pool),
+		Allocator: alloc,
 		Render:    render.Options{Image: "localhost/ftp-operator:test"},
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 var (
@@ -69,14 +70,9 @@ func record(t *testing.T, r result) {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		matches, _ := filepath.Glob(filepath.Join("..", "..", "bin", "k8s", "*-linux-amd64", "kube-apiserver"))
-		if len(matches) == 0 {
-			fmt.Fprintln(os.Stderr, "no kube-apiserver: run `make bench` (it provides envtest assets)")
-			os.Exit(1)
-		}
-		abs, _ := filepath.Abs(filepath.Dir(matches[len(matches)-1]))
-		_ = os.Setenv("KUBEBUILDER_ASSETS", abs)
+	if err := support.UseEnvtestAssets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(2))))
 	_ = clientgoscheme.AddToScheme(scheme)

@@ -51,14 +51,9 @@ var shortLease = []string{"--leader-elect=true", "--leader-election-namespace=de
 	"--leader-election-lease-duration=4s", "--leader-election-renew-deadline=3s", "--leader-election-retry-period=500ms"}
 
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		matches, _ := filepath.Glob(filepath.Join("..", "..", "bin", "k8s", "*-linux-amd64", "kube-apiserver"))
-		if len(matches) == 0 {
-			fmt.Fprintln(os.Stderr, "no kube-apiserver: run `make test-chaos` (it provides envtest assets)")
-			os.Exit(1)
-		}
-		abs, _ := filepath.Abs(filepath.Dir(matches[len(matches)-1]))
-		_ = os.Setenv("KUBEBUILDER_ASSETS", abs)
+	if err := support.UseEnvtestAssets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(2))))
 	_ = clientgoscheme.AddToScheme(scheme)

@@ -174,3 +174,20 @@ func PASVReply(addr string) (string, error) {
 	}
 	return "", nil
 }
+
+// UseEnvtestAssets points KUBEBUILDER_ASSETS at the kube-apiserver and etcd that hack/envtest-assets.sh caches in
+// bin/k8s, unless it is set already. make names the folder itself; this serves a plain `go test` after a make run.
+func UseEnvtestAssets() error {
+	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
+		return nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "bin", "k8s", "*-linux-amd64", "kube-apiserver"))
+	if len(matches) == 0 {
+		return fmt.Errorf("no kube-apiserver in bin/k8s: run `make envtest-assets` first (it builds kube-apiserver and etcd)")
+	}
+	return os.Setenv("KUBEBUILDER_ASSETS", filepath.Dir(matches[len(matches)-1]))
+}
