@@ -64,13 +64,18 @@ func (e *NamespaceLimitError) Unwrap() error { return ErrNamespaceLimit }
 
 // ConflictError says that a range overlaps ports that another key holds, or that are blocked.
 type ConflictError struct {
-	Port    int32  // the first port in conflict
+	Port    int32  // the highest port in conflict
 	Holder  string // the key that holds it, or the reason it is blocked
 	Blocked bool   // Holder is the reason of a Block, not a key
+	// Span is the part of the asked range that Holder holds (or that is blocked for the same reason) around Port:
+	// what a person must free, or move the range off.
+	Span Range
+	// Asked is the range that was asked for.
+	Asked Range
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("port %d is already held by %s", e.Port, e.Holder)
+	return fmt.Sprintf("%s of %s is already held by %s", e.Span, e.Asked, e.Holder)
 }
 
 // Allocator is safe for concurrent use.
@@ -242,14 +247,22 @@ func (a *Allocator) Free() int {
 }
 
 // free returns nil when every port of r is free or held by key itself, else a *ConflictError for the highest
-// conflicting port (so that a first-fit scan can jump past it).
+// conflicting port (so that a first-fit scan can jump past it), with the span of r that the same holder holds.
 func (a *Allocator) free(key string, r Range) error {
 	for p := r.End; p >= r.Start; p-- {
 		if h := a.holderOf(p); h != "" && h != key {
-			return &ConflictError{Port: p, Holder: h}
+			lo := p
+			for lo > r.Start && a.holderOf(lo-1) == h {
+				lo--
+			}
+			return &ConflictError{Port: p, Holder: h, Span: Range{lo, p}, Asked: r}
 		}
 		if reason, ok := a.blocked[p]; ok {
-			return &ConflictError{Port: p, Holder: reason, Blocked: true}
+			lo := p
+			for lo > r.Start && a.blocked[lo-1] == reason && a.holderOf(lo-1) == "" {
+				lo--
+			}
+			return &ConflictError{Port: p, Holder: reason, Blocked: true, Span: Range{lo, p}, Asked: r}
 		}
 	}
 	return nil

@@ -294,3 +294,37 @@ func BenchmarkAllocateAsPoolFills(b *testing.B) {
 		})
 	}
 }
+
+// A conflict names the part of the asked range that the holder has, not just the highest port.
+func TestConflictNamesTheOverlappingSpan(t *testing.T) {
+	a := New(Range{30000, 30099})
+	if err := a.Assign("ns/a", Range{30010, 30019}); err != nil {
+		t.Fatal(err)
+	}
+	a.Block(30040, "a nodePort of another Service")
+	a.Block(30041, "a nodePort of another Service")
+	for _, tt := range []struct {
+		asked   Range
+		span    Range
+		holder  string
+		blocked bool
+		msg     string
+	}{
+		{Range{30000, 30015}, Range{30010, 30015}, "ns/a", false, "30010-30015 of 30000-30015 is already held by ns/a"},
+		{Range{30012, 30030}, Range{30012, 30019}, "ns/a", false, "30012-30019 of 30012-30030 is already held by ns/a"},
+		{Range{30015, 30015}, Range{30015, 30015}, "ns/a", false, "30015-30015 of 30015-30015 is already held by ns/a"},
+		{Range{30030, 30050}, Range{30040, 30041}, "a nodePort of another Service", true, "30040-30041 of 30030-30050 is already held by a nodePort of another Service"},
+	} {
+		err := a.Assign("ns/b", tt.asked)
+		var ce *ConflictError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: error %v, want a *ConflictError", tt.asked, err)
+		}
+		if ce.Span != tt.span || ce.Asked != tt.asked || ce.Holder != tt.holder || ce.Blocked != tt.blocked || ce.Port != tt.span.End {
+			t.Fatalf("%s: got %+v, want span %s held by %s", tt.asked, *ce, tt.span, tt.holder)
+		}
+		if ce.Error() != tt.msg {
+			t.Fatalf("%s: message %q, want %q", tt.asked, ce.Error(), tt.msg)
+		}
+	}
+}
