@@ -25,6 +25,8 @@ func ownedKinds() []client.Object {
 //   - the children's kinds are listed and watched with the label selector app.kubernetes.io/managed-by=ftp-operator
 //     (render puts it on every child; a same-named object without it is found by apply through the APIReader, so
 //     it is still refused as not ours);
+//   - the servers' pods are cached typed (their status says why they do not run), with the same selector, which
+//     render puts on the Deployment's pod template: never every pod of the cluster;
 //   - Secrets are watched as metadata only (the controller watches them with builder.OnlyMetadata), and a typed
 //     read of a Secret goes to the API server, never into a cache of every Secret's data;
 //   - managed fields are stripped from everything cached, and metadata-only objects (the Secrets) keep just what
@@ -39,6 +41,8 @@ func ScopeCache(o ctrl.Options) ctrl.Options {
 	for _, obj := range ownedKinds() {
 		o.Cache.ByObject[obj] = cache.ByObject{Label: selector}
 	}
+	// The servers' pods carry the label through the Deployment's pod template; no other pod is cached.
+	o.Cache.ByObject[&corev1.Pod{}] = cache.ByObject{Label: selector}
 	if o.Cache.DefaultTransform == nil {
 		o.Cache.DefaultTransform = slimTransform
 	}

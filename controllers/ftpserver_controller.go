@@ -73,7 +73,8 @@ type FTPServerReconciler struct {
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims;secrets;configmaps,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -99,11 +100,12 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 
 	before := srv.DeepCopy()
+	p := &pass{srv: srv}
 	defer func() {
 		if err == nil || errors.Is(err, errWait) {
 			srv.Status.ObservedGeneration = srv.Generation
 		}
-		summarize(srv)
+		summarize(srv, p.stalled)
 		keepTransitionTimes(before, srv)
 		r.recordTransitions(before, srv)
 		if statusErr := r.writeStatus(ctx, before, srv); statusErr != nil {
@@ -114,7 +116,6 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}()
 
-	p := &pass{srv: srv}
 	for _, phase := range []func(context.Context, *pass) error{
 		r.reconcilePorts,
 		r.reconcileSupport,
@@ -130,7 +131,7 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{RequeueAfter: p.requeueAfter}, err
 		}
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: p.requeueAfter}, nil
 }
 
 // pass carries what one reconcile learned from phase to phase.
@@ -138,8 +139,11 @@ type pass struct {
 	srv     *ftpv1.FTPServer
 	grant   ftpv1.PortRange
 	service *corev1.Service
-	// requeueAfter is set by a phase that waits for something no watch reports (node ports, quota).
+	// requeueAfter is set by a phase that waits for something no watch reports (node ports, quota, the deadline
+	// after which an unschedulable pod stalls the server).
 	requeueAfter time.Duration
+	// stalled is a reason that stalls the server in this pass only, though it does not always (a pod's reason).
+	stalled string
 }
 
 // errWait stops a pass without an error: a condition tells the user what is missing and a watch brings the
@@ -175,7 +179,7 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 // stallReasons are the reasons that no retry fixes: a person must free ports, rename an object or create a Secret.
 var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
 	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing, ftpv1.ReasonNodePortsExhausted, ftpv1.ReasonNamespaceLimit,
-	ftpv1.ReasonServiceRefused}
+	ftpv1.ReasonServiceRefused, ftpv1.ReasonCountExceedsPool}
 
 // keepTransitionTimes keeps the lastTransitionTime of every condition whose status is what it was before the pass:
 // a condition that flips and flips back within one pass (a grant taken and given back) has not transitioned, and
@@ -189,30 +193,66 @@ func keepTransitionTimes(before, after *ftpv1.FTPServer) {
 	}
 }
 
-// summarize sets Ready from the conditions that it sums up, and Stalled while Ready waits for a person.
-func summarize(srv *ftpv1.FTPServer) {
-	setReady(srv)
+// summarize sets Ready from the conditions that it sums up, and Stalled while Ready waits for a person. stalled is
+// a reason that stalls the server in this pass though it does not always (a pod unschedulable for long enough).
+func summarize(srv *ftpv1.FTPServer, stalled string) {
+	setReady(srv, stalled)
 	ready := meta.FindStatusCondition(srv.Status.Conditions, ftpv1.ConditionReady)
-	if ready.Status == metav1.ConditionFalse && slices.Contains(stallReasons, ready.Reason) {
+	if ready.Status == metav1.ConditionFalse && stalls(ready.Reason, stalled) {
 		setCondition(srv, ftpv1.ConditionStalled, true, ready.Reason, "%s", ready.Message)
 	} else {
 		meta.RemoveStatusCondition(&srv.Status.Conditions, ftpv1.ConditionStalled)
 	}
 }
 
-func setReady(srv *ftpv1.FTPServer) {
-	for _, t := range []string{ftpv1.ConditionPortsAllocated, ftpv1.ConditionServiceReady, ftpv1.ConditionAddress, ftpv1.ConditionWorkloadReady} {
+func stalls(reason, stalled string) bool {
+	return slices.Contains(stallReasons, reason) || (stalled != "" && reason == stalled)
+}
+
+// readyParts are the conditions that Ready sums up, in the order they are reported within one rank.
+var readyParts = []string{ftpv1.ConditionPortsAllocated, ftpv1.ConditionServiceReady, ftpv1.ConditionAddress, ftpv1.ConditionWorkloadReady}
+
+// waitingReasons say that a condition waits for another one, or for something still on its way; any other False
+// reason is a failure.
+var waitingReasons = []string{ftpv1.ReasonWaitingForPorts, ftpv1.ReasonWaitingForAddress, ftpv1.ReasonProgressing}
+
+// setReady reports the most actionable of the conditions it sums up, by rank: first one that only a person can fix
+// (a stall reason: a missing Secret, a full pool, an image that does not exist), then any other failure (an apply
+// the API server refused, a pod not yet stalled), then one that is only waiting (for an address, for the pod);
+// within a rank, in the order of readyParts. So a missing Secret is never hidden behind WaitingForAddress.
+func setReady(srv *ftpv1.FTPServer, stalled string) {
+	const (
+		rankStalled = iota
+		rankFailed
+		rankWaiting
+		rankNone
+	)
+	best, rank := metav1.Condition{}, rankNone
+	for _, t := range readyParts {
 		c := meta.FindStatusCondition(srv.Status.Conditions, t)
-		if c == nil {
-			setCondition(srv, ftpv1.ConditionReady, false, ftpv1.ReasonProgressing, "%s not yet reconciled", t)
-			return
+		var cur metav1.Condition
+		var r int
+		switch {
+		case c == nil:
+			cur, r = metav1.Condition{Reason: ftpv1.ReasonProgressing, Message: t + " not yet reconciled"}, rankWaiting
+		case c.Status == metav1.ConditionTrue:
+			continue
+		case stalls(c.Reason, stalled):
+			cur, r = *c, rankStalled
+		case slices.Contains(waitingReasons, c.Reason):
+			cur, r = *c, rankWaiting
+		default:
+			cur, r = *c, rankFailed
 		}
-		if c.Status != metav1.ConditionTrue {
-			setCondition(srv, ftpv1.ConditionReady, false, c.Reason, "%s", c.Message)
-			return
+		if r < rank {
+			best, rank = cur, r
 		}
 	}
-	setCondition(srv, ftpv1.ConditionReady, true, ftpv1.ReasonReady, "serving at %s", srv.Status.Endpoint)
+	if rank == rankNone {
+		setCondition(srv, ftpv1.ConditionReady, true, ftpv1.ReasonReady, "serving at %s", srv.Status.Endpoint)
+		return
+	}
+	setCondition(srv, ftpv1.ConditionReady, false, best.Reason, "%s", best.Message)
 }
 
 // transitions maps a condition state to the event that announces it. Events are sent when a condition enters
@@ -237,6 +277,15 @@ var transitions = map[string]struct {
 	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonApplyFailed:             {corev1.EventTypeWarning, "ApplyFailed"},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonApplyFailed:            {corev1.EventTypeWarning, "ApplyFailed"},
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonApplyFailed:                  {corev1.EventTypeWarning, "ApplyFailed"},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonCountExceedsPool:      {corev1.EventTypeWarning, "CountExceedsPool"},
+	// The pod's own reasons (pods.go), announced once when WorkloadReady takes them.
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonErrImagePull:               {corev1.EventTypeWarning, ftpv1.ReasonErrImagePull},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonImagePullBackOff:           {corev1.EventTypeWarning, ftpv1.ReasonImagePullBackOff},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonInvalidImageName:           {corev1.EventTypeWarning, ftpv1.ReasonInvalidImageName},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonCrashLoopBackOff:           {corev1.EventTypeWarning, ftpv1.ReasonCrashLoopBackOff},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonCreateContainerConfigError: {corev1.EventTypeWarning, ftpv1.ReasonCreateContainerConfigError},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonUnschedulable:              {corev1.EventTypeWarning, ftpv1.ReasonUnschedulable},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonClaimPending:               {corev1.EventTypeWarning, ftpv1.ReasonClaimPending},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {
@@ -301,6 +350,9 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Metadata only: a change to a referenced Secret wakes its servers; its data is read from the API server
 		// when a pass needs it (ScopeCache).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret), builder.OnlyMetadata).
+		// The servers' pods (owned by their ReplicaSets), for the pod's own reason when it does not run; the
+		// cache holds only pods with the operator's label (ScopeCache).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(serverOfPod)).
 		WatchesRawSource(source.Channel(r.released, handler.EnqueueRequestsFromMapFunc(r.serversWithoutGrant))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)

@@ -73,6 +73,12 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 		limit    *portalloc.NamespaceLimitError
 	)
 	switch {
+	case errors.Is(err, portalloc.ErrPoolExhausted) && requestedSize(srv) > r.Allocator.Pool().Size():
+		pool := r.Allocator.Pool()
+		r.notAllocated(srv, ftpv1.ReasonCountExceedsPool,
+			"spec.passivePorts asks for %d ports, more than the operator's whole passive-port pool %s (%d ports): no released ports can make it fit; "+
+				"lower spec.passivePorts.count to %d or less, or enlarge the pool (--passive-port-pool)", requestedSize(srv), pool, pool.Size(), pool.Size())
+		return errWait
 	case errors.Is(err, portalloc.ErrPoolExhausted):
 		r.notAllocated(srv, ftpv1.ReasonPoolExhausted,
 			"no %d free contiguous ports left in the pool %s; the server gets its range as soon as another server releases ports",
@@ -84,7 +90,8 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 		return errWait
 	case errors.As(err, &conflict):
 		r.notAllocated(srv, ftpv1.ReasonRangeUnavailable,
-			"pinned range %s is not free: port %d is held by %s", got, conflict.Port, holderName(srv, conflict.Holder, conflict.Blocked))
+			"pinned range is not free: %s of %s is held by %s; pin a range outside it, or free it", conflict.Span, got,
+			holderName(srv, conflict.Holder, conflict.Blocked))
 		return errWait
 	case errors.As(err, &limit):
 		r.notAllocated(srv, ftpv1.ReasonNamespaceLimit,
@@ -359,8 +366,23 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 	}
 	if cur := dep; cur.Status.ObservedGeneration >= cur.Generation && cur.Status.AvailableReplicas > 0 && cur.Status.UpdatedReplicas == cur.Status.Replicas {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "the FTP server pod is available")
-	} else {
+		return nil
+	}
+	// Not available: the pod says why, in its own words (the pod watch brings us back when that changes).
+	problem, found, err := r.podProblemOf(ctx, srv)
+	if err != nil {
+		return err
+	}
+	if !found {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonProgressing, "waiting for the FTP server pod to become available")
+		return nil
+	}
+	setCondition(srv, ftpv1.ConditionWorkloadReady, false, problem.reason, "%s", problem.message)
+	if problem.stalled {
+		p.stalled = problem.reason
+	}
+	if problem.recheckAfter > 0 {
+		p.requeueAfter = problem.recheckAfter // a real deadline: the pod stalls the server if nothing changes until then
 	}
 	return nil
 }

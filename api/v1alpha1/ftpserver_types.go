@@ -510,6 +510,31 @@ const (
 	// ReasonGrantCollision: the range recorded for this server collided with an older server's grant on replay,
 	// so the server was given a new range.
 	ReasonGrantCollision = "GrantCollision"
+	// ReasonCountExceedsPool: spec.passivePorts.count is larger than the operator's whole passive-port pool, so no
+	// released port can ever make it fit. The server is Stalled until count is lowered or the pool enlarged.
+	ReasonCountExceedsPool = "CountExceedsPool"
+)
+
+// WorkloadReady reasons taken from the server's pod: the kubelet's or the scheduler's own reason, with its message.
+// The container reasons stall the server at once (ErrImagePull only when the registry says the image does not
+// exist or refuses access); Unschedulable and ClaimPending stall it once the pod has been unschedulable for
+// PodStallAfter in the controllers package. See docs/troubleshooting.md.
+const (
+	// ReasonErrImagePull: the kubelet failed to pull the image.
+	ReasonErrImagePull = "ErrImagePull"
+	// ReasonImagePullBackOff: the kubelet failed to pull the image and backs off before trying again.
+	ReasonImagePullBackOff = "ImagePullBackOff"
+	// ReasonInvalidImageName: the image reference cannot be parsed.
+	ReasonInvalidImageName = "InvalidImageName"
+	// ReasonCrashLoopBackOff: the engine container exits again and again; its last exit is in the message.
+	ReasonCrashLoopBackOff = "CrashLoopBackOff"
+	// ReasonCreateContainerConfigError: the container cannot be created from its configuration (a missing
+	// ConfigMap or Secret key, a bad security context).
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
+	// ReasonUnschedulable: the scheduler finds no node for the pod (resources, taints, affinity).
+	ReasonUnschedulable = "Unschedulable"
+	// ReasonClaimPending: the pod cannot be scheduled because its PersistentVolumeClaim is not bound.
+	ReasonClaimPending = "ClaimPending"
 )
 
 // AnnotationReallocatePorts, set to "true" on an FTPServer whose grant lies outside the operator's pool, asks the
@@ -525,9 +550,11 @@ const AnnotationReallocatePorts = "ftpoperator.io/reallocate-ports"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ftpsrv,categories=ftp
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Passive Ports",type=string,JSONPath=`.status.passivePortRange`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type FTPServer struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the object's metadata.

@@ -53,12 +53,20 @@ const (
 	ManagedBy      = "ftp-operator"
 )
 
+// NameLabel and InstanceLabel, with ManagedByLabel, select the pods of a server: NameLabel is AppName on every
+// server's pods, InstanceLabel the name of the FTPServer.
+const (
+	NameLabel     = "app.kubernetes.io/name"
+	AppName       = "ftp-server"
+	InstanceLabel = "app.kubernetes.io/instance"
+)
+
 // Labels select the pods of srv. Every child carries them.
 func Labels(srv *ftpv1.FTPServer) map[string]string {
 	return map[string]string{
-		"app.kubernetes.io/name":     "ftp-server",
-		"app.kubernetes.io/instance": srv.Name,
-		ManagedByLabel:               ManagedBy,
+		NameLabel:      AppName,
+		InstanceLabel:  srv.Name,
+		ManagedByLabel: ManagedBy,
 	}
 }
 
