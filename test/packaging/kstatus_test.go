@@ -30,6 +30,11 @@ func readyCond(s metav1.ConditionStatus, reason string, gen int64) metav1.Condit
 		ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(time.Unix(1700000000, 0))}
 }
 
+func stalledCond(reason string, gen int64) metav1.Condition {
+	return metav1.Condition{Type: ftpv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: reason, Message: "because " + reason,
+		ObservedGeneration: gen, LastTransitionTime: metav1.NewTime(time.Unix(1700000000, 0))}
+}
+
 func conds(c ...metav1.Condition) []metav1.Condition { return c }
 
 var healthCases = []healthCase{
@@ -49,6 +54,15 @@ var healthCases = []healthCase{
 		status: ftpv1.FTPServerStatus{ObservedGeneration: 3, Conditions: conds(readyCond(metav1.ConditionFalse, ftpv1.ReasonPoolExhausted, 3))}},
 	{name: "being deleted", generation: 3, deleting: true, kstatus: status.TerminatingStatus,
 		status: ftpv1.FTPServerStatus{ObservedGeneration: 3, Conditions: conds(readyCond(metav1.ConditionTrue, ftpv1.ReasonReady, 3))}},
+	// The pod's own failures: Stalled=True makes both Failed/Degraded; a pod not yet stalled is still progressing.
+	{name: "image pull back-off, stalled", generation: 3, kstatus: status.FailedStatus, argo: "Degraded",
+		status: ftpv1.FTPServerStatus{ObservedGeneration: 3, Conditions: conds(readyCond(metav1.ConditionFalse, ftpv1.ReasonImagePullBackOff, 3),
+			stalledCond(ftpv1.ReasonImagePullBackOff, 3))}},
+	{name: "unschedulable for a minute, not stalled yet", generation: 3, kstatus: status.InProgressStatus, argo: "Progressing",
+		status: ftpv1.FTPServerStatus{ObservedGeneration: 3, Conditions: conds(readyCond(metav1.ConditionFalse, ftpv1.ReasonUnschedulable, 3))}},
+	{name: "count exceeds the pool", generation: 3, kstatus: status.FailedStatus, argo: "Degraded",
+		status: ftpv1.FTPServerStatus{ObservedGeneration: 3, Conditions: conds(readyCond(metav1.ConditionFalse, ftpv1.ReasonCountExceedsPool, 3),
+			stalledCond(ftpv1.ReasonCountExceedsPool, 3))}},
 	// kstatus cannot tell "no status yet" from "a kind without status" and calls both Current.
 	{name: "never reconciled", generation: 1, kstatus: status.CurrentStatus, argo: "Progressing"},
 }
