@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
@@ -124,6 +125,10 @@ func runManager(ctx context.Context, args []string) error {
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the FTPServer controller: %w", err)
+	}
+	// Served on --metrics-bind-address with controller-runtime's own metrics.
+	if err := ctrlmetrics.Registry.Register(controllers.NewMetrics(rec, version)); err != nil {
+		return fmt.Errorf("registering the operator's metrics: %w", err)
 	}
 	ctrl.Log.WithName("setup").Info("starting manager", "version", version, "passivePortPool", r.String(), "maxPortsPerNamespace", *nsLimit, "ftpdImage", *image)
 	return mgr.Start(ctx)

@@ -233,7 +233,18 @@ func (a *Allocator) Block(port int32, reason string) {
 	a.blocked[port] = reason
 }
 
-// Free is the number of ports neither granted nor blocked.
+// Allocated is the number of ports granted, inside the pool or (kept by Keep) outside it.
+func (a *Allocator) Allocated() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, r := range a.grants {
+		n += int(r.Size())
+	}
+	return n
+}
+
+// Free is the number of ports of the pool neither granted nor blocked.
 func (a *Allocator) Free() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()

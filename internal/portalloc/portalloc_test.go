@@ -328,3 +328,21 @@ func TestConflictNamesTheOverlappingSpan(t *testing.T) {
 		}
 	}
 }
+
+func TestAllocatedCountsGrantsInsideAndOutsideThePool(t *testing.T) {
+	a := New(Range{100, 119})
+	if _, err := a.Allocate("ns/a", 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Keep("ns/b", Range{200, 202}); err != nil { // outside the pool
+		t.Fatal(err)
+	}
+	a.Block(119, "a nodePort")
+	if got, free := a.Allocated(), a.Free(); got != 8 || free != 14 {
+		t.Fatalf("Allocated %d Free %d, want 8 and 14", got, free)
+	}
+	a.Release("ns/a")
+	if got := a.Allocated(); got != 3 {
+		t.Fatalf("Allocated %d after a release, want 3", got)
+	}
+}
