@@ -45,6 +45,26 @@ func imageGone(msg string) bool {
 	return false
 }
 
+// crashLoopRestarts is how many restarts after a failed exit make a container that runs again, but is not ready,
+// still a crash loop: the kubelet says CrashLoopBackOff only while it waits to restart, so without this a crash loop
+// would flip the server between Stalled and Progressing on every restart.
+const crashLoopRestarts = 3
+
+// betweenCrashes reports a container that crashed at least crashLoopRestarts times and, between two crashes, runs
+// (or has just exited) without being ready, as the crash loop it is.
+func betweenCrashes(pod string, cs corev1.ContainerStatus) (podProblem, bool) {
+	last := cs.LastTerminationState.Terminated
+	if cs.Ready || cs.RestartCount < crashLoopRestarts || last == nil || last.ExitCode == 0 || cs.State.Waiting != nil {
+		return podProblem{}, false
+	}
+	msg := fmt.Sprintf("pod %s, container %s: restarted %d times, last exit code %d (%s)", pod, cs.Name, cs.RestartCount, last.ExitCode, last.Reason)
+	if last.Message != "" {
+		msg += ": " + last.Message
+	}
+	msg += fmt.Sprintf("; running again but not ready; see kubectl logs %s -c %s --previous", pod, cs.Name)
+	return podProblem{reason: ftpv1.ReasonCrashLoopBackOff, message: msg, stalled: true}, true
+}
+
 // podProblem is why the server's pod does not run, in the pod's own words.
 type podProblem struct {
 	reason, message string
@@ -63,6 +83,9 @@ func diagnosePods(pods []corev1.Pod, claim *corev1.PersistentVolumeClaim, now ti
 	for _, pod := range pods {
 		statuses := append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...)
 		for _, cs := range statuses {
+			if p, ok := betweenCrashes(pod.Name, cs); ok {
+				return p, true
+			}
 			w := cs.State.Waiting
 			if w == nil {
 				continue

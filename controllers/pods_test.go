@@ -16,6 +16,11 @@ func TestDiagnosePods(t *testing.T) {
 		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(created)}, Status: st}
 	}
 	waiting := func(reason, msg string) corev1.PodStatus { return waitingContainer(reason, msg) }
+	crashed := func(restarts int32, ready bool) corev1.PodStatus {
+		return corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "ftpd", RestartCount: restarts, Ready: ready,
+			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}}}
+	}
 	deleted := pod("old", now.Add(-time.Hour), waiting("CrashLoopBackOff", "back-off"))
 	deleted.DeletionTimestamp = &metav1.Time{Time: now}
 	initFails := pod("init", now, corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{{Name: "setup",
@@ -41,6 +46,9 @@ func TestDiagnosePods(t *testing.T) {
 		{"denied pull stalls", []corev1.Pod{pod("p", now, waiting("ErrImagePull", "pull access denied"))}, nil, true, ftpv1.ReasonErrImagePull, true, 0},
 		{"container failure before unschedulable", []corev1.Pod{pod("a", now, unschedulable(now, "no nodes")), pod("b", now.Add(-time.Second), waiting("CrashLoopBackOff", ""))},
 			nil, true, ftpv1.ReasonCrashLoopBackOff, true, 0},
+		{"running again after 4 crashes, not ready: still a crash loop", []corev1.Pod{pod("p", now, crashed(4, false))}, nil, true, ftpv1.ReasonCrashLoopBackOff, true, 0},
+		{"running again after 1 crash: not (yet) a loop", []corev1.Pod{pod("p", now, crashed(1, false))}, nil, false, "", false, 0},
+		{"ready after crashes: recovered", []corev1.Pod{pod("p", now, crashed(4, true))}, nil, false, "", false, 0},
 		{"unschedulable for a minute", []corev1.Pod{pod("p", now, unschedulable(now.Add(-time.Minute), "no nodes"))}, nil, true, ftpv1.ReasonUnschedulable, false, PodStallAfter - time.Minute},
 		{"unschedulable at the deadline", []corev1.Pod{pod("p", now, unschedulable(now.Add(-PodStallAfter), "no nodes"))}, nil, true, ftpv1.ReasonUnschedulable, true, 0},
 		{"unbound claim", []corev1.Pod{pod("p", now, unschedulable(now.Add(-time.Minute), "unbound"))}, pending, true, ftpv1.ReasonClaimPending, false, PodStallAfter - time.Minute},
