@@ -140,7 +140,7 @@ func (r *FTPServerReconciler) collided(key string, g portalloc.Range, err error)
 	}
 	c := collision{recorded: g}
 	if ce, ok := err.(*portalloc.ConflictError); ok {
-		c.port, c.holder = ce.Port, ce.Holder
+		c.span, c.holder = ce.Span, ce.Holder
 	}
 	r.collisions[key] = c
 }
@@ -176,7 +176,7 @@ func (r *FTPServerReconciler) forgetCollision(key string) {
 type collision struct {
 	recorded portalloc.Range
 	given    portalloc.Range // the range the server got instead, set on its first pass after the replay
-	port     int32
+	span     portalloc.Range // the part of recorded that the older grant holds
 	holder   string
 }
 

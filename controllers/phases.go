@@ -108,8 +108,8 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 	old := meta.FindStatusCondition(srv.Status.Conditions, ftpv1.ConditionPortsAllocated)
 	if c, ok := r.collisionFor(key, got); ok {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision,
-			"passive ports %s; the range %s recorded for this server collides at port %d with an older grant of %s, so it was not kept",
-			p.grant, c.recorded, c.port, holderName(srv, c.holder, false))
+			"passive ports %s; the range %s recorded for this server collides on %s with an older grant of %s, so it was not kept",
+			p.grant, c.recorded, c.span, holderName(srv, c.holder, false))
 	} else if old != nil && old.Reason == ftpv1.ReasonGrantCollision && previous != nil && *previous == p.grant {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision, "%s", old.Message) // until the grant changes
 	} else {

@@ -334,7 +334,7 @@ func TestGrantRecordIsTheService(t *testing.T) {
 	startOperator(t, ns, portalloc.Range{Start: 30200, End: 30229})
 	waitObserved(t, ns, "a", "30200-30202")
 	b := waitCondition(t, ns, "b", ftpv1.ConditionPortsAllocated, metav1.ConditionTrue, ftpv1.ReasonGrantCollision)
-	if msg := findCondition(b, ftpv1.ConditionPortsAllocated).Message; !strings.Contains(msg, "30200-30202") || !strings.Contains(msg, "FTPServer "+ns+"/a") {
+	if msg := findCondition(b, ftpv1.ConditionPortsAllocated).Message; !strings.Contains(msg, "collides on 30200-30202 with") || !strings.Contains(msg, "FTPServer "+ns+"/a") {
 		t.Fatalf("GrantCollision message %q", msg)
 	}
 	waitEvent(t, ns, "b", "GrantCollision")
