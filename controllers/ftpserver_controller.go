@@ -309,7 +309,12 @@ func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.C
 	if r.announced == nil {
 		r.announced = map[string]string{}
 	}
-	key, state := keyOf(srv)+"/"+c.Type, string(c.Status)+"/"+c.Reason+"/"+c.Message+"/"+srv.Status.Address
+	key, state := keyOf(srv)+"/"+c.Type, string(c.Status)+"/"+c.Reason+"/"+c.Message
+	if c.Type == ftpv1.ConditionAddress {
+		// Only the address's own announcement depends on it: a new address must not announce the other
+		// conditions again when a pass starts from a lagging cache (the first passes of a new server).
+		state += "/" + srv.Status.Address
+	}
 	if r.announced[key] == state {
 		return false
 	}

@@ -1,11 +1,13 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 )
@@ -118,4 +120,34 @@ func stalledOf(srv *ftpv1.FTPServer) (metav1.Condition, bool) {
 		}
 	}
 	return metav1.Condition{}, false
+}
+
+// TestTransitionAnnouncedOnceWhenTheCacheLags: the second pass of a new server starts from a cached status that
+// does not hold the first pass's write yet, and meanwhile the load balancer assigned an address. Each transition
+// is announced once all the same: the address belongs to AddressAssigned's announcement only.
+func TestTransitionAnnouncedOnceWhenTheCacheLags(t *testing.T) {
+	rec := events.NewFakeRecorder(16)
+	r := &FTPServerReconciler{Recorder: rec}
+	fresh := &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "fresh"}}
+	pass := func(address string) {
+		after := fresh.DeepCopy()
+		setCondition(after, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports 30000-30001")
+		if address != "" {
+			after.Status.Address = address
+			setCondition(after, ftpv1.ConditionAddress, true, ftpv1.ReasonAddressAssigned, "passive replies advertise %s", address)
+		} else {
+			setCondition(after, ftpv1.ConditionAddress, false, ftpv1.ReasonWaitingForAddress, "waiting")
+		}
+		r.recordTransitions(fresh, after) // before: the (stale) cached object, without status
+	}
+	pass("")
+	pass("198.51.100.10")
+	close(rec.Events)
+	got := map[string]int{}
+	for e := range rec.Events {
+		got[strings.Fields(e)[1]]++
+	}
+	if got["PortsAllocated"] != 1 || got["AddressAssigned"] != 1 {
+		t.Fatalf("events %v, want one PortsAllocated and one AddressAssigned", got)
+	}
 }

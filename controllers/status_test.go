@@ -247,14 +247,15 @@ func TestPrinterColumnsShowReadyReasonAndMessage(t *testing.T) {
 	}
 }
 
-// TestFirstPassAnnouncesEachTransitionOnce: creating a server that becomes Ready (ClusterIP, its Deployment made
-// available by hand) sends each event once, although several passes run on the way.
+// TestFirstPassAnnouncesEachTransitionOnce: creating a server whose load balancer (MetalLB) assigns an address
+// after the first pass, and whose pod then fails, sends each event once, although several passes run on the way.
 func TestFirstPassAnnouncesEachTransitionOnce(t *testing.T) {
+	startMetalLB(t)
 	ns := newNamespace(t)
 	startOperator(t, ns, bigPool)
 	create(t, newServer(t, ns, "fresh", func(s *ftpv1.FTPServer) {
-		s.Spec.Service.Type = corev1.ServiceTypeClusterIP
 		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](2)}
+		s.Spec.Service.LoadBalancerClass = ptr.To(metallbClass)
 	}))
 	waitCondition(t, ns, "fresh", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
 	makePod(t, ns, "fresh", "fresh-pod", waitingContainer("ImagePullBackOff", "Back-off pulling image"))
@@ -266,7 +267,7 @@ func TestFirstPassAnnouncesEachTransitionOnce(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, e := range evs.Items {
-		if e.Regarding.Name == "fresh" {
+		if e.Regarding.Kind == "FTPServer" && e.Regarding.Name == "fresh" { // not MetalLB's events on the Service
 			seen[e.Reason] = countEvents(t, ns, "fresh", e.Reason) // every event object and series of that reason
 		}
 	}
