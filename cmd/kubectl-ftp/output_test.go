@@ -23,7 +23,9 @@ func TestAddressSource(t *testing.T) {
 	withAddr := func(spec ftpv1.FTPServerSpec) *ftpv1.FTPServer {
 		return &ftpv1.FTPServer{Spec: spec, Status: ftpv1.FTPServerStatus{Address: "203.0.113.10"}}
 	}
-	svc := func(typ corev1.ServiceType) *corev1.Service { return &corev1.Service{Spec: corev1.ServiceSpec{Type: typ}} }
+	svc := func(typ corev1.ServiceType) *corev1.Service {
+		return &corev1.Service{Spec: corev1.ServiceSpec{Type: typ}}
+	}
 	for _, tc := range []struct {
 		name string
 		srv  *ftpv1.FTPServer
