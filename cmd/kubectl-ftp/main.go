@@ -28,6 +28,9 @@ import (
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 )
 
+// version is set by make build (-X main.version).
+var version = "dev"
+
 // Exit codes.
 const (
 	exitOK     = 0
@@ -48,6 +51,7 @@ Usage:
   kubectl ftp status [NAME] [-n NS] [--json]
   kubectl ftp check NAME --user U [-n NS] [--password-stdin] [--json] [--timeout 10s]
                     [--certificate-authority FILE] [--insecure-skip-tls-verify]
+  kubectl ftp version
 
 Common flags: --kubeconfig FILE, --context NAME, -n/--namespace NS.
 `
@@ -68,6 +72,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	sub, args := args[0], args[1:]
+	if sub == "version" {
+		fmt.Fprintln(stdout, "kubectl-ftp", version)
+		return exitOK
+	}
 	fs := flag.NewFlagSet("kubectl ftp "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -97,6 +105,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 
+	switch {
+	case sub == "status" && len(pos) > 1:
+		fmt.Fprintf(stderr, "kubectl ftp status takes at most one NAME\n\n%s", usage)
+		return exitUsage
+	case sub == "check" && (len(pos) != 1 || o.User == ""):
+		fmt.Fprintf(stderr, "kubectl ftp check needs NAME and --user\n\n%s", usage)
+		return exitUsage
+	}
+
 	c, defNS, err := newClient(kubeconfig, kubecontext)
 	if err != nil {
 		fmt.Fprintln(stderr, "kubectl ftp:", err)
@@ -108,10 +125,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	switch sub {
 	case "status":
-		if len(pos) > 1 {
-			fmt.Fprintf(stderr, "kubectl ftp status takes at most one NAME\n\n%s", usage)
-			return exitUsage
-		}
 		name := ""
 		if len(pos) == 1 {
 			name = pos[0]
@@ -134,10 +147,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return exitOK
 	default: // check
-		if len(pos) != 1 || o.User == "" {
-			fmt.Fprintf(stderr, "kubectl ftp check needs NAME and --user\n\n%s", usage)
-			return exitUsage
-		}
 		o.Namespace, o.Name = ns, pos[0]
 		pw := passwordSource{stdin: stdin}
 		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

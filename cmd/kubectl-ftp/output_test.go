@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"net/netip"
 	"reflect"
@@ -11,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 )
@@ -188,5 +191,23 @@ func TestParseInterspersed(t *testing.T) {
 func TestIsBcrypt(t *testing.T) {
 	if !isBcrypt("$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy") || isBcrypt("s3cret") {
 		t.Error("isBcrypt")
+	}
+}
+
+// TestUsage: bad command lines exit 2 without touching the API.
+func TestUsage(t *testing.T) {
+	noAPI := func(string, string) (client.Client, string, error) {
+		t.Error("the API was contacted for a bad command line")
+		return nil, "", errors.New("no API")
+	}
+	for _, args := range [][]string{nil, {"nope"}, {"check", "acme"}, {"check", "--user", "bob"}, {"check", "a", "b", "--user", "bob"},
+		{"status", "a", "b"}, {"check", "acme", "--user", "bob", "--bogus"}, {"status", "--timeout", "1s"}} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, strings.NewReader(""), &out, &errOut, noAPI); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+		if !strings.Contains(errOut.String(), "Usage:") {
+			t.Errorf("%q: no usage on stderr: %q", args, errOut.String())
+		}
 	}
 }
