@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
 // Step results.
@@ -115,7 +116,12 @@ func runCheck(ctx context.Context, c client.Client, o checkOptions, pw passwordS
 		return res
 	}
 	res.Endpoint = srv.Status.Endpoint
-	host, port, implicit, s := resolveEndpoint(&srv)
+	var svc corev1.Service
+	svcp := &svc
+	if err := c.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.ServiceName(&srv)}, &svc); err != nil {
+		svcp = nil // only names the address source
+	}
+	host, port, implicit, s := resolveEndpoint(&srv, svcp)
 	res.add(s)
 	if s.Result == StepFail {
 		return res
@@ -207,7 +213,7 @@ func runCheck(ctx context.Context, c client.Client, o checkOptions, pw passwordS
 }
 
 // resolveEndpoint reads the control host and port from status.endpoint.
-func resolveEndpoint(srv *ftpv1.FTPServer) (host string, port int, implicit bool, s step) {
+func resolveEndpoint(srv *ftpv1.FTPServer, svc *corev1.Service) (host string, port int, implicit bool, s step) {
 	s = step{Name: StepResolve}
 	if srv.Status.Endpoint == "" || srv.Status.Address == "" {
 		s.Result, s.Detail = StepFail, "status.address is empty"
@@ -233,7 +239,7 @@ func resolveEndpoint(srv *ftpv1.FTPServer) (host string, port int, implicit bool
 		s.Fix = "the operator writes status.endpoint; check that it runs (its logs)"
 		return "", 0, false, s
 	}
-	s.Result, s.Detail = StepPass, srv.Status.Endpoint+" (address from "+addressSource(srv, nil)+")"
+	s.Result, s.Detail = StepPass, srv.Status.Endpoint+" (address from "+addressSource(srv, svc)+")"
 	return u.Hostname(), port, u.Scheme == "ftps", s
 }
 

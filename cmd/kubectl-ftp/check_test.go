@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -24,6 +25,12 @@ import (
 // startAPI runs envtest (a real kube-apiserver and etcd) with the FTPServer CRD; no operator runs, so a test sets
 // each server's status by hand through the status subresource.
 func startAPI(t *testing.T) client.Client {
+	t.Helper()
+	c, _ := startAPIEnv(t)
+	return c
+}
+
+func startAPIEnv(t *testing.T) (client.Client, *envtest.Environment) {
 	t.Helper()
 	if err := support.UseEnvtestAssets(); err != nil {
 		t.Fatal(err)
@@ -38,7 +45,7 @@ func startAPI(t *testing.T) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, env
 }
 
 // server creates an FTPServer with user acme whose password Secret holds password, and sets its status to
@@ -129,7 +136,7 @@ func wantStep(t *testing.T, res checkResult, name, result string, fixHas ...stri
 // loopback: a healthy server, one without an address, one whose PASV advertises an address nobody listens on,
 // and a wrong password.
 func TestCheckAgainstAPIAndEngine(t *testing.T) {
-	c := startAPI(t)
+	c, env := startAPIEnv(t)
 	const ns = "ftp"
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
@@ -205,6 +212,48 @@ func TestCheckAgainstAPIAndEngine(t *testing.T) {
 		wantStep(t, res, StepPassword, StepPass, "from stdin")
 	})
 
+	t.Run("Secret not readable", func(t *testing.T) {
+		// A user who may read FTPServers but not Secrets: the check says so and takes the password from the
+		// prompt, or fails at the password step without a terminal.
+		engine, addr := support.StartEngine(t)
+		server(t, c, ns, "private", support.EnginePassword, addr, engine.PassivePorts.Start)
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ftp-viewer"}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{ftpv1.GroupVersion.Group}, Resources: []string{"ftpservers"}, Verbs: []string{"get", "list"}},
+		}}
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ftp-viewer"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "ftp-viewer"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "viewer"}}}
+		for _, o := range []client.Object{role, binding} {
+			if err := c.Create(context.Background(), o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u, err := env.ControlPlane.AddUser(envtest.User{Name: "viewer"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viewer, err := client.New(u.Config(), client.Options{Scheme: newScheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, code, _ := checkCLI(t, viewer, ns, "private", "")
+		if code != exitFailed {
+			t.Fatalf("exit %d: %+v", code, res.Steps)
+		}
+		wantStep(t, res, StepPassword, StepFail, "you may not read Secret private-pw, and stdin is not a terminal", "--password-stdin")
+
+		prompted := 0
+		o := checkOptions{Namespace: ns, Name: "private", User: support.EngineUser, Timeout: 2 * time.Second}
+		res = runCheck(context.Background(), viewer, o, passwordSource{terminal: func() (string, error) {
+			prompted++
+			return support.EnginePassword, nil
+		}})
+		if !res.OK || prompted != 1 {
+			t.Fatalf("ok %v, prompted %d times: %+v", res.OK, prompted, res.Steps)
+		}
+		wantStep(t, res, StepPassword, StepPass, "typed at the prompt (you may not read Secret private-pw)")
+	})
+
 	t.Run("status", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), []string{"status", "-n", ns}, nil, &out, &errOut,
@@ -213,8 +262,8 @@ func TestCheckAgainstAPIAndEngine(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, errOut.String())
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		if len(lines) != 5 { // header + dropped, healthy, pending, wrongpw
-			t.Fatalf("want a header and 4 rows:\n%s", out.String())
+		if len(lines) != 6 { // header + dropped, healthy, pending, private, wrongpw
+			t.Fatalf("want a header and 5 rows:\n%s", out.String())
 		}
 		if f := strings.Fields(lines[3]); f[0] != "pending" || f[1] != "-" || !strings.Contains(lines[3], "none yet") ||
 			!strings.Contains(lines[3], "AddressAssigned=False(WaitingForAddress)") {
