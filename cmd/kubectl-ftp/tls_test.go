@@ -105,6 +105,38 @@ func TestCheckTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("implicit TLS", func(t *testing.T) {
+		cert, ca := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
+		engine, _ := support.StartEngineWith(t, func(s *ftpd.Server) {
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			s.TLSMode = ftpd.TLSImplicit
+		})
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = engine.ServeImplicitTLS(l) }()
+		server(t, c, ns, "implicit", support.EnginePassword, l.Addr().String(), engine.PassivePorts.Start)
+		var srv ftpv1.FTPServer
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "implicit"}, &srv); err != nil {
+			t.Fatal(err)
+		}
+		srv.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "implicit-tls"}, Mode: ftpv1.TLSImplicit}
+		if err := c.Update(context.Background(), &srv); err != nil {
+			t.Fatal(err)
+		}
+		srv.Status.Endpoint = "ftps://" + l.Addr().String()
+		if err := c.Status().Update(context.Background(), &srv); err != nil {
+			t.Fatal(err)
+		}
+		res, code, _ := checkCLI(t, c, ns, "implicit", "", "--certificate-authority", ca)
+		if code != exitOK {
+			t.Fatalf("exit %d: %+v", code, res.Steps)
+		}
+		wantStep(t, res, StepTLS, StepPass, "implicit TLS, certificate valid for 127.0.0.1")
+		wantStep(t, res, StepEPSVList, StepPass)
+	})
+
 	t.Run("unknown authority", func(t *testing.T) {
 		cert, _ := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
 		tlsServer(t, c, ns, "unknownca", cert)
