@@ -321,6 +321,10 @@ func login(conn *ftpConn, srv *ftpv1.FTPServer, o checkOptions, password string,
 	case r.Code == 230:
 		res.add(step{Name: StepLogin, Result: StepPass, Detail: r.String(), Elapsed: since(start)})
 		return true
+	case (r.Code == 530 || r.Code == 534) && strings.Contains(strings.ToUpper(r.Msg), "TLS"):
+		res.add(step{Name: StepLogin, Result: StepFail, Detail: "login refused: " + r.String(), Elapsed: since(start),
+			Fix: "the server requires TLS before login but spec.tls is not set: the running pod and the spec disagree; check spec.tls and kubectl ftp status " + o.Name})
+		return false
 	case r.Code == 530:
 		fix := "wrong password for " + o.User + ", or " + o.User + " is locked out after failed logins (wait for the lockout to pass)"
 		for _, u := range srv.Spec.Users {
@@ -329,10 +333,6 @@ func login(conn *ftpConn, srv *ftpv1.FTPServer, o checkOptions, password string,
 			}
 		}
 		res.add(step{Name: StepLogin, Result: StepFail, Detail: "login refused: " + r.String(), Fix: fix, Elapsed: since(start)})
-		return false
-	case r.Code == 534 || r.Code == 550 && srv.Spec.TLS != nil:
-		res.add(step{Name: StepLogin, Result: StepFail, Detail: r.String(), Elapsed: since(start),
-			Fix: "the server wants TLS before login: set spec.tls or use a server whose tls.mode is Explicit"})
 		return false
 	}
 	res.add(step{Name: StepLogin, Result: StepFail, Detail: "unexpected reply: " + r.String(), Elapsed: since(start),

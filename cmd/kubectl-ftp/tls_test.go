@@ -137,6 +137,17 @@ func TestCheckTLS(t *testing.T) {
 		wantStep(t, res, StepEPSVList, StepPass)
 	})
 
+	t.Run("spec without tls, server requires it", func(t *testing.T) {
+		cert, _ := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
+		engine, addr := support.StartEngineWith(t, func(s *ftpd.Server) {
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			s.TLSMode = ftpd.TLSRequired
+		})
+		server(t, c, ns, "plainspec", support.EnginePassword, addr, engine.PassivePorts.Start)
+		res, _, _ := checkCLI(t, c, ns, "plainspec", "")
+		wantStep(t, res, StepLogin, StepFail, "530", "the server requires TLS before login but spec.tls is not set")
+	})
+
 	t.Run("unknown authority", func(t *testing.T) {
 		cert, _ := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
 		tlsServer(t, c, ns, "unknownca", cert)
