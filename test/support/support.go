@@ -115,6 +115,13 @@ const (
 // It returns the server and its control address.
 func StartEngine(t testing.TB) (*ftpd.Server, string) {
 	t.Helper()
+	return StartEngineWith(t, nil)
+}
+
+// StartEngineWith is StartEngine with configure (when not nil) applied to the server before it starts serving,
+// for fields that cannot change later (PassiveHost, TLSConfig, limits).
+func StartEngineWith(t testing.TB, configure func(*ftpd.Server)) (*ftpd.Server, string) {
+	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.yaml")
 	doc := fmt.Sprintf("users:\n- name: %s\n  password: %s\n  home: /%s\n", EngineUser, EnginePassword, EngineUser)
@@ -131,6 +138,9 @@ func StartEngine(t testing.TB) (*ftpd.Server, string) {
 	}
 	p := FreePort(t)
 	srv := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: root}, PassivePorts: ftpd.PortRange{Start: p, End: p}}
+	if configure != nil {
+		configure(srv)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
