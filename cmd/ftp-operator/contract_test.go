@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"net/netip"
+	"reflect"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,20 +11,23 @@ import (
 	"k8s.io/utils/ptr"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
 // TestRenderedArgsParse: every argument list the operator renders into a Deployment is accepted by the engine's
-// own flag parser, with the meaning the operator intended.
+// own parser, with the meaning the operator intended: the whole parsed configuration equals what render built
+// (engineconfig's fuzzed round trip covers every field), and the settings that matter are what the spec says.
 func TestRenderedArgsParse(t *testing.T) {
 	grant := ftpv1.PortRange{Start: 31000, End: 31015}
 	tests := []struct {
 		name  string
 		mut   func(*ftpv1.FTPServer)
-		check func(*testing.T, *ftpdConfig)
+		check func(*testing.T, engineconfig.Config)
 	}{
-		{"defaults", nil, func(t *testing.T, c *ftpdConfig) {
-			if c.activeMode != "Disabled" || c.tlsCert != "" || c.proxyProtocol {
+		{"defaults", nil, func(t *testing.T, c engineconfig.Config) {
+			if c.ActiveMode || c.TLS.Cert != "" || c.TLS.Mode != ftpd.TLSExplicit || c.ProxyProtocol.Enabled {
 				t.Fatalf("%+v", c)
 			}
 		}},
@@ -30,23 +35,32 @@ func TestRenderedArgsParse(t *testing.T) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, Mode: ftpv1.TLSImplicit}
 			s.Spec.ActiveMode = ftpv1.ActiveModeEnabled
 			s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8"}}
-		}, func(t *testing.T, c *ftpdConfig) {
-			if c.tlsMode != "Implicit" || c.implicitListen != ":9990" || c.tlsCert != "/etc/ftpd/tls/tls.crt" ||
-				c.activeMode != "Enabled" || !c.proxyProtocol || c.proxyTrusted != "10.0.0.0/8" || !c.tlsRequireSessionReuse {
+		}, func(t *testing.T, c engineconfig.Config) {
+			if c.TLS.Mode != ftpd.TLSImplicit || c.ImplicitListen != ":9990" || c.TLS.Cert != "/etc/ftpd/tls/tls.crt" ||
+				c.TLS.Key != "/etc/ftpd/tls/tls.key" || !c.ActiveMode || !c.ProxyProtocol.Enabled ||
+				!reflect.DeepEqual(c.ProxyProtocol.Trusted, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) ||
+				!c.TLS.RequireSessionReuse {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{"TLS session reuse Disabled", func(s *ftpv1.FTPServer) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: ftpv1.TLSSessionReuseDisabled}
-		}, func(t *testing.T, c *ftpdConfig) {
-			if c.tlsMode != "Required" || c.tlsRequireSessionReuse {
+		}, func(t *testing.T, c engineconfig.Config) {
+			if c.TLS.Mode != ftpd.TLSRequired || c.TLS.RequireSessionReuse {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{"TLS session reuse Enabled", func(s *ftpv1.FTPServer) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: ftpv1.TLSSessionReuseEnabled}
-		}, func(t *testing.T, c *ftpdConfig) {
-			if !c.tlsRequireSessionReuse {
+		}, func(t *testing.T, c engineconfig.Config) {
+			if !c.TLS.RequireSessionReuse {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"PROXY protocol trusting every peer's header", func(s *ftpv1.FTPServer) {
+			s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{}
+		}, func(t *testing.T, c engineconfig.Config) {
+			if !c.ProxyProtocol.Enabled || c.ProxyProtocol.Trusted != nil {
 				t.Fatalf("%+v", c)
 			}
 		}},
@@ -68,12 +82,16 @@ func TestRenderedArgsParse(t *testing.T) {
 			if args[0] != "ftpd" {
 				t.Fatalf("subcommand %q", args[0])
 			}
-			c, err := parseFTPDFlags(args[1:], io.Discard)
+			c, err := engineconfig.Parse(args[1:], io.Discard)
 			if err != nil {
 				t.Fatalf("engine refuses the rendered arguments %v: %v", args, err)
 			}
-			if c.passivePorts != "31000-31015" || c.listen != ":2121" || c.kubernetesFTPServer != "ns/s" ||
-				c.root != "/data" || c.users != "/etc/ftpd/users/users.yaml" || c.healthListen != ":8080" {
+			if want := render.EngineConfig(srv, grant); !reflect.DeepEqual(c, want) {
+				t.Fatalf("parsed %+v\nrendered %+v", c, want)
+			}
+			if c.Passive.Ports != (ftpd.PortRange{Start: 31000, End: 31015}) || c.Listen != ":2121" ||
+				c.Address.Follow != (engineconfig.FollowTarget{Namespace: "ns", Name: "s"}) ||
+				c.Root != "/data" || c.Users != "/etc/ftpd/users/users.yaml" || c.HealthListen != ":8080" {
 				t.Fatalf("parsed %+v", c)
 			}
 			tt.check(t, c)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -12,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ftp-operator/ftp-operator/controllers"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
 
 // followFTPServerAddress makes the engine advertise the address the operator publishes for its FTPServer (in the
@@ -19,18 +19,15 @@ import (
 // restarts the pod. It checks the target and the client configuration at once and returns an error for them;
 // following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
 // unreachable, until ctx ends.
-func followFTPServerAddress(ctx context.Context, target string, set func(string), logger *slog.Logger) error {
-	ns, name, ok := strings.Cut(target, "/")
-	if !ok || ns == "" || name == "" {
-		return fmt.Errorf("--kubernetes-ftpserver %q: want NAMESPACE/NAME", target)
-	}
+func followFTPServerAddress(ctx context.Context, follow engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
+	target := follow.String()
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("--kubernetes-ftpserver: %w", err)
 	}
 	go func() {
 		start := time.Now()
-		err := followAddress(ctx, cfg, types.NamespacedName{Namespace: ns, Name: name}, target, set, logger)
+		err := followAddress(ctx, cfg, types.NamespacedName{Namespace: follow.Namespace, Name: follow.Name}, target, set, logger)
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
 
@@ -21,7 +22,7 @@ func TestFTPDSessionDefaultsAndFlags(t *testing.T) {
 	}
 	build := func(args ...string) *ftpd.Server {
 		t.Helper()
-		cfg, err := parseFTPDFlags(append([]string{"--root", dir, "--users", users}, args...), io.Discard)
+		cfg, err := engineconfig.Parse(append([]string{"--root", dir, "--users", users}, args...), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
 
 func freeAddr(t *testing.T) string {
@@ -142,34 +144,21 @@ func TestRunFTPDFlagsHealthAndAddressFile(t *testing.T) {
 	waitPASV("(192,0,2,11,")
 }
 
-func TestParseFTPDFlagsRejectsBadInput(t *testing.T) {
-	for _, args := range [][]string{
-		{"--users", "u"},
-		{"--root", "r"},
-		{"--root", "r", "--users", "u", "extra"},
-	} {
-		if _, err := parseFTPDFlags(args, io.Discard); err == nil {
-			t.Errorf("%v accepted", args)
-		}
-	}
+// TestFTPDRejectsBadInput: the ftpd subcommand refuses bad arguments before it serves (engineconfig tests name
+// each case), and a root that is not a directory or a missing users file when it builds the server.
+func TestFTPDRejectsBadInput(t *testing.T) {
 	dir := t.TempDir()
 	users := filepath.Join(dir, "u.yaml")
 	_ = os.WriteFile(users, []byte("users: []\n"), 0o600)
-	for _, extra := range [][]string{
-		{"--tls-mode", "Sometimes"},
-		{"--tls-mode", "Required"}, // no certificate
-		{"--active-mode", "Maybe"},
-		{"--passive-ports", "10-20"},
-		{"--tls-cert", "x"},
-		{"--address-overrides", "nonsense"},
-		{"--proxy-protocol-trusted", "10.0.0.0/33"},
+	for _, args := range [][]string{
+		{"--users", users},
+		{"--root", dir, "--users", users, "--tls-mode", "Required"},
+		{"--root", dir, "--users", users, "--address-overrides", "nonsense"},
+		{"--root", filepath.Join(dir, "missing"), "--users", users},
+		{"--root", users, "--users", users},
 	} {
-		cfg, err := parseFTPDFlags(append([]string{"--root", dir, "--users", users}, extra...), io.Discard)
-		if err != nil {
-			t.Fatalf("%v: parse: %v", extra, err)
-		}
-		if _, _, err := buildServer(cfg, nil); err == nil {
-			t.Errorf("%v accepted", extra)
+		if err := runFTPD(context.Background(), append(args, "--listen=127.0.0.1:0", "--health-listen=")); err == nil {
+			t.Errorf("%v accepted", args)
 		}
 	}
 }
@@ -189,7 +178,7 @@ func TestTLSRequireSessionReuseFlag(t *testing.T) {
 		{[]string{"--tls-require-session-reuse=false"}, true},
 	} {
 		args := append([]string{"--root", dir, "--users", users, "--tls-cert", cert, "--tls-key", key}, tt.extra...)
-		cfg, err := parseFTPDFlags(args, io.Discard)
+		cfg, err := engineconfig.Parse(args, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

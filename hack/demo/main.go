@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
@@ -317,19 +317,19 @@ func materializePod(ctx context.Context, c client.Client, dep *appsv1.Deployment
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
 	}
-	var args []string
-	for _, a := range dep.Spec.Template.Spec.Containers[0].Args {
-		switch {
-		case strings.HasPrefix(a, "--root="):
-			a = "--root=" + filepath.Join(dir, "data")
-		case strings.HasPrefix(a, "--users="):
-			a = "--users=" + usersFile
-		case strings.HasPrefix(a, "--health-listen="):
-			a = fmt.Sprintf("--health-listen=127.0.0.1:%d", healthPort)
-		}
-		args = append(args, a)
+	// The pod's arguments are an engineconfig.Config; move its paths and health port to this machine.
+	podArgs := dep.Spec.Template.Spec.Containers[0].Args
+	if len(podArgs) == 0 || podArgs[0] != "ftpd" {
+		return nil, fmt.Errorf("container args %q: want the ftpd subcommand", podArgs)
 	}
-	return args, nil
+	cfg, err := engineconfig.Parse(podArgs[1:], io.Discard)
+	if err != nil {
+		return nil, fmt.Errorf("the rendered arguments %q: %w", podArgs, err)
+	}
+	cfg.Root = filepath.Join(dir, "data")
+	cfg.Users = usersFile
+	cfg.HealthListen = fmt.Sprintf("127.0.0.1:%d", healthPort)
+	return append([]string{"ftpd"}, cfg.Args()...), nil
 }
 
 func waitReady(ctx context.Context, port int) error {

@@ -73,6 +73,14 @@ type UserEntry struct {
 	Anonymous bool `json:"anonymous,omitempty"`
 }
 
+// Marshal writes f the way ParseUsersFile reads it (YAML). An empty file still holds an empty list.
+func (f UsersFile) Marshal() ([]byte, error) {
+	if f.Users == nil {
+		f.Users = []UserEntry{}
+	}
+	return yaml.Marshal(f)
+}
+
 // ParseUsersFile parses and validates a users file.
 func ParseUsersFile(data []byte) (*UsersFile, error) {
 	var f UsersFile

@@ -70,7 +70,7 @@ func (r PortRange) Advertised(listened int) int {
 // String formats the range the way ParsePortRange reads it.
 func (r PortRange) String() string {
 	s := fmt.Sprintf("%d-%d", r.Start, r.End)
-	if r.AdvertisedStart != 0 && r.AdvertisedStart != r.Start {
+	if r.AdvertisedStart != 0 {
 		s += fmt.Sprintf("=%d", r.AdvertisedStart)
 	}
 	return s

@@ -4,8 +4,8 @@ package render
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
-	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,9 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
 
@@ -176,10 +176,7 @@ func UsersFile(srv *ftpv1.FTPServer, passwords map[string][]byte) ([]byte, error
 			Access:       ftpd.Access(access),
 		})
 	}
-	if doc.Users == nil {
-		doc.Users = []ftpd.UserEntry{} // the engine wants a list, even an empty one
-	}
-	return yaml.Marshal(doc)
+	return doc.Marshal()
 }
 
 // passwordKey is the Secret key (and file name) of a user's password. User names may hold '@', Secret keys may
@@ -289,34 +286,45 @@ func PersistentVolumeClaim(srv *ftpv1.FTPServer) *corev1.PersistentVolumeClaim {
 	}
 }
 
-// EngineArgs are the ftpd arguments for srv with passive ports grant. They carry no address: the engine follows
-// the address key of its ConfigMap live, so an address change never changes the pod template.
-func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
-	args := []string{
-		"ftpd",
-		fmt.Sprintf("--listen=:%d", ContainerControlPort),
-		"--root=" + dataDir,
-		"--users=" + path.Join(UsersDir, UsersFileName),
-		"--passive-ports=" + grant.String(),
-		fmt.Sprintf("--health-listen=:%d", ContainerHealthPort),
-		"--kubernetes-ftpserver=" + srv.Namespace + "/" + srv.Name,
-		"--active-mode=" + string(activeMode(srv)),
-	}
+// EngineConfig is the engine's configuration for srv with passive ports grant: the one value that crosses from
+// the operator to the engine. It carries no address: the engine follows the address key of its ConfigMap live, so
+// an address change never changes the pod template.
+func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Config {
+	c := engineconfig.Default()
+	c.Listen = fmt.Sprintf(":%d", ContainerControlPort)
+	c.HealthListen = fmt.Sprintf(":%d", ContainerHealthPort)
+	c.Root = dataDir
+	c.Users = path.Join(UsersDir, UsersFileName)
+	c.Passive.Ports = ftpd.PortRange{Start: int(grant.Start), End: int(grant.End)}
+	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
+	c.ActiveMode = activeMode(srv) == ftpv1.ActiveModeEnabled
 	if pp := srv.Spec.ProxyProtocol; pp != nil {
-		args = append(args, "--proxy-protocol", "--proxy-protocol-trusted="+strings.Join(pp.TrustedCIDRs, ","))
-	}
-	if tls := srv.Spec.TLS; tls != nil {
-		mode := tls.ModeOrDefault()
-		args = append(args,
-			"--tls-cert="+path.Join(tlsDir, corev1.TLSCertKey),
-			"--tls-key="+path.Join(tlsDir, corev1.TLSPrivateKeyKey),
-			"--tls-mode="+string(mode),
-			"--tls-require-session-reuse="+strconv.FormatBool(tls.RequireSessionReuseOrDefault() == ftpv1.TLSSessionReuseEnabled))
-		if mode == ftpv1.TLSImplicit {
-			args = append(args, fmt.Sprintf("--implicit-listen=:%d", ContainerImplicitPort))
+		c.ProxyProtocol.Enabled = true
+		for _, cidr := range pp.TrustedCIDRs {
+			// The API admits only CIDRs (CEL isCIDR parses them with netip.ParsePrefix too), so none is left out.
+			if p, err := netip.ParsePrefix(cidr); err == nil {
+				c.ProxyProtocol.Trusted = append(c.ProxyProtocol.Trusted, p.Masked())
+			}
 		}
 	}
-	return args
+	if tls := srv.Spec.TLS; tls != nil {
+		c.TLS = engineconfig.TLS{
+			Cert:                path.Join(tlsDir, corev1.TLSCertKey),
+			Key:                 path.Join(tlsDir, corev1.TLSPrivateKeyKey),
+			Mode:                ftpd.TLSMode(tls.ModeOrDefault()),
+			RequireSessionReuse: tls.RequireSessionReuseOrDefault() == ftpv1.TLSSessionReuseEnabled,
+		}
+		if c.TLS.Mode == ftpd.TLSImplicit {
+			c.ImplicitListen = fmt.Sprintf(":%d", ContainerImplicitPort)
+		}
+	}
+	return c
+}
+
+// EngineArgs are the container arguments for srv with passive ports grant: the ftpd subcommand and
+// EngineConfig's arguments.
+func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
+	return append([]string{"ftpd"}, EngineConfig(srv, grant).Args()...)
 }
 
 func activeMode(srv *ftpv1.FTPServer) ftpv1.ActiveMode {

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
 
 func server(mut func(*ftpv1.FTPServer)) *ftpv1.FTPServer {
@@ -193,13 +197,16 @@ func TestDeployment(t *testing.T) {
 		t.Fatalf("container %s %v", c.Image, c.Args)
 	}
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"--passive-ports=30016-30019", "--kubernetes-ftpserver=billing/invoices", "--tls-mode=Explicit",
-		"--tls-cert=/etc/ftpd/tls/tls.crt", "--tls-require-session-reuse=true"} {
-		if !strings.Contains(args, want) {
-			t.Errorf("args %q lack %q", args, want)
-		}
+	if want := EngineArgs(srv, grant); !slices.Equal(c.Args, want) {
+		t.Fatalf("container args %q, want EngineArgs %q", c.Args, want)
 	}
-	if strings.Contains(args, "public-address") {
+	cfg := EngineConfig(srv, grant)
+	if cfg.Passive.Ports != (ftpd.PortRange{Start: 30016, End: 30019}) ||
+		cfg.Address.Follow != (engineconfig.FollowTarget{Namespace: "billing", Name: "invoices"}) ||
+		cfg.TLS != (engineconfig.TLS{Cert: "/etc/ftpd/tls/tls.crt", Key: "/etc/ftpd/tls/tls.key", Mode: ftpd.TLSExplicit, RequireSessionReuse: true}) {
+		t.Errorf("engine config %+v", cfg)
+	}
+	if cfg.Address.Static != "" || cfg.Address.File != "" || strings.Contains(args, "public-address") {
 		t.Error("the address must not be in the pod template: it changes without a restart")
 	}
 	containerPorts := map[int32]bool{}
@@ -240,35 +247,35 @@ func TestDeployment(t *testing.T) {
 	}
 }
 
-func TestProxyProtocolArgs(t *testing.T) {
-	plain := strings.Join(EngineArgs(server(nil), grant), " ")
-	if strings.Contains(plain, "proxy-protocol") {
-		t.Fatalf("PROXY protocol on without being asked: %s", plain)
+func TestProxyProtocolConfig(t *testing.T) {
+	if plain := EngineConfig(server(nil), grant).ProxyProtocol; plain.Enabled || plain.Trusted != nil {
+		t.Fatalf("PROXY protocol on without being asked: %+v", plain)
 	}
-	args := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) {
-		s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8", "192.168.1.0/24"}}
-	}), grant), " ")
-	if !strings.Contains(args, "--proxy-protocol --proxy-protocol-trusted=10.0.0.0/8,192.168.1.0/24") {
-		t.Fatalf("args %s", args)
+	pp := EngineConfig(server(func(s *ftpv1.FTPServer) {
+		s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8", "192.168.1.7/24"}}
+	}), grant).ProxyProtocol
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.0/24")}
+	if !pp.Enabled || !slices.Equal(pp.Trusted, want) {
+		t.Fatalf("PROXY protocol %+v", pp)
 	}
 }
 
-// TestTLSSessionReuseArgs: the requirement is rendered on by default and off only when the spec says Disabled.
-func TestTLSSessionReuseArgs(t *testing.T) {
-	for reuse, want := range map[ftpv1.TLSSessionReuse]string{
-		"":                            "--tls-require-session-reuse=true",
-		ftpv1.TLSSessionReuseEnabled:  "--tls-require-session-reuse=true",
-		ftpv1.TLSSessionReuseDisabled: "--tls-require-session-reuse=false",
+// TestTLSSessionReuseConfig: the requirement is on by default and off only when the spec says Disabled.
+func TestTLSSessionReuseConfig(t *testing.T) {
+	for reuse, want := range map[ftpv1.TLSSessionReuse]bool{
+		"":                            true,
+		ftpv1.TLSSessionReuseEnabled:  true,
+		ftpv1.TLSSessionReuseDisabled: false,
 	} {
-		args := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) {
+		cfg := EngineConfig(server(func(s *ftpv1.FTPServer) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: reuse}
-		}), grant), " ")
-		if !strings.Contains(args, want) {
-			t.Errorf("%q: args %s lack %s", reuse, args, want)
+		}), grant)
+		if cfg.TLS.RequireSessionReuse != want {
+			t.Errorf("%q: RequireSessionReuse %v, want %v", reuse, cfg.TLS.RequireSessionReuse, want)
 		}
 	}
-	if plain := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) { s.Spec.TLS = nil }), grant), " "); strings.Contains(plain, "session-reuse") {
-		t.Errorf("session reuse rendered without TLS: %s", plain)
+	if plain := EngineConfig(server(func(s *ftpv1.FTPServer) { s.Spec.TLS = nil }), grant); plain.TLS.Cert != "" {
+		t.Errorf("TLS without spec.tls: %+v", plain.TLS)
 	}
 }
 
@@ -324,11 +331,11 @@ func TestPassivePortsBelow1024(t *testing.T) {
 }
 
 func TestTLSDefaultsToRequired(t *testing.T) {
-	args := strings.Join(EngineArgs(server(func(s *ftpv1.FTPServer) {
+	cfg := EngineConfig(server(func(s *ftpv1.FTPServer) {
 		s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}}
-	}), grant), " ")
-	if !strings.Contains(args, "--tls-mode=Required") {
-		t.Fatalf("tls without a mode: %s", args)
+	}), grant)
+	if cfg.TLS.Mode != ftpd.TLSRequired {
+		t.Fatalf("tls without a mode: %+v", cfg.TLS)
 	}
 }
 

@@ -1,0 +1,184 @@
+// Package engineconfig is the contract between the operator and the FTP engine: everything the operator tells one
+// engine, as one typed value with no Kubernetes imports. The operator builds it from an FTPServer
+// (render.EngineConfig) and writes it into the pod as arguments (Config.Args); the engine (`ftp-operator ftpd`)
+// reads it back with Parse and builds its server from it. Each setting is declared once, in the flag table of
+// flags.go, which both directions use, and a fuzzed round trip (Args → Parse) keeps them equal: a field added to
+// Config without a flag fails that test.
+package engineconfig
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+)
+
+// Config is one engine's configuration. The zero value is not useful; start from Default.
+type Config struct {
+	// Listen is the control connection address; ImplicitListen serves implicit FTPS (TLS.Mode Implicit only);
+	// HealthListen serves /healthz, /readyz and /metrics ("" disables it).
+	Listen, ImplicitListen, HealthListen string
+	// Root is the directory holding the users' homes (required).
+	Root string
+	// Users is the path of the users file (ftpd.UsersFile, YAML or JSON), re-read when it changes (required).
+	Users string
+
+	Passive       Passive
+	Address       Address
+	TLS           TLS
+	ProxyProtocol ProxyProtocol
+	Limits        Limits
+
+	// ActiveMode allows PORT/EPRT (only to the client's own IP, never to ports below 1024).
+	ActiveMode bool
+	// XferLog appends wu-ftpd compatible transfer log lines to this file ("-" = stdout, "" = none).
+	XferLog string
+	// FsyncUploads fsyncs each upload before renaming it into place.
+	FsyncUploads bool
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// ShutdownTimeout is how long to drain transfers on SIGTERM.
+	ShutdownTimeout time.Duration
+
+	// Room for what crosses this boundary next (storage backends, HA slices): add the field here and its flag in
+	// flags.go; the round-trip test fails until both are there.
+}
+
+// Passive is the passive-mode data connection setup.
+type Passive struct {
+	// Ports are the passive ports the engine listens on (and advertises, see ftpd.PortRange).
+	Ports ftpd.PortRange
+	// Host is the IP the passive listeners bind to ("" = all interfaces).
+	Host string
+	// Mux lets different client IPs share passive ports (the data connection is matched by client IP).
+	Mux bool
+}
+
+// Address is where the address advertised in PASV replies comes from. Static applies at once; File, once it
+// exists, overrides it and is re-read when it changes; Follow, when set, follows the address the operator
+// publishes for that FTPServer live. Overrides advertise other addresses to clients in given CIDRs.
+type Address struct {
+	Static    string
+	File      string
+	Follow    FollowTarget
+	Overrides []ftpd.AddressOverride
+}
+
+// FollowTarget names the FTPServer whose published address the engine follows. The zero value follows nothing.
+type FollowTarget struct {
+	Namespace, Name string
+}
+
+// IsZero reports whether t names no FTPServer.
+func (t FollowTarget) IsZero() bool { return t == FollowTarget{} }
+
+func (t FollowTarget) String() string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Namespace + "/" + t.Name
+}
+
+// TLS is FTPS. Cert and Key are PEM files, reloaded when they change; without them only Mode Explicit (no TLS
+// offered) is valid.
+type TLS struct {
+	Cert, Key string
+	// Mode is Explicit (AUTH TLS optional), Required (TLS for login and data) or Implicit (TLS from the first byte on
+	// ImplicitListen as well).
+	Mode ftpd.TLSMode
+	// RequireSessionReuse makes PROT P data connections resume the TLS session of their own control connection.
+	RequireSessionReuse bool
+}
+
+// ProxyProtocol is the PROXY protocol v1/v2 in front of control and data connections.
+type ProxyProtocol struct {
+	Enabled bool
+	// Trusted are the load balancers' CIDRs: only they must and may send a header. Empty = every peer must.
+	Trusted []netip.Prefix
+}
+
+// Limits are the timeouts and caps of the engine.
+type Limits struct {
+	IdleTimeout      time.Duration // close control connections idle this long
+	LoginTimeout     time.Duration // close connections not logged in this long after connecting (negative = only IdleTimeout)
+	DataTimeout      time.Duration // opening or stalling a data connection; also how long an unused passive port stays reserved
+	MaxSessions      int           // concurrent sessions (negative = unlimited)
+	MaxSessionsPerIP int           // concurrent sessions per client IP (negative = unlimited)
+	BandwidthLimit   int64         // bytes per second per data connection (0 = unlimited)
+	LockoutThreshold int           // failed logins of one user from one IP before that pair is locked out
+	LockoutBackoff   time.Duration // first lockout duration; doubles on each repeat
+}
+
+// Default is the engine's configuration when no flag is given. Root and Users have no default.
+func Default() Config {
+	return Config{
+		Listen:         ":21",
+		ImplicitListen: ":990",
+		HealthListen:   ":8080",
+		Passive:        Passive{Ports: ftpd.PortRange{Start: 30000, End: 30015}},
+		TLS:            TLS{Mode: ftpd.TLSExplicit, RequireSessionReuse: true},
+		Limits: Limits{
+			IdleTimeout:      ftpd.DefaultIdleTimeout,
+			LoginTimeout:     ftpd.DefaultLoginTimeout,
+			DataTimeout:      30 * time.Second,
+			MaxSessions:      ftpd.DefaultMaxSessions,
+			MaxSessionsPerIP: ftpd.DefaultMaxSessionsPerIP,
+			LockoutThreshold: ftpd.DefaultLockoutThreshold,
+			LockoutBackoff:   ftpd.DefaultLockoutBackoff,
+		},
+		ActiveMode:      true,
+		LogLevel:        "info",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Validate reports the first setting the engine cannot run with, named by its flag.
+func (c Config) Validate() error {
+	if c.Root == "" || c.Users == "" {
+		return errors.New("--root and --users are required")
+	}
+	if err := c.Passive.Ports.Validate(); err != nil {
+		return fmt.Errorf("--passive-ports: %w", err)
+	}
+	if t := c.Address.Follow; !t.IsZero() && (t.Namespace == "" || t.Name == "" || strings.Contains(t.Namespace+t.Name, "/")) {
+		return fmt.Errorf("--kubernetes-ftpserver %q: want NAMESPACE/NAME", t.String())
+	}
+	for _, o := range c.Address.Overrides {
+		if !o.Prefix.IsValid() || o.Prefix != o.Prefix.Masked() || o.Address == "" ||
+			strings.ContainsAny(o.Address, ", \t\r\n") {
+			return fmt.Errorf("--address-overrides: %s=%q: want CIDR=ADDRESS", o.Prefix, o.Address)
+		}
+	}
+	switch c.TLS.Mode {
+	case ftpd.TLSExplicit, ftpd.TLSRequired, ftpd.TLSImplicit:
+	default:
+		return fmt.Errorf("--tls-mode %q: want Explicit, Required or Implicit", c.TLS.Mode)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLS.Cert == "" && c.TLS.Mode != ftpd.TLSExplicit {
+		return fmt.Errorf("--tls-mode %s needs --tls-cert and --tls-key", c.TLS.Mode)
+	}
+	for _, p := range c.ProxyProtocol.Trusted {
+		if !p.IsValid() || p != p.Masked() {
+			return fmt.Errorf("--proxy-protocol-trusted: %s is not a network address", p)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	return nil
+}
+
+// SlogLevel is LogLevel as a slog.Level (info when it does not parse; Validate reports that).
+func (c Config) SlogLevel() slog.Level {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	return level
+}

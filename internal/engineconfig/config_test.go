@@ -1,0 +1,184 @@
+package engineconfig
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+)
+
+// valid is a Config that Validate accepts.
+func valid() Config {
+	c := Default()
+	c.Root, c.Users = "/data", "/etc/ftpd/users/users.yaml"
+	return c
+}
+
+// TestEveryFieldHasAFlag: changing any leaf field of Config away from a valid value changes Args. A field added to
+// Config without a flag in the table fails here (and in the fuzzed round trip).
+func TestEveryFieldHasAFlag(t *testing.T) {
+	base := full()
+	if err := base.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	baseArgs := strings.Join(base.Args(), " ")
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.Struct:
+			if v.Type() == reflect.TypeOf(ftpd.PortRange{}) || v.Type() == reflect.TypeOf(netip.Prefix{}) {
+				break
+			}
+			for i := range v.NumField() {
+				walk(v.Field(i), path+"."+v.Type().Field(i).Name)
+			}
+			return
+		}
+		c := full()
+		target := fieldByPath(reflect.ValueOf(&c).Elem(), strings.Split(path, ".")[1:])
+		switch target.Kind() {
+		case reflect.String:
+			target.SetString(target.String() + "x")
+		case reflect.Bool:
+			target.SetBool(!target.Bool())
+		case reflect.Int, reflect.Int64:
+			target.SetInt(target.Int() + 1)
+		case reflect.Slice:
+			target.Set(reflect.Zero(target.Type()))
+		case reflect.Struct: // PortRange
+			target.Set(reflect.ValueOf(ftpd.PortRange{Start: 40000, End: 40001, AdvertisedStart: 50000}))
+		default:
+			t.Fatalf("%s: kind %s not covered", path, target.Kind())
+		}
+		if strings.Join(c.Args(), " ") == baseArgs {
+			t.Errorf("Config%s does not reach the arguments", path)
+		}
+	}
+	walk(reflect.ValueOf(base), "")
+}
+
+func fieldByPath(v reflect.Value, path []string) reflect.Value {
+	for _, p := range path {
+		v = v.FieldByName(p)
+	}
+	return v
+}
+
+// full is a valid Config with every field away from its default.
+func full() Config {
+	return Config{
+		Listen: ":2121", ImplicitListen: ":9990", HealthListen: "127.0.0.1:8081",
+		Root: "/data", Users: "/u.yaml",
+		Passive: Passive{Ports: ftpd.PortRange{Start: 31000, End: 31015, AdvertisedStart: 41000}, Host: "10.0.0.1", Mux: true},
+		Address: Address{Static: "ftp.example.com", File: "/addr", Follow: FollowTarget{Namespace: "ns", Name: "s"},
+			Overrides: []ftpd.AddressOverride{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Address: "10.1.2.3"}}},
+		TLS:           TLS{Cert: "/c", Key: "/k", Mode: ftpd.TLSImplicit, RequireSessionReuse: false},
+		ProxyProtocol: ProxyProtocol{Enabled: true, Trusted: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}},
+		Limits: Limits{IdleTimeout: time.Minute, LoginTimeout: -1, DataTimeout: time.Second, MaxSessions: 7,
+			MaxSessionsPerIP: 3, BandwidthLimit: 1 << 20, LockoutThreshold: 9, LockoutBackoff: time.Hour},
+		ActiveMode: false, XferLog: "-", FsyncUploads: true, LogLevel: "debug", ShutdownTimeout: time.Minute,
+	}
+}
+
+func roundTrip(t *testing.T, c Config) {
+	t.Helper()
+	got, err := Parse(c.Args(), io.Discard)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", c.Args(), err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip through %q:\n got %+v\nwant %+v", c.Args(), got, c)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	roundTrip(t, valid())
+	roundTrip(t, full())
+	c := valid()
+	c.Passive.Ports = ftpd.PortRange{Start: 31000, End: 31003, AdvertisedStart: 31000} // written out, not dropped
+	roundTrip(t, c)
+}
+
+// FuzzConfigRoundTrip: any valid Config → Args → Parse is the same Config.
+func FuzzConfigRoundTrip(f *testing.F) {
+	f.Add("/data", "/u.yaml", ":2121", "", uint16(31000), uint16(15), uint16(0), "ns", "s", "10.0.0.0", uint8(8), "1.2.3.4",
+		"Required", "/c", "/k", true, true, int64(time.Second), -1, int64(100), "info", "")
+	f.Add("/r", "/u", "", "x=y,z", uint16(1024), uint16(0), uint16(1), "", "", "::1", uint8(128), "a,b",
+		"Implicit", "", "", false, false, int64(-5), 0, int64(0), "WARN", "-")
+	f.Fuzz(func(t *testing.T, root, users, listen, static string, start, n, adv uint16, ns, name, cidr string, bits uint8,
+		addr, mode, cert, key string, active, reuse bool, d int64, sessions int, bw int64, level, xferlog string) {
+		c := Default()
+		c.Root, c.Users, c.Listen, c.Address.Static = root, users, listen, static
+		c.Passive.Ports = ftpd.PortRange{Start: int(start), End: int(start) + int(n), AdvertisedStart: int(adv)}
+		c.Address.Follow = FollowTarget{Namespace: ns, Name: name}
+		if a, err := netip.ParseAddr(cidr); err == nil {
+			if p, err := a.Prefix(int(bits)); err == nil {
+				c.ProxyProtocol = ProxyProtocol{Enabled: active, Trusted: []netip.Prefix{p}}
+				c.Address.Overrides = []ftpd.AddressOverride{{Prefix: p, Address: addr}}
+			}
+		}
+		c.TLS = TLS{Cert: cert, Key: key, Mode: ftpd.TLSMode(mode), RequireSessionReuse: reuse}
+		c.ActiveMode = active
+		c.Limits.IdleTimeout, c.Limits.LoginTimeout = time.Duration(d), time.Duration(-d)
+		c.Limits.MaxSessions, c.Limits.BandwidthLimit = sessions, bw
+		c.LogLevel, c.XferLog = level, xferlog
+		if c.Validate() != nil {
+			t.Skip()
+		}
+		roundTrip(t, c)
+	})
+}
+
+// TestParseRejectsBadInput: what the engine cannot run with is refused when the arguments are read, naming the flag.
+func TestParseRejectsBadInput(t *testing.T) {
+	base := []string{"--root=/r", "--users=/u"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--users=/u"}, "--root and --users"},
+		{[]string{"--root=/r"}, "--root and --users"},
+		{append(base, "extra"), "unexpected arguments"},
+		{append(base, "--tls-mode=Sometimes"), "--tls-mode"},
+		{append(base, "--tls-mode=Required"), "needs --tls-cert"},
+		{append(base, "--active-mode=Maybe"), "active-mode"},
+		{append(base, "--passive-ports=10-20"), "passive-ports"},
+		{append(base, "--tls-cert=x"), "--tls-cert and --tls-key"},
+		{append(base, "--address-overrides=nonsense"), "address-overrides"},
+		{append(base, "--proxy-protocol-trusted=10.0.0.0/33"), "proxy-protocol-trusted"},
+		{append(base, "--kubernetes-ftpserver=noslash"), "kubernetes-ftpserver"},
+		{append(base, "--log-level=loud"), "--log-level"},
+		{append(base, "--idle-timeout=soon"), "idle-timeout"},
+	} {
+		_, err := Parse(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want one naming %q", tt.args, err, tt.want)
+		}
+	}
+	if _, err := Parse([]string{"-help"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-help: %v", err)
+	}
+}
+
+// TestParseAcceptsHandWrittenForms: people start the engine by hand too (bare booleans, spaced values, any case).
+func TestParseAcceptsHandWrittenForms(t *testing.T) {
+	c, err := Parse([]string{"--root", "/r", "--users", "/u", "--proxy-protocol", "--proxy-protocol-trusted", "10.1.0.0/8, ::1/128",
+		"--active-mode", "disabled", "--tls-require-session-reuse=false", "--passive-ports", "30000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := valid()
+	want.Root, want.Users = "/r", "/u"
+	want.ProxyProtocol = ProxyProtocol{Enabled: true, Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	want.ActiveMode, want.TLS.RequireSessionReuse = false, false
+	want.Passive.Ports = ftpd.PortRange{Start: 30000, End: 30000}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
