@@ -14,7 +14,7 @@ import (
 )
 
 // reconcileAddress publishes the address that clients reach in status.address and status.endpoint, and for the
-// engine in its operator-owned ConfigMap, which it follows live (FollowAddress): an address change never touches
+// engine in its operator-owned ConfigMap, which it follows live (addressfollow.Follow): an address change never touches
 // the pod, and an address written into status by hand never reaches the engine.
 //
 // The address is, in order: spec.publicAddress; for LoadBalancer, the first ingress of the Service's

@@ -8,9 +8,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/ftp-operator/ftp-operator/controllers"
+	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
 
@@ -21,7 +21,9 @@ import (
 // unreachable, until ctx ends.
 func followFTPServerAddress(ctx context.Context, follow engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
 	target := follow.String()
-	cfg, err := ctrl.GetConfig()
+	// KUBECONFIG or ~/.kube/config when present, else the pod's in-cluster credentials.
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(),
+		&clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
 		return fmt.Errorf("--kubernetes-ftpserver: %w", err)
 	}
@@ -42,7 +44,7 @@ func followFTPServerAddress(ctx context.Context, follow engineconfig.FollowTarge
 func followAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedName, target string, set func(string),
 	logger *slog.Logger) error {
 	last := ""
-	err := controllers.FollowAddress(ctx, cfg, key, func(addr string) {
+	err := addressfollow.Follow(ctx, cfg, key, func(addr string) {
 		if addr != last {
 			logger.Info("public address from the operator", "ftpserver", target, "address", addr)
 			last = addr

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/controllers"
+	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
@@ -261,7 +261,7 @@ func TestAddressChange(t *testing.T) {
 	t.Cleanup(cancel)
 	key := types.NamespacedName{Namespace: ns, Name: "lb"}
 	waitFor(t, 30*time.Second, "engine follower started", func() bool {
-		return controllers.FollowAddress(ctx, saCfg, key, engine.SetPublicAddress) == nil
+		return addressfollow.Follow(ctx, saCfg, key, engine.SetPublicAddress) == nil
 	})
 	current := ""
 	waitFor(t, 60*time.Second, "first MetalLB address in the 227 reply", func() bool {

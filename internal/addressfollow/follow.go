@@ -1,4 +1,6 @@
-package controllers
+// Package addressfollow runs in the engine's pod: it follows the address the operator publishes for one FTPServer,
+// on client-go alone (no reconciler, no controller-runtime manager).
+package addressfollow
 
 import (
 	"context"
@@ -10,43 +12,39 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// FollowAddress runs in the engine's pod: it calls set with the address the operator published for the FTPServer
-// key, at once and on every change, until ctx ends. The address is read from the operator-owned ConfigMap of the
-// server (render.ConfigMapName, key render.AddressKey), never from status.address, which anyone allowed to write
-// ftpservers/status could forge. It lists and watches that one ConfigMap by name, which is all the engine's Role
-// allows. The informer reconnects by itself after a broken watch.
+// Follow calls set with the address the operator published for the FTPServer key, at once and on every change,
+// until ctx ends. The address is read from the operator-owned ConfigMap of the server (render.ConfigMapName, key
+// render.AddressKey), never from status.address, which anyone allowed to write ftpservers/status could forge. It
+// lists and watches that one ConfigMap by name, which is all the engine's Role allows. The informer reconnects by
+// itself after a broken watch.
 //
 // It returns once the first list has been seen (so a restarted pod starts with the current address) or when ctx
 // ends; the watch goes on in the background.
-func FollowAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedName, set func(address string)) error {
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		return err
-	}
+func Follow(ctx context.Context, cfg *rest.Config, key types.NamespacedName, set func(address string)) error {
 	name := render.ConfigMapName(&ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	c, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("building a client: %w", err)
 	}
-	byName := func(opts metav1.ListOptions) *client.ListOptions {
+	configMaps := c.ConfigMaps(key.Namespace)
+	byName := func(opts metav1.ListOptions) metav1.ListOptions {
 		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		return &client.ListOptions{Namespace: key.Namespace, Raw: &opts}
+		return opts
 	}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			list := &corev1.ConfigMapList{}
-			return list, c.List(ctx, list, byName(opts))
+			return configMaps.List(ctx, byName(opts))
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return c.Watch(ctx, &corev1.ConfigMapList{}, byName(opts))
+			return configMaps.Watch(ctx, byName(opts))
 		},
 	}
 	push := func(obj any) {
