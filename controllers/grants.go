@@ -108,7 +108,7 @@ func recordOf(srv *ftpv1.FTPServer, svc *corev1.Service) (record, bool) {
 		}
 	}
 	if g := srv.Status.PassivePorts; g != nil {
-		return record{key: keyOf(srv), grant: portalloc.Range{Start: g.Start, End: g.End}, since: srv.CreationTimestamp}, true
+		return record{key: keyOf(srv), grant: render.PortRange(*g), since: srv.CreationTimestamp}, true
 	}
 	return record{}, false
 }

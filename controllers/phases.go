@@ -55,7 +55,7 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 		err error
 	)
 	if pin := srv.Spec.PassivePorts.Range; pin != nil {
-		got = portalloc.Range{Start: pin.Start, End: pin.End}
+		got = render.PortRange(*pin)
 		err = r.Allocator.Assign(key, got)
 	} else {
 		count := requestedSize(srv)
@@ -101,7 +101,7 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 	case err != nil:
 		return err
 	}
-	p.grant = ftpv1.PortRange{Start: got.Start, End: got.End}
+	p.grant = render.APIPortRange(got)
 	previous := srv.Status.PassivePorts
 	srv.Status.PassivePorts = &p.grant
 	srv.Status.PassivePortRange = p.grant.String()

@@ -301,7 +301,7 @@ func TestAddingUserKeepsThePodRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	pasv := support.FreePort(t)
-	engine := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: t.TempDir()}, PassivePorts: ftpd.PortRange{Start: pasv, End: pasv}}
+	engine := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: t.TempDir()}, PassivePorts: ftpd.PortRange{Start: int32(pasv), End: int32(pasv)}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

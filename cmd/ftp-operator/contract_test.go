@@ -98,3 +98,17 @@ func TestRenderedArgsParse(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderedArgsBelow1024Parse: the operator's pool may hold ports below 1024 (the pod then gets the
+// unprivileged-port sysctl); the engine accepts such a grant instead of refusing to start.
+func TestRenderedArgsBelow1024Parse(t *testing.T) {
+	srv := &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"}}
+	grant := ftpv1.PortRange{Start: 900, End: 903}
+	c, err := engineconfig.Parse(render.EngineArgs(srv, grant)[1:], io.Discard)
+	if err != nil {
+		t.Fatalf("engine refuses the grant %s: %v", grant, err)
+	}
+	if c.Passive.Ports != render.PortRange(grant) {
+		t.Fatalf("passive ports %s, want %s", c.Passive.Ports, grant)
+	}
+}

@@ -50,7 +50,7 @@ func startAPIEnv(t *testing.T) (client.Client, *envtest.Environment) {
 
 // server creates an FTPServer with user acme whose password Secret holds password, and sets its status to
 // point at the engine on addr ("" leaves the status without an address, as while a load balancer is pending).
-func server(t *testing.T, c client.Client, ns, name, password, addr string, pasvPort int) {
+func server(t *testing.T, c client.Client, ns, name, password, addr string, pasvPort int32) {
 	t.Helper()
 	ctx := context.Background()
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-pw"}, StringData: map[string]string{"password": password}}
@@ -80,7 +80,7 @@ func server(t *testing.T, c client.Client, ns, name, password, addr string, pasv
 		host, port, _ := net.SplitHostPort(addr)
 		srv.Status.Address, srv.Status.Endpoint = host, "ftp://"+addr
 		_ = port
-		srv.Status.PassivePorts = &ftpv1.PortRange{Start: int32(pasvPort), End: int32(pasvPort)}
+		srv.Status.PassivePorts = &ftpv1.PortRange{Start: pasvPort, End: pasvPort}
 		srv.Status.PassivePortRange = srv.Status.PassivePorts.String()
 		srv.Status.Conditions = []metav1.Condition{
 			cond(ftpv1.ConditionReady, true, ftpv1.ReasonReady, "the server is ready"),
@@ -176,7 +176,7 @@ func TestCheckAgainstAPIAndEngine(t *testing.T) {
 	t.Run("passive port unreachable", func(t *testing.T) {
 		// The engine listens for data on 127.0.0.1 only but advertises 127.0.0.2, as a server behind a load
 		// balancer that drops its passive ports would: PASV's address is refused, EPSV (same host) works.
-		var pasvPort int
+		var pasvPort int32
 		_, addr := support.StartEngineWith(t, func(s *ftpd.Server) {
 			s.PassiveHost, s.PublicAddress = "127.0.0.1", "127.0.0.2"
 			pasvPort = s.PassivePorts.Start

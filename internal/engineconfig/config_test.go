@@ -115,7 +115,7 @@ func FuzzConfigRoundTrip(f *testing.F) {
 		addr, mode, cert, key string, active, reuse bool, d int64, sessions int, bw int64, level, xferlog string) {
 		c := Default()
 		c.Root, c.Users, c.Listen, c.Address.Static = root, users, listen, static
-		c.Passive.Ports = ftpd.PortRange{Start: int(start), End: int(start) + int(n), AdvertisedStart: int(adv)}
+		c.Passive.Ports = ftpd.PortRange{Start: int32(start), End: int32(start) + int32(n), AdvertisedStart: int32(adv)}
 		c.Address.Follow = FollowTarget{Namespace: ns, Name: name}
 		if a, err := netip.ParseAddr(cidr); err == nil {
 			if p, err := a.Prefix(int(bits)); err == nil {
@@ -148,7 +148,7 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{append(base, "--tls-mode=Sometimes"), "--tls-mode"},
 		{append(base, "--tls-mode=Required"), "needs --tls-cert"},
 		{append(base, "--active-mode=Maybe"), "active-mode"},
-		{append(base, "--passive-ports=10-20"), "passive-ports"},
+		{append(base, "--passive-ports=0-20"), "passive-ports"},
 		{append(base, "--tls-cert=x"), "--tls-cert and --tls-key"},
 		{append(base, "--address-overrides=nonsense"), "address-overrides"},
 		{append(base, "--proxy-protocol-trusted=10.0.0.0/33"), "proxy-protocol-trusted"},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/portrange"
 )
 
 // flagDef declares one setting: its flag, and where it lives in Config. Args and Parse both go through this table.
@@ -251,7 +252,7 @@ func (v portRange) String() string {
 	return v.p.String()
 }
 func (v portRange) Set(s string) error {
-	r, err := ftpd.ParsePortRange(s)
+	r, err := portrange.Parse(s)
 	if err != nil {
 		return err
 	}

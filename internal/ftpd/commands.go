@@ -439,7 +439,7 @@ func (ss *session) cmdPASV(string) bool {
 		return false
 	}
 	yieldToClient(ss.raw)
-	ss.reply(227, formatPASV(ip, ss.srv.PassivePorts.Advertised(pd.Port)))
+	ss.reply(227, formatPASV(ip, int(ss.srv.PassivePorts.Advertised(int32(pd.Port)))))
 	return false
 }
 
@@ -466,7 +466,7 @@ func (ss *session) cmdEPSV(arg string) bool {
 		return false
 	}
 	yieldToClient(ss.raw)
-	ss.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", ss.srv.PassivePorts.Advertised(pd.Port)))
+	ss.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", ss.srv.PassivePorts.Advertised(int32(pd.Port))))
 	return false
 }
 

@@ -72,11 +72,11 @@ func freeRange(n int) PortRange {
 			l.Close()
 		}
 		if ok {
-			return PortRange{Start: start, End: start + n - 1}
+			return PortRange{Start: int32(start), End: int32(start + n - 1)}
 		}
 	}
 	start := 20000 + mrand.IntN(12000-n)
-	return PortRange{Start: start, End: start + n - 1}
+	return PortRange{Start: int32(start), End: int32(start + n - 1)}
 }
 
 func newEnv(t testing.TB, opts ...func(*Server)) *testEnv {

@@ -141,7 +141,7 @@ func (p *passivePool) reserve(ip netip.Addr) (*pendingData, error) {
 func (p *passivePool) grantLocked(key netip.Addr, anyIP bool) *pendingData {
 	s := p.srv
 	r := s.PassivePorts
-	n := r.Len()
+	n := int(r.Size())
 	if len(p.order) != n {
 		p.order = make([]int, n)
 		for i := range p.order {
@@ -153,7 +153,7 @@ func (p *passivePool) grantLocked(key netip.Addr, anyIP bool) *pendingData {
 	for i := 0; i < n; i++ {
 		j := i + p.rnd.IntN(n-i)
 		p.order[i], p.order[j] = p.order[j], p.order[i]
-		port := r.Start + p.order[i]
+		port := int(r.Start) + p.order[i]
 		slot := p.slots[port]
 		if slot != nil {
 			if !s.PassiveMux {

@@ -130,7 +130,7 @@ func TestPassivePortsRandom(t *testing.T) {
 	ports := make([]int, draws)
 	for i := range ports {
 		ports[i] = r.epsv()
-		if ports[i] < rng.Start || ports[i] > rng.End {
+		if ports[i] < int(rng.Start) || ports[i] > int(rng.End) {
 			t.Fatalf("port %d outside %v", ports[i], rng)
 		}
 	}
@@ -142,7 +142,7 @@ func TestPassivePortsRandom(t *testing.T) {
 			continue
 		}
 		prev := ports[i-1]
-		if p == rng.Start+(prev-rng.Start+1)%rng.Len() {
+		if p == int(rng.Start)+(prev-int(rng.Start)+1)%int(rng.Size()) {
 			next++
 		}
 		if p == prev {
@@ -217,7 +217,7 @@ func TestPassiveWaitTimesOut(t *testing.T) {
 	// Someone else holds every port of the range: the OS bind is the arbiter.
 	rng := e.srv.PassivePorts
 	for port := rng.Start; port <= rng.End; port++ {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
 		if err != nil {
 			t.Skipf("port %d taken: %v", port, err)
 		}

@@ -845,7 +845,7 @@ func TestPassivePortsBoundedAndReused(t *testing.T) {
 	a := dialRaw(t, e.addr, "")
 	a.login("acme", "secret")
 	for i := 0; i < 10; i++ { // one pending per session: no hoarding
-		if p := a.epsv(); p < rng.Start || p > rng.End {
+		if p := a.epsv(); p < int(rng.Start) || p > int(rng.End) {
 			t.Fatalf("port %d outside %v", p, rng)
 		}
 	}
@@ -1219,21 +1219,5 @@ func TestUsersFileValidation(t *testing.T) {
 	}
 	if f.Users[0].Home != "/a" || f.Users[0].Access != ReadWrite || f.Users[1].Home != "/pub" {
 		t.Fatalf("defaults not applied: %+v", f.Users)
-	}
-}
-
-func TestPortRange(t *testing.T) {
-	r, err := ParsePortRange("30000-30015=40000")
-	if err != nil || r.Start != 30000 || r.End != 30015 || r.Advertised(30003) != 40003 || r.String() != "30000-30015=40000" {
-		t.Fatalf("%+v %v", r, err)
-	}
-	r, err = ParsePortRange("30000-30015")
-	if err != nil || r.Advertised(30003) != 30003 || r.Len() != 16 {
-		t.Fatalf("%+v %v", r, err)
-	}
-	for _, bad := range []string{"", "80-90", "3000-2000", "x-1", "60000-70000", "30000-30001=65535"} {
-		if _, err := ParsePortRange(bad); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
 	}
 }

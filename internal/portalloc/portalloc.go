@@ -11,22 +11,15 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/ftp-operator/ftp-operator/internal/portrange"
 )
 
-// Range is an inclusive range of ports.
-type Range struct {
-	Start, End int32
-}
+// Range is an inclusive range of ports: the one port-range type below the API edge, which the engine listens on
+// too. The allocator never sets its AdvertisedStart.
+type Range = portrange.Range
 
-// Size is the number of ports in r.
-func (r Range) Size() int32 { return r.End - r.Start + 1 }
-
-// Contains reports whether port p is in r.
-func (r Range) Contains(p int32) bool { return p >= r.Start && p <= r.End }
-
-func (r Range) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }
-
-// ParseRange parses "start-end".
+// ParseRange parses the pool, "start-end".
 func ParseRange(s string) (Range, error) {
 	var r Range
 	if _, err := fmt.Sscanf(s, "%d-%d", &r.Start, &r.End); err != nil {
@@ -195,14 +188,14 @@ func (a *Allocator) allocate(key string, size int32, keep bool) (Range, error) {
 		return Range{}, err
 	}
 	if keep && had {
-		if r := (Range{old.Start, old.Start + size - 1}); a.InPool(r) && a.free(key, r) == nil {
+		if r := (Range{Start: old.Start, End: old.Start + size - 1}); a.InPool(r) && a.free(key, r) == nil {
 			a.releaseLocked(key)
 			a.take(key, r)
 			return r, nil
 		}
 	}
 	for start := a.pool.Start; start+size-1 <= a.pool.End; {
-		r := Range{start, start + size - 1}
+		r := Range{Start: start, End: start + size - 1}
 		err := a.free(key, r)
 		if err == nil {
 			a.releaseLocked(key)
@@ -266,14 +259,14 @@ func (a *Allocator) free(key string, r Range) error {
 			for lo > r.Start && a.holderOf(lo-1) == h {
 				lo--
 			}
-			return &ConflictError{Port: p, Holder: h, Span: Range{lo, p}, Asked: r}
+			return &ConflictError{Port: p, Holder: h, Span: Range{Start: lo, End: p}, Asked: r}
 		}
 		if reason, ok := a.blocked[p]; ok {
 			lo := p
 			for lo > r.Start && a.blocked[lo-1] == reason && a.holderOf(lo-1) == "" {
 				lo--
 			}
-			return &ConflictError{Port: p, Holder: reason, Blocked: true, Span: Range{lo, p}, Asked: r}
+			return &ConflictError{Port: p, Holder: reason, Blocked: true, Span: Range{Start: lo, End: p}, Asked: r}
 		}
 	}
 	return nil

@@ -21,117 +21,117 @@ type step struct {
 var errConflict = errors.New("conflict")
 
 func TestScenarios(t *testing.T) {
-	pool := Range{30000, 30009}
+	pool := Range{Start: 30000, End: 30009}
 	tests := []struct {
 		name  string
 		steps []step
 	}{
 		{"first fit from the bottom", []step{
-			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
-			{op: "allocate", key: "b", size: 4, want: Range{30004, 30007}},
+			{op: "allocate", key: "a", size: 4, want: Range{Start: 30000, End: 30003}},
+			{op: "allocate", key: "b", size: 4, want: Range{Start: 30004, End: 30007}},
 		}},
 		{"allocate is idempotent", []step{
-			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
-			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
-			{op: "allocate", key: "b", size: 2, want: Range{30004, 30005}},
+			{op: "allocate", key: "a", size: 4, want: Range{Start: 30000, End: 30003}},
+			{op: "allocate", key: "a", size: 4, want: Range{Start: 30000, End: 30003}},
+			{op: "allocate", key: "b", size: 2, want: Range{Start: 30004, End: 30005}},
 		}},
 		{"b can't take a's range", []step{
-			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
-			{op: "assign", key: "b", r: Range{30002, 30005}, wantErr: errConflict},
-			{op: "allocate", key: "c", size: 1, want: Range{30004, 30004}},
+			{op: "allocate", key: "a", size: 4, want: Range{Start: 30000, End: 30003}},
+			{op: "assign", key: "b", r: Range{Start: 30002, End: 30005}, wantErr: errConflict},
+			{op: "allocate", key: "c", size: 1, want: Range{Start: 30004, End: 30004}},
 		}},
 		{"restart replays a before b", []step{
 			// a fresh allocator replays the grants from status before any new allocation
-			{op: "assign", key: "b", r: Range{30004, 30007}},
-			{op: "assign", key: "a", r: Range{30000, 30003}},
-			{op: "allocate", key: "c", size: 2, want: Range{30008, 30009}},
+			{op: "assign", key: "b", r: Range{Start: 30004, End: 30007}},
+			{op: "assign", key: "a", r: Range{Start: 30000, End: 30003}},
+			{op: "allocate", key: "c", size: 2, want: Range{Start: 30008, End: 30009}},
 			{op: "allocate", key: "d", size: 1, wantErr: ErrPoolExhausted},
 		}},
 		{"assign is idempotent", []step{
-			{op: "assign", key: "a", r: Range{30002, 30003}},
-			{op: "assign", key: "a", r: Range{30002, 30003}},
-			{op: "allocate", key: "b", size: 2, want: Range{30000, 30001}},
+			{op: "assign", key: "a", r: Range{Start: 30002, End: 30003}},
+			{op: "assign", key: "a", r: Range{Start: 30002, End: 30003}},
+			{op: "allocate", key: "b", size: 2, want: Range{Start: 30000, End: 30001}},
 		}},
 		{"pinned range outside the pool", []step{
-			{op: "assign", key: "a", r: Range{29999, 30001}, wantErr: ErrOutsidePool},
-			{op: "assign", key: "a", r: Range{30009, 30010}, wantErr: ErrOutsidePool},
+			{op: "assign", key: "a", r: Range{Start: 29999, End: 30001}, wantErr: ErrOutsidePool},
+			{op: "assign", key: "a", r: Range{Start: 30009, End: 30010}, wantErr: ErrOutsidePool},
 		}},
 		{"exhaustion then recovery on release", []step{
-			{op: "allocate", key: "a", size: 6, want: Range{30000, 30005}},
+			{op: "allocate", key: "a", size: 6, want: Range{Start: 30000, End: 30005}},
 			{op: "allocate", key: "b", size: 5, wantErr: ErrPoolExhausted},
 			{op: "release", key: "a"},
-			{op: "allocate", key: "b", size: 5, want: Range{30000, 30004}},
+			{op: "allocate", key: "b", size: 5, want: Range{Start: 30000, End: 30004}},
 		}},
 		{"released range is reused", []step{
-			{op: "allocate", key: "a", size: 3, want: Range{30000, 30002}},
-			{op: "allocate", key: "b", size: 3, want: Range{30003, 30005}},
+			{op: "allocate", key: "a", size: 3, want: Range{Start: 30000, End: 30002}},
+			{op: "allocate", key: "b", size: 3, want: Range{Start: 30003, End: 30005}},
 			{op: "release", key: "a"},
-			{op: "allocate", key: "c", size: 3, want: Range{30000, 30002}},
+			{op: "allocate", key: "c", size: 3, want: Range{Start: 30000, End: 30002}},
 		}},
 		{"fragmented pool has no contiguous room", []step{
-			{op: "assign", key: "a", r: Range{30003, 30003}},
-			{op: "assign", key: "b", r: Range{30007, 30007}},
+			{op: "assign", key: "a", r: Range{Start: 30003, End: 30003}},
+			{op: "assign", key: "b", r: Range{Start: 30007, End: 30007}},
 			{op: "allocate", key: "c", size: 4, wantErr: ErrPoolExhausted},
-			{op: "allocate", key: "c", size: 3, want: Range{30000, 30002}},
+			{op: "allocate", key: "c", size: 3, want: Range{Start: 30000, End: 30002}},
 		}},
 		{"blocked port is skipped", []step{
-			{op: "block", r: Range{30001, 30001}, key: "nodePort of default/web"},
-			{op: "allocate", key: "a", size: 2, want: Range{30002, 30003}},
-			{op: "assign", key: "b", r: Range{30000, 30001}, wantErr: errConflict},
+			{op: "block", r: Range{Start: 30001, End: 30001}, key: "nodePort of default/web"},
+			{op: "allocate", key: "a", size: 2, want: Range{Start: 30002, End: 30003}},
+			{op: "assign", key: "b", r: Range{Start: 30000, End: 30001}, wantErr: errConflict},
 		}},
 		{"a held range with a port blocked since moves", []step{
-			{op: "allocate", key: "a", size: 3, want: Range{30000, 30002}},
-			{op: "block", r: Range{30001, 30001}, key: "nodePort of default/web"},
-			{op: "allocate", key: "a", size: 3, want: Range{30002, 30004}},
-			{op: "allocate", key: "b", size: 1, want: Range{30000, 30000}},
+			{op: "allocate", key: "a", size: 3, want: Range{Start: 30000, End: 30002}},
+			{op: "block", r: Range{Start: 30001, End: 30001}, key: "nodePort of default/web"},
+			{op: "allocate", key: "a", size: 3, want: Range{Start: 30002, End: 30004}},
+			{op: "allocate", key: "b", size: 1, want: Range{Start: 30000, End: 30000}},
 		}},
 		{"growing keeps the start when it can", []step{
-			{op: "allocate", key: "a", size: 2, want: Range{30000, 30001}},
-			{op: "allocate", key: "a", size: 4, want: Range{30000, 30003}},
-			{op: "allocate", key: "b", size: 1, want: Range{30004, 30004}},
+			{op: "allocate", key: "a", size: 2, want: Range{Start: 30000, End: 30001}},
+			{op: "allocate", key: "a", size: 4, want: Range{Start: 30000, End: 30003}},
+			{op: "allocate", key: "b", size: 1, want: Range{Start: 30004, End: 30004}},
 		}},
 		{"growing moves when blocked, shrinking keeps the start", []step{
-			{op: "allocate", key: "a", size: 2, want: Range{30000, 30001}},
-			{op: "allocate", key: "b", size: 1, want: Range{30002, 30002}},
-			{op: "allocate", key: "a", size: 3, want: Range{30003, 30005}},
-			{op: "allocate", key: "c", size: 2, want: Range{30000, 30001}},
-			{op: "allocate", key: "a", size: 1, want: Range{30003, 30003}},
+			{op: "allocate", key: "a", size: 2, want: Range{Start: 30000, End: 30001}},
+			{op: "allocate", key: "b", size: 1, want: Range{Start: 30002, End: 30002}},
+			{op: "allocate", key: "a", size: 3, want: Range{Start: 30003, End: 30005}},
+			{op: "allocate", key: "c", size: 2, want: Range{Start: 30000, End: 30001}},
+			{op: "allocate", key: "a", size: 1, want: Range{Start: 30003, End: 30003}},
 		}},
 		{"failed re-pin keeps the old grant", []step{
-			{op: "assign", key: "a", r: Range{30000, 30001}},
-			{op: "assign", key: "b", r: Range{30002, 30003}},
-			{op: "assign", key: "a", r: Range{30003, 30004}, wantErr: errConflict},
-			{op: "allocate", key: "c", size: 2, want: Range{30004, 30005}},
+			{op: "assign", key: "a", r: Range{Start: 30000, End: 30001}},
+			{op: "assign", key: "b", r: Range{Start: 30002, End: 30003}},
+			{op: "assign", key: "a", r: Range{Start: 30003, End: 30004}, wantErr: errConflict},
+			{op: "allocate", key: "c", size: 2, want: Range{Start: 30004, End: 30005}},
 		}},
 		{"size zero is refused", []step{
 			{op: "allocate", key: "a", size: 0, wantErr: ErrInvalidSize},
 		}},
 		{"a kept grant outside a smaller pool stays put", []step{
 			// the pool shrank from 30000-30019 to 30000-30009 while a held 30008-30011 and b 30014-30015
-			{op: "keep", key: "a", r: Range{30008, 30011}},
-			{op: "keep", key: "b", r: Range{30014, 30015}},
-			{op: "allocate", key: "a", size: 4, want: Range{30008, 30011}},
-			{op: "assign", key: "a", r: Range{30008, 30011}},
-			{op: "keep", key: "c", r: Range{30011, 30012}, wantErr: errConflict},
-			{op: "allocate", key: "d", size: 2, want: Range{30000, 30001}},
+			{op: "keep", key: "a", r: Range{Start: 30008, End: 30011}},
+			{op: "keep", key: "b", r: Range{Start: 30014, End: 30015}},
+			{op: "allocate", key: "a", size: 4, want: Range{Start: 30008, End: 30011}},
+			{op: "assign", key: "a", r: Range{Start: 30008, End: 30011}},
+			{op: "keep", key: "c", r: Range{Start: 30011, End: 30012}, wantErr: errConflict},
+			{op: "allocate", key: "d", size: 2, want: Range{Start: 30000, End: 30001}},
 			{op: "allocate", key: "e", size: 8, wantErr: ErrPoolExhausted}, // 30008-30009 are a's
-			{op: "reallocate", key: "a", size: 4, want: Range{30002, 30005}},
+			{op: "reallocate", key: "a", size: 4, want: Range{Start: 30002, End: 30005}},
 			{op: "reallocate", key: "b", size: 8, wantErr: ErrPoolExhausted},
-			{op: "allocate", key: "b", size: 2, want: Range{30014, 30015}}, // the failed move kept b's grant
-			{op: "allocate", key: "e", size: 4, want: Range{30006, 30009}},
+			{op: "allocate", key: "b", size: 2, want: Range{Start: 30014, End: 30015}}, // the failed move kept b's grant
+			{op: "allocate", key: "e", size: 4, want: Range{Start: 30006, End: 30009}},
 		}},
 		{"namespace limit", []step{
 			{op: "limit", size: 6},
-			{op: "allocate", key: "t1/a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "t1/a", size: 4, want: Range{Start: 30000, End: 30003}},
 			{op: "allocate", key: "t1/b", size: 3, wantErr: ErrNamespaceLimit},
-			{op: "assign", key: "t1/b", r: Range{30004, 30006}, wantErr: ErrNamespaceLimit},
-			{op: "allocate", key: "t1/b", size: 2, want: Range{30004, 30005}},
-			{op: "allocate", key: "t2/a", size: 4, want: Range{30006, 30009}},
+			{op: "assign", key: "t1/b", r: Range{Start: 30004, End: 30006}, wantErr: ErrNamespaceLimit},
+			{op: "allocate", key: "t1/b", size: 2, want: Range{Start: 30004, End: 30005}},
+			{op: "allocate", key: "t2/a", size: 4, want: Range{Start: 30006, End: 30009}},
 			{op: "allocate", key: "t1/a", size: 5, wantErr: ErrNamespaceLimit}, // growing counts too
-			{op: "allocate", key: "t1/a", size: 4, want: Range{30000, 30003}},
+			{op: "allocate", key: "t1/a", size: 4, want: Range{Start: 30000, End: 30003}},
 			{op: "release", key: "t1/a"},
-			{op: "allocate", key: "t1/c", size: 4, want: Range{30000, 30003}},
-			{op: "keep", key: "t1/d", r: Range{30020, 30025}}, // replay is never refused
+			{op: "allocate", key: "t1/c", size: 4, want: Range{Start: 30000, End: 30003}},
+			{op: "keep", key: "t1/d", r: Range{Start: 30020, End: 30025}}, // replay is never refused
 		}},
 	}
 	for _, tt := range tests {
@@ -210,7 +210,7 @@ func assertNoOverlap(t *testing.T, a *Allocator) {
 }
 
 func TestConcurrentAllocationsNeverOverlap(t *testing.T) {
-	a := New(Range{30000, 32767})
+	a := New(Range{Start: 30000, End: 32767})
 	var wg sync.WaitGroup
 	errs := make(chan error, 400)
 	for i := range 400 {
@@ -233,7 +233,7 @@ func TestConcurrentAllocationsNeverOverlap(t *testing.T) {
 
 func TestRandomOperationsKeepInvariant(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	a := New(Range{1000, 1199})
+	a := New(Range{Start: 1000, End: 1199})
 	for range 5000 {
 		key := fmt.Sprintf("k%d", rng.IntN(40))
 		switch rng.IntN(4) {
@@ -241,7 +241,7 @@ func TestRandomOperationsKeepInvariant(t *testing.T) {
 			a.Release(key)
 		case 1:
 			start := int32(1000 + rng.IntN(200))
-			_ = a.Assign(key, Range{start, min(start+int32(rng.IntN(8)), 1199)})
+			_ = a.Assign(key, Range{Start: start, End: min(start+int32(rng.IntN(8)), 1199)})
 		default:
 			_, _ = a.Allocate(key, int32(1+rng.IntN(16)))
 		}
@@ -262,8 +262,8 @@ func TestParseRange(t *testing.T) {
 		want Range
 		ok   bool
 	}{
-		{"30000-32767", Range{30000, 32767}, true},
-		{"21-21", Range{21, 21}, true},
+		{"30000-32767", Range{Start: 30000, End: 32767}, true},
+		{"21-21", Range{Start: 21, End: 21}, true},
 		{"5-4", Range{}, false},
 		{"0-10", Range{}, false},
 		{"1-65536", Range{}, false},
@@ -279,7 +279,7 @@ func TestParseRange(t *testing.T) {
 func BenchmarkAllocateAsPoolFills(b *testing.B) {
 	for _, fill := range []int{0, 50, 90} {
 		b.Run(fmt.Sprintf("filled=%d%%", fill), func(b *testing.B) {
-			a := New(Range{30000, 32767})
+			a := New(Range{Start: 30000, End: 32767})
 			for i := 0; a.Free() > 2768*(100-fill)/100+16; i++ {
 				_, _ = a.Allocate(fmt.Sprintf("fill/%d", i), 16)
 			}
@@ -297,8 +297,8 @@ func BenchmarkAllocateAsPoolFills(b *testing.B) {
 
 // A conflict names the part of the asked range that the holder has, not just the highest port.
 func TestConflictNamesTheOverlappingSpan(t *testing.T) {
-	a := New(Range{30000, 30099})
-	if err := a.Assign("ns/a", Range{30010, 30019}); err != nil {
+	a := New(Range{Start: 30000, End: 30099})
+	if err := a.Assign("ns/a", Range{Start: 30010, End: 30019}); err != nil {
 		t.Fatal(err)
 	}
 	a.Block(30040, "a nodePort of another Service")
@@ -310,10 +310,10 @@ func TestConflictNamesTheOverlappingSpan(t *testing.T) {
 		blocked bool
 		msg     string
 	}{
-		{Range{30000, 30015}, Range{30010, 30015}, "ns/a", false, "30010-30015 of 30000-30015 is already held by ns/a"},
-		{Range{30012, 30030}, Range{30012, 30019}, "ns/a", false, "30012-30019 of 30012-30030 is already held by ns/a"},
-		{Range{30015, 30015}, Range{30015, 30015}, "ns/a", false, "30015-30015 of 30015-30015 is already held by ns/a"},
-		{Range{30030, 30050}, Range{30040, 30041}, "a nodePort of another Service", true, "30040-30041 of 30030-30050 is already held by a nodePort of another Service"},
+		{Range{Start: 30000, End: 30015}, Range{Start: 30010, End: 30015}, "ns/a", false, "30010-30015 of 30000-30015 is already held by ns/a"},
+		{Range{Start: 30012, End: 30030}, Range{Start: 30012, End: 30019}, "ns/a", false, "30012-30019 of 30012-30030 is already held by ns/a"},
+		{Range{Start: 30015, End: 30015}, Range{Start: 30015, End: 30015}, "ns/a", false, "30015-30015 of 30015-30015 is already held by ns/a"},
+		{Range{Start: 30030, End: 30050}, Range{Start: 30040, End: 30041}, "a nodePort of another Service", true, "30040-30041 of 30030-30050 is already held by a nodePort of another Service"},
 	} {
 		err := a.Assign("ns/b", tt.asked)
 		var ce *ConflictError
@@ -330,11 +330,11 @@ func TestConflictNamesTheOverlappingSpan(t *testing.T) {
 }
 
 func TestAllocatedCountsGrantsInsideAndOutsideThePool(t *testing.T) {
-	a := New(Range{100, 119})
+	a := New(Range{Start: 100, End: 119})
 	if _, err := a.Allocate("ns/a", 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Keep("ns/b", Range{200, 202}); err != nil { // outside the pool
+	if err := a.Keep("ns/b", Range{Start: 200, End: 202}); err != nil { // outside the pool
 		t.Fatal(err)
 	}
 	a.Block(119, "a nodePort")

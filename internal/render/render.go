@@ -18,6 +18,7 @@ import (
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/portrange"
 )
 
 // Ports inside the pod. The Service maps the well-known ports onto these, so the engine needs no privileged port.
@@ -68,6 +69,15 @@ func Labels(srv *ftpv1.FTPServer) map[string]string {
 		InstanceLabel:  srv.Name,
 		ManagedByLabel: ManagedBy,
 	}
+}
+
+// PortRange is the API's port range below the API edge: the one conversion from ftpv1.PortRange to the type the
+// allocator and the engine share. APIPortRange is its inverse (the allocator's ranges carry no advertised start).
+func PortRange(r ftpv1.PortRange) portrange.Range { return portrange.Range{Start: r.Start, End: r.End} }
+
+// APIPortRange is r in the API, for status and the rendered objects.
+func APIPortRange(r portrange.Range) ftpv1.PortRange {
+	return ftpv1.PortRange{Start: r.Start, End: r.End}
 }
 
 // Name helpers: one place for the names of the children.
@@ -295,7 +305,7 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 	c.HealthListen = fmt.Sprintf(":%d", ContainerHealthPort)
 	c.Root = dataDir
 	c.Users = path.Join(UsersDir, UsersFileName)
-	c.Passive.Ports = ftpd.PortRange{Start: int(grant.Start), End: int(grant.End)}
+	c.Passive.Ports = PortRange(grant)
 	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
 	c.ActiveMode = activeMode(srv) == ftpv1.ActiveModeEnabled
 	if pp := srv.Spec.ProxyProtocol; pp != nil {

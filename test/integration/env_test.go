@@ -83,7 +83,7 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	srv := &ftpd.Server{
 		Auth:         auth,
 		FileSystems:  ftpd.RootFS{Dir: root},
-		PassivePorts: ftpd.PortRange{Start: start, End: start + 99},
+		PassivePorts: ftpd.PortRange{Start: int32(start), End: int32(start + 99)},
 		PassiveHost:  "127.0.0.1",
 		ActiveMode:   true,
 		TLSConfig:    cr.TLSConfig(),

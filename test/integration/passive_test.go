@@ -31,7 +31,7 @@ func freeRange(t *testing.T, n int) ftpd.PortRange {
 			l.Close()
 		}
 		if ok {
-			return ftpd.PortRange{Start: start, End: start + n - 1}
+			return ftpd.PortRange{Start: int32(start), End: int32(start + n - 1)}
 		}
 	}
 	t.Fatalf("no %d free consecutive ports", n)

@@ -137,7 +137,7 @@ func StartEngineWith(t testing.TB, configure func(*ftpd.Server)) (*ftpd.Server, 
 		t.Fatal(err)
 	}
 	p := FreePort(t)
-	srv := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: root}, PassivePorts: ftpd.PortRange{Start: p, End: p}}
+	srv := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: root}, PassivePorts: ftpd.PortRange{Start: int32(p), End: int32(p)}}
 	if configure != nil {
 		configure(srv)
 	}

@@ -1,0 +1,85 @@
+// Package portrange is the one Go type for a range of TCP ports below the API edge: the allocator hands them out
+// (internal/portalloc), the engine listens on them (internal/ftpd), and the operator converts the API's
+// ftpv1.PortRange to it in one place (render.PortRange).
+package portrange
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Range is an inclusive range of ports. The listened ports and the ports announced to clients are kept apart: a
+// load balancer or NAT may map AdvertisedStart+i to Start+i. By default (AdvertisedStart == 0) they are equal. The
+// allocator never sets AdvertisedStart.
+type Range struct {
+	Start, End      int32 // listened ports, inclusive
+	AdvertisedStart int32 // 0 means equal to Start
+}
+
+// Size is the number of ports in r.
+func (r Range) Size() int32 { return r.End - r.Start + 1 }
+
+// Contains reports whether port p is in r.
+func (r Range) Contains(p int32) bool { return p >= r.Start && p <= r.End }
+
+// Advertised maps a listened port to the port announced to clients.
+func (r Range) Advertised(listened int32) int32 {
+	if r.AdvertisedStart == 0 {
+		return listened
+	}
+	return listened - r.Start + r.AdvertisedStart
+}
+
+// Validate reports whether r is a usable range of TCP ports. Ports below 1024 are valid: whether the process may
+// bind them is the OS's decision (the operator's pods get the unprivileged-port sysctl for them).
+func (r Range) Validate() error {
+	if r.Start < 1 || r.End > 65535 || r.Start > r.End {
+		return fmt.Errorf("port range %d-%d: want 1 <= start <= end <= 65535", r.Start, r.End)
+	}
+	if r.AdvertisedStart != 0 && (r.AdvertisedStart < 1 || int(r.AdvertisedStart)+int(r.Size())-1 > 65535) {
+		return fmt.Errorf("advertised ports %d-%d out of range", r.AdvertisedStart, int(r.AdvertisedStart)+int(r.Size())-1)
+	}
+	return nil
+}
+
+// String formats r the way Parse reads it: "START-END", and "=ADVERTISED_START" when one is set.
+func (r Range) String() string {
+	s := fmt.Sprintf("%d-%d", r.Start, r.End)
+	if r.AdvertisedStart != 0 {
+		s += fmt.Sprintf("=%d", r.AdvertisedStart)
+	}
+	return s
+}
+
+// Parse reads "30000-30015" or a single port "30000", optionally followed by an advertised start after "=":
+// "30000-30015=40000", and validates the range.
+func Parse(s string) (Range, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Range{}, errors.New("empty port range")
+	}
+	rng, adv, hasAdv := strings.Cut(s, "=")
+	lo, hi, isRange := strings.Cut(rng, "-")
+	if !isRange {
+		hi = lo
+	}
+	start, err := strconv.ParseInt(strings.TrimSpace(lo), 10, 32)
+	if err != nil {
+		return Range{}, fmt.Errorf("port range %q: start: %w", s, err)
+	}
+	end, err := strconv.ParseInt(strings.TrimSpace(hi), 10, 32)
+	if err != nil {
+		return Range{}, fmt.Errorf("port range %q: end: %w", s, err)
+	}
+	r := Range{Start: int32(start), End: int32(end)}
+	if hasAdv {
+		a, err := strconv.ParseInt(strings.TrimSpace(adv), 10, 32)
+		if err != nil {
+			return Range{}, fmt.Errorf("port range %q: advertised start: %w", s, err)
+		}
+		r.AdvertisedStart = int32(a)
+	}
+	return r, r.Validate()
+}
