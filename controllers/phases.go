@@ -23,9 +23,6 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// DefaultPassivePortCount is used when spec.passivePorts names neither a count nor a range.
-const DefaultPassivePortCount = 16
-
 // CloudListenerCap is the smallest per-load-balancer listener limit among the big clouds (AWS NLB: 50).
 const CloudListenerCap = 50
 
@@ -58,7 +55,7 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 		got = render.PortRange(*pin)
 		err = r.Allocator.Assign(key, got)
 	} else {
-		count := requestedSize(srv)
+		count := srv.Spec.PassivePorts.SizeOrDefault()
 		if old, held := r.Allocator.Get(key); held && !r.Allocator.InPool(old) && srv.Annotations[ftpv1.AnnotationReallocatePorts] == "true" {
 			got, err = r.Allocator.Reallocate(key, count)
 			if err == nil {
@@ -73,16 +70,16 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 		limit    *portalloc.NamespaceLimitError
 	)
 	switch {
-	case errors.Is(err, portalloc.ErrPoolExhausted) && requestedSize(srv) > r.Allocator.Pool().Size():
+	case errors.Is(err, portalloc.ErrPoolExhausted) && srv.Spec.PassivePorts.SizeOrDefault() > r.Allocator.Pool().Size():
 		pool := r.Allocator.Pool()
 		r.notAllocated(srv, ftpv1.ReasonCountExceedsPool,
 			"spec.passivePorts asks for %d ports, more than the operator's whole passive-port pool %s (%d ports): no released ports can make it fit; "+
-				"lower spec.passivePorts.count to %d or less, or enlarge the pool (--passive-port-pool)", requestedSize(srv), pool, pool.Size(), pool.Size())
+				"lower spec.passivePorts.count to %d or less, or enlarge the pool (--passive-port-pool)", srv.Spec.PassivePorts.SizeOrDefault(), pool, pool.Size(), pool.Size())
 		return errWait
 	case errors.Is(err, portalloc.ErrPoolExhausted):
 		r.notAllocated(srv, ftpv1.ReasonPoolExhausted,
 			"no %d free contiguous ports left in the pool %s; the server gets its range as soon as another server releases ports",
-			requestedSize(srv), r.Allocator.Pool())
+			srv.Spec.PassivePorts.SizeOrDefault(), r.Allocator.Pool())
 		return errWait
 	case errors.Is(err, portalloc.ErrOutsidePool):
 		r.notAllocated(srv, ftpv1.ReasonRangeUnavailable,
@@ -127,7 +124,7 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 				"which replaces its pod after its sessions drain, %s", p.grant, r.Allocator.Pool(), how)
 	}
 
-	if listeners := len(render.Service(srv, p.grant).Spec.Ports); render.ServiceType(srv) == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+	if listeners := len(render.Service(srv, p.grant).Spec.Ports); srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
 			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
 	} else {
@@ -141,16 +138,6 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 func (r *FTPServerReconciler) notAllocated(srv *ftpv1.FTPServer, reason, format string, args ...any) {
 	setCondition(srv, ftpv1.ConditionPortsAllocated, false, reason, format, args...)
 	setCondition(srv, ftpv1.ConditionServiceReady, false, ftpv1.ReasonWaitingForPorts, "the Service is applied once the passive ports are allocated")
-}
-
-func requestedSize(srv *ftpv1.FTPServer) int32 {
-	if c := srv.Spec.PassivePorts.Count; c != nil {
-		return *c
-	}
-	if r := srv.Spec.PassivePorts.Range; r != nil {
-		return r.Size()
-	}
-	return DefaultPassivePortCount
 }
 
 // reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the

@@ -92,6 +92,14 @@ type User struct {
 	Access Access `json:"access,omitempty"`
 }
 
+// AccessOrDefault is access, ReadWrite when unset.
+func (u User) AccessOrDefault() Access {
+	if u.Access == "" {
+		return AccessReadWrite
+	}
+	return u.Access
+}
+
 // SecretKeySelector selects a key of a Secret in the FTPServer's namespace.
 type SecretKeySelector struct {
 	// name of the Secret.
@@ -107,10 +115,13 @@ type SecretKeySelector struct {
 	Key string `json:"key,omitempty"`
 }
 
-// KeyOrDefault is key, password when unset.
+// DefaultPasswordKey is the Secret key of a user's password when passwordSecretRef names none.
+const DefaultPasswordKey = "password"
+
+// KeyOrDefault is key, DefaultPasswordKey when unset.
 func (s SecretKeySelector) KeyOrDefault() string {
 	if s.Key == "" {
-		return "password"
+		return DefaultPasswordKey
 	}
 	return s.Key
 }
@@ -191,6 +202,14 @@ const (
 	ClaimDelete ClaimRetention = "Delete"
 )
 
+// AccessModesOrDefault is accessModes, ReadWriteOnce when unset.
+func (t VolumeClaimTemplate) AccessModesOrDefault() []corev1.PersistentVolumeAccessMode {
+	if len(t.AccessModes) == 0 {
+		return []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	return t.AccessModes
+}
+
 // RetentionOrDefault is retention, Retain when unset.
 func (t VolumeClaimTemplate) RetentionOrDefault() ClaimRetention {
 	if t.Retention == "" {
@@ -270,6 +289,14 @@ func (s ServiceSpec) LoadBalancerNodePorts() bool {
 	return s.AllocateLoadBalancerNodePorts != nil && *s.AllocateLoadBalancerNodePorts
 }
 
+// TypeOrDefault is type, LoadBalancer when unset.
+func (s ServiceSpec) TypeOrDefault() corev1.ServiceType {
+	if s.Type == "" {
+		return corev1.ServiceTypeLoadBalancer
+	}
+	return s.Type
+}
+
 // ExternalTrafficPolicyOrDefault is externalTrafficPolicy; unset, Local for a LoadBalancer and Cluster otherwise.
 func (s ServiceSpec) ExternalTrafficPolicyOrDefault() corev1.ServiceExternalTrafficPolicy {
 	switch {
@@ -281,8 +308,23 @@ func (s ServiceSpec) ExternalTrafficPolicyOrDefault() corev1.ServiceExternalTraf
 	return corev1.ServiceExternalTrafficPolicyCluster
 }
 
+// DefaultPassivePortCount is the number of passive ports a server gets from the pool when spec.passivePorts names
+// neither a count nor a range.
+const DefaultPassivePortCount int32 = 16
+
+// SizeOrDefault is the number of passive ports asked for: count, the size of range, or DefaultPassivePortCount.
+func (p PassivePorts) SizeOrDefault() int32 {
+	switch {
+	case p.Count != nil:
+		return *p.Count
+	case p.Range != nil:
+		return p.Range.Size()
+	}
+	return DefaultPassivePortCount
+}
+
 // PassivePorts asks for a number of passive ports from the operator's pool, or pins a range. With neither, the
-// server gets 16 ports from the pool.
+// server gets 16 ports from the pool (DefaultPassivePortCount).
 // +kubebuilder:validation:XValidation:rule="!(has(self.count) && has(self.range))",message="passivePorts takes either count or range, not both"
 // +kubebuilder:validation:XValidation:rule="!has(self.range) || !(self.range.start <= 21 && 21 <= self.range.end) && !(self.range.start <= 990 && 990 <= self.range.end)",message="passivePorts.range must not hold port 21 or 990: the Service uses them for the control connection"
 type PassivePorts struct {
@@ -415,6 +457,14 @@ const (
 	ActiveModeDisabled ActiveMode = "Disabled"
 	ActiveModeEnabled  ActiveMode = "Enabled"
 )
+
+// ActiveModeOrDefault is activeMode, Disabled when unset.
+func (s FTPServerSpec) ActiveModeOrDefault() ActiveMode {
+	if s.ActiveMode == "" {
+		return ActiveModeDisabled
+	}
+	return s.ActiveMode
+}
 
 // FTPServerStatus is the observed state of an FTPServer.
 type FTPServerStatus struct {

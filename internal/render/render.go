@@ -112,7 +112,7 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: meta(srv, ServiceName(srv)),
 		Spec: corev1.ServiceSpec{
-			Type:                     ServiceType(srv),
+			Type:                     srv.Spec.Service.TypeOrDefault(),
 			Selector:                 Labels(srv),
 			LoadBalancerClass:        spec.LoadBalancerClass,
 			LoadBalancerSourceRanges: spec.LoadBalancerSourceRanges,
@@ -153,14 +153,6 @@ func servicePort(name string, port, target int32) corev1.ServicePort {
 	return corev1.ServicePort{Name: name, Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(target)}
 }
 
-// ServiceType is the Service type of srv: spec.service.type, LoadBalancer by default.
-func ServiceType(srv *ftpv1.FTPServer) corev1.ServiceType {
-	if t := srv.Spec.Service.Type; t != "" {
-		return t
-	}
-	return corev1.ServiceTypeLoadBalancer
-}
-
 func implicitTLS(srv *ftpv1.FTPServer) bool {
 	return srv.Spec.TLS != nil && srv.Spec.TLS.ModeOrDefault() == ftpv1.TLSImplicit
 }
@@ -175,15 +167,11 @@ func UsersFile(srv *ftpv1.FTPServer, passwords map[string][]byte) ([]byte, error
 		if _, ok := passwords[u.Name]; !ok {
 			continue
 		}
-		access := u.Access
-		if access == "" {
-			access = ftpv1.AccessReadWrite
-		}
 		doc.Users = append(doc.Users, ftpd.UserEntry{
 			Name:         u.Name,
 			PasswordFile: path.Join(UsersDir, passwordKey(u.Name)),
 			Home:         HomeDirectory(u),
-			Access:       ftpd.Access(access),
+			Access:       ftpd.Access(u.AccessOrDefault()),
 		})
 	}
 	return doc.Marshal()
@@ -279,17 +267,13 @@ func PersistentVolumeClaim(srv *ftpv1.FTPServer) *corev1.PersistentVolumeClaim {
 	if t == nil {
 		return nil
 	}
-	modes := t.AccessModes
-	if len(modes) == 0 {
-		modes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
-	}
 	om := meta(srv, ClaimName(srv))
 	om.Labels[ClaimLabel] = srv.Name
 	return &corev1.PersistentVolumeClaim{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: om,
 		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      modes,
+			AccessModes:      t.AccessModesOrDefault(),
 			StorageClassName: t.StorageClassName,
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: t.Size}},
 		},
@@ -307,7 +291,7 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 	c.Users = path.Join(UsersDir, UsersFileName)
 	c.Passive.Ports = PortRange(grant)
 	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
-	c.ActiveMode = activeMode(srv) == ftpv1.ActiveModeEnabled
+	c.ActiveMode = srv.Spec.ActiveModeOrDefault() == ftpv1.ActiveModeEnabled
 	if pp := srv.Spec.ProxyProtocol; pp != nil {
 		c.ProxyProtocol.Enabled = true
 		for _, cidr := range pp.TrustedCIDRs {
@@ -335,13 +319,6 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 // EngineConfig's arguments.
 func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 	return append([]string{"ftpd"}, EngineConfig(srv, grant).Args()...)
-}
-
-func activeMode(srv *ftpv1.FTPServer) ftpv1.ActiveMode {
-	if srv.Spec.ActiveMode == "" {
-		return ftpv1.ActiveModeDisabled
-	}
-	return srv.Spec.ActiveMode
 }
 
 // Deployment runs one engine pod (Recreate: two pods must never hold the same passive ports and volume).

@@ -1,0 +1,90 @@
+package v1alpha1
+
+import (
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+)
+
+// TestDefaultsMatchTheSchema: each OrDefault method returns the default the CRD's schema applies (the marker), so
+// an object read before admission defaulted it behaves like one read after.
+func TestDefaultsMatchTheSchema(t *testing.T) {
+	data, err := os.ReadFile("../../config/crd/bases/ftpoperator.io_ftpservers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		t.Fatal(err)
+	}
+	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	schemaDefault := func(path ...string) string {
+		t.Helper()
+		s := spec
+		for _, p := range path {
+			if p == "[]" {
+				s = *s.Items.Schema
+				continue
+			}
+			s = s.Properties[p]
+		}
+		if s.Default == nil {
+			t.Fatalf("%v: no default in the schema", path)
+		}
+		return string(s.Default.Raw)
+	}
+	var empty FTPServerSpec
+	for _, tt := range []struct {
+		path []string
+		want string // JSON, as the schema holds it
+		got  string
+	}{
+		{[]string{"passivePorts"}, `{"count":16}`, `{"count":` + itoa(empty.PassivePorts.SizeOrDefault()) + `}`},
+		{[]string{"activeMode"}, `"Disabled"`, `"` + string(empty.ActiveModeOrDefault()) + `"`},
+		{[]string{"service", "type"}, `"LoadBalancer"`, `"` + string(empty.Service.TypeOrDefault()) + `"`},
+		{[]string{"tls", "mode"}, `"Required"`, `"` + string(TLSSpec{}.ModeOrDefault()) + `"`},
+		{[]string{"tls", "requireSessionReuse"}, `"Enabled"`, `"` + string((&TLSSpec{}).RequireSessionReuseOrDefault()) + `"`},
+		{[]string{"users", "[]", "access"}, `"ReadWrite"`, `"` + string(User{}.AccessOrDefault()) + `"`},
+		{[]string{"users", "[]", "passwordSecretRef", "key"}, `"password"`, `"` + SecretKeySelector{}.KeyOrDefault() + `"`},
+		{[]string{"storage", "volumeClaimTemplate", "retention"}, `"Retain"`, `"` + string(VolumeClaimTemplate{}.RetentionOrDefault()) + `"`},
+	} {
+		if got := schemaDefault(tt.path...); got != tt.want || tt.got != tt.want {
+			t.Errorf("%v: schema default %s, Go default %s, want %s", tt.path, got, tt.got, tt.want)
+		}
+	}
+}
+
+func itoa(n int32) string { b, _ := yaml.Marshal(n); return string(b[:len(b)-1]) }
+
+// TestOrDefaultKeepsSetValues: a set field is returned as it is.
+func TestOrDefaultKeepsSetValues(t *testing.T) {
+	if n := (PassivePorts{Count: ptr.To[int32](3)}).SizeOrDefault(); n != 3 {
+		t.Errorf("count: %d", n)
+	}
+	if n := (PassivePorts{Range: &PortRange{Start: 30000, End: 30009}}).SizeOrDefault(); n != 10 {
+		t.Errorf("range: %d", n)
+	}
+	if m := (FTPServerSpec{ActiveMode: ActiveModeEnabled}).ActiveModeOrDefault(); m != ActiveModeEnabled {
+		t.Errorf("activeMode: %s", m)
+	}
+	if ty := (ServiceSpec{Type: corev1.ServiceTypeNodePort}).TypeOrDefault(); ty != corev1.ServiceTypeNodePort {
+		t.Errorf("service type: %s", ty)
+	}
+	if a := (User{Access: AccessReadOnly}).AccessOrDefault(); a != AccessReadOnly {
+		t.Errorf("access: %s", a)
+	}
+	if k := (SecretKeySelector{Key: "pw"}).KeyOrDefault(); k != "pw" {
+		t.Errorf("key: %s", k)
+	}
+	modes := []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+	if m := (VolumeClaimTemplate{AccessModes: modes}).AccessModesOrDefault(); len(m) != 1 || m[0] != corev1.ReadWriteMany {
+		t.Errorf("access modes: %v", m)
+	}
+	if m := (VolumeClaimTemplate{}).AccessModesOrDefault(); len(m) != 1 || m[0] != corev1.ReadWriteOnce {
+		t.Errorf("default access modes: %v", m)
+	}
+}
