@@ -540,16 +540,12 @@ const (
 	ReasonProgressing       = "Progressing"
 	ReasonSecretMissing     = "SecretMissing"
 	ReasonReady             = "Ready"
-	ReasonNotReady          = "NotReady"
 	ReasonWithinLimits      = "WithinKnownLimits"
 	ReasonAboveCloudCap     = "AboveCloudListenerCap"
-	ReasonInvalid           = "Invalid"
 	ReasonEmptyDir          = "EmptyDir"
 	ReasonPersistent        = "PersistentVolumeClaim"
 	// ReasonOutsidePool: the grant lies (partly) outside the operator's pool and is kept until the user asks to move it.
 	ReasonOutsidePool = "OutsidePool"
-	// ReasonInsidePool: the grant lies inside the operator's pool.
-	ReasonInsidePool = "InsidePool"
 	// ReasonNodePortsExhausted: the cluster's NodePort range is full, so the Service cannot be created or changed.
 	ReasonNodePortsExhausted = "NodePortsExhausted"
 	// ReasonNamespaceLimit: the namespace already holds as many passive ports as --max-ports-per-namespace allows.
