@@ -136,8 +136,10 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 // pass carries what one reconcile learned from phase to phase.
 type pass struct {
-	srv     *ftpv1.FTPServer
-	grant   ftpv1.PortRange
+	srv   *ftpv1.FTPServer
+	grant ftpv1.PortRange
+	// service is the Service of grant: rendered by reconcilePorts, applied (and so the live object) once
+	// reconcileService returned nil.
 	service *corev1.Service
 	// requeueAfter is set by a phase that waits for something no watch reports (node ports, quota, the deadline
 	// after which an unschedulable pod stalls the server).

@@ -42,9 +42,19 @@ func (r *FTPServerReconciler) release(ctx context.Context, key types.NamespacedN
 	}
 }
 
-// reconcilePorts grants the server its passive range and records it in status. A grant outside the pool (the pool
-// shrank) is kept as it is, with a warning, until the user asks to move it (AnnotationReallocatePorts).
+// reconcilePorts grants the server its passive range, records it in status, and renders the Service of that
+// range, which reconcileService applies.
 func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error {
+	if err := r.grantPorts(ctx, p); err != nil {
+		return err
+	}
+	r.renderService(p)
+	return nil
+}
+
+// grantPorts grants the server its passive range and records it in status. A grant outside the pool (the pool
+// shrank) is kept as it is, with a warning, until the user asks to move it (AnnotationReallocatePorts).
+func (r *FTPServerReconciler) grantPorts(ctx context.Context, p *pass) error {
 	srv, key := p.srv, keyOf(p.srv)
 	r.recoverGrant(ctx, srv)
 	var (
@@ -123,14 +133,20 @@ func (r *FTPServerReconciler) reconcilePorts(ctx context.Context, p *pass) error
 			"passive ports %s lie outside the operator's pool %s (the pool was changed); the server keeps them. To move it into the pool, "+
 				"which replaces its pod after its sessions drain, %s", p.grant, r.Allocator.Pool(), how)
 	}
+	return nil
+}
 
-	if listeners := len(render.Service(srv, p.grant).Spec.Ports); srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+// renderService renders the Service of the grant, once per grant, and says whether cloud load balancers take as
+// many listeners as it has ports.
+func (r *FTPServerReconciler) renderService(p *pass) {
+	srv := p.srv
+	p.service = render.Service(srv, p.grant)
+	if listeners := len(p.service.Spec.Ports); srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
 			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
 	} else {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "%d Service ports", listeners)
 	}
-	return nil
 }
 
 // notAllocated says why the server has no (new) range. The Service is not touched until it has one, so ServiceReady
@@ -239,15 +255,15 @@ func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTP
 // nodePortInUse matches the API server's refusal of a nodePort that another Service holds.
 var nodePortInUse = regexp.MustCompile(`spec\.ports\[(\d+)\]\.nodePort`)
 
-// reconcileService applies the Service. A nodePort that another Service already holds is refused by the API
-// server; the port is then blocked in the allocator and the server gets a new range, a bounded number of times.
+// reconcileService applies the Service that reconcilePorts rendered. A nodePort that another Service already holds is
+// refused by the API server; the port is then blocked in the allocator and the server gets a new range (and its
+// Service), a bounded number of times.
 func (r *FTPServerReconciler) reconcileService(ctx context.Context, p *pass) error {
 	srv := p.srv
 	for attempt := 0; ; attempt++ {
-		svc := render.Service(srv, p.grant)
+		svc := p.service
 		err := r.apply(ctx, srv, svc)
 		if err == nil {
-			p.service = svc
 			setCondition(srv, ftpv1.ConditionServiceReady, true, ftpv1.ReasonApplied, "Service %s exposes port %d and passive ports %s",
 				svc.Name, render.ServiceControlPort, p.grant)
 			return nil
@@ -264,9 +280,10 @@ func (r *FTPServerReconciler) reconcileService(ctx context.Context, p *pass) err
 		}
 		log.FromContext(ctx).Info("nodePort held by another Service; re-allocating", "port", port, "range", p.grant.String())
 		r.Allocator.Block(port, "a nodePort of another Service")
-		if err := r.reconcilePorts(ctx, p); err != nil {
+		if err := r.grantPorts(ctx, p); err != nil {
 			return err
 		}
+		r.renderService(p)
 	}
 }
 
