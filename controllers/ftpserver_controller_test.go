@@ -24,6 +24,7 @@ import (
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
@@ -552,7 +553,7 @@ func followAsEngine(t *testing.T, ns, name string, engine *ftpd.Server) *rest.Co
 	t.Cleanup(cancel)
 	synced := make(chan error, 1)
 	go func() {
-		synced <- addressfollow.Follow(ctx, saCfg, types.NamespacedName{Namespace: ns, Name: name}, engine.SetPublicAddress)
+		synced <- addressfollow.Follow(ctx, saCfg, engineconfig.FollowTarget{Namespace: ns, Name: name}, engine.SetPublicAddress)
 	}()
 	select {
 	case err := <-synced:

@@ -94,6 +94,12 @@ func TestRenderedArgsParse(t *testing.T) {
 				c.Root != "/data" || c.Users != "/etc/ftpd/users/users.yaml" || c.HealthListen != ":8080" {
 				t.Fatalf("parsed %+v", c)
 			}
+			// The engine follows the very ConfigMap, and key, the operator writes the address to.
+			if cm := render.AddressConfigMap(srv, "192.0.2.1"); c.Address.Follow.ConfigMapName() != cm.Name ||
+				cm.Namespace != c.Address.Follow.Namespace || cm.Data[engineconfig.AddressKey] != "192.0.2.1" {
+				t.Fatalf("engine follows ConfigMap %s/%s key %s; the operator writes %s/%s %v", c.Address.Follow.Namespace,
+					c.Address.Follow.ConfigMapName(), engineconfig.AddressKey, cm.Namespace, cm.Name, cm.Data)
+			}
 			tt.check(t, c)
 		})
 	}

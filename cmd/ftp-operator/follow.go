@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -19,8 +18,7 @@ import (
 // restarts the pod. It checks the target and the client configuration at once and returns an error for them;
 // following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
 // unreachable, until ctx ends.
-func followFTPServerAddress(ctx context.Context, follow engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
-	target := follow.String()
+func followFTPServerAddress(ctx context.Context, target engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
 	// KUBECONFIG or ~/.kube/config when present, else the pod's in-cluster credentials.
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(),
 		&clientcmd.ConfigOverrides{}).ClientConfig()
@@ -29,24 +27,23 @@ func followFTPServerAddress(ctx context.Context, follow engineconfig.FollowTarge
 	}
 	go func() {
 		start := time.Now()
-		err := followAddress(ctx, cfg, types.NamespacedName{Namespace: follow.Namespace, Name: follow.Name}, target, set, logger)
+		err := followAddress(ctx, cfg, target, set, logger)
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
-			logger.Error("following the address the operator publishes", "ftpserver", target, "err", err)
+			logger.Error("following the address the operator publishes", "ftpserver", target.String(), "err", err)
 		default:
-			logger.Info("following the address the operator publishes", "ftpserver", target, "after", time.Since(start).String())
+			logger.Info("following the address the operator publishes", "ftpserver", target.String(), "after", time.Since(start).String())
 		}
 	}()
 	return nil
 }
 
-func followAddress(ctx context.Context, cfg *rest.Config, key types.NamespacedName, target string, set func(string),
-	logger *slog.Logger) error {
+func followAddress(ctx context.Context, cfg *rest.Config, target engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
 	last := ""
-	err := addressfollow.Follow(ctx, cfg, key, func(addr string) {
+	err := addressfollow.Follow(ctx, cfg, target, func(addr string) {
 		if addr != last {
-			logger.Info("public address from the operator", "ftpserver", target, "address", addr)
+			logger.Info("public address from the operator", "ftpserver", target.String(), "address", addr)
 			last = addr
 		}
 		set(addr)

@@ -10,31 +10,29 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
-	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
 
-// Follow calls set with the address the operator published for the FTPServer key, at once and on every change,
-// until ctx ends. The address is read from the operator-owned ConfigMap of the server (render.ConfigMapName, key
-// render.AddressKey), never from status.address, which anyone allowed to write ftpservers/status could forge. It
+// Follow calls set with the address the operator published for the FTPServer target, at once and on every change,
+// until ctx ends. The address is read from the operator-owned ConfigMap of the server (target.ConfigMapName(), key
+// engineconfig.AddressKey), never from status.address, which anyone allowed to write ftpservers/status could forge. It
 // lists and watches that one ConfigMap by name, which is all the engine's Role allows. The informer reconnects by
 // itself after a broken watch.
 //
 // It returns once the first list has been seen (so a restarted pod starts with the current address) or when ctx
 // ends; the watch goes on in the background.
-func Follow(ctx context.Context, cfg *rest.Config, key types.NamespacedName, set func(address string)) error {
-	name := render.ConfigMapName(&ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
+func Follow(ctx context.Context, cfg *rest.Config, target engineconfig.FollowTarget, set func(address string)) error {
+	name := target.ConfigMapName()
 	c, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("building a client: %w", err)
 	}
-	configMaps := c.ConfigMaps(key.Namespace)
+	configMaps := c.ConfigMaps(target.Namespace)
 	byName := func(opts metav1.ListOptions) metav1.ListOptions {
 		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
 		return opts
@@ -49,7 +47,7 @@ func Follow(ctx context.Context, cfg *rest.Config, key types.NamespacedName, set
 	}
 	push := func(obj any) {
 		if cm, ok := obj.(*corev1.ConfigMap); ok {
-			set(cm.Data[render.AddressKey])
+			set(cm.Data[engineconfig.AddressKey])
 		}
 	}
 	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
@@ -62,7 +60,7 @@ func Follow(ctx context.Context, cfg *rest.Config, key types.NamespacedName, set
 	})
 	go informer.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
-		return fmt.Errorf("following the address of FTPServer %s (ConfigMap %s): %w", key, name, ctx.Err())
+		return fmt.Errorf("following the address of FTPServer %s (ConfigMap %s): %w", target, name, ctx.Err())
 	}
 	return nil
 }

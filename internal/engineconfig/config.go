@@ -73,6 +73,16 @@ type FollowTarget struct {
 	Namespace, Name string
 }
 
+// AddressKey is the key of the server's address ConfigMap (ConfigMapName) that holds the address passive replies
+// advertise. Only the operator writes it; the engine follows it live.
+const AddressKey = "address"
+
+// ConfigMapName is the name of the address ConfigMap of the FTPServer named server, in its namespace.
+func ConfigMapName(server string) string { return server + "-ftpd" }
+
+// ConfigMapName is the name of the ConfigMap the engine follows.
+func (t FollowTarget) ConfigMapName() string { return ConfigMapName(t.Name) }
+
 // IsZero reports whether t names no FTPServer.
 func (t FollowTarget) IsZero() bool { return t == FollowTarget{} }
 

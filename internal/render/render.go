@@ -84,7 +84,7 @@ func APIPortRange(r portrange.Range) ftpv1.PortRange {
 func ServiceName(srv *ftpv1.FTPServer) string     { return srv.Name }
 func DeploymentName(srv *ftpv1.FTPServer) string  { return srv.Name }
 func UsersSecretName(srv *ftpv1.FTPServer) string { return srv.Name + "-ftpd-users" }
-func ConfigMapName(srv *ftpv1.FTPServer) string   { return srv.Name + "-ftpd" }
+func ConfigMapName(srv *ftpv1.FTPServer) string   { return engineconfig.ConfigMapName(srv.Name) }
 func EngineSAName(srv *ftpv1.FTPServer) string    { return srv.Name + "-ftpd" }
 func ClaimName(srv *ftpv1.FTPServer) string {
 	if pvc := srv.Spec.Storage.PersistentVolumeClaim; pvc != nil {
@@ -190,8 +190,8 @@ func HomeDirectory(u ftpv1.User) string {
 }
 
 // AddressKey is the key of the engine's ConfigMap that holds the address passive replies advertise. Only the
-// operator writes it; the engine follows it live.
-const AddressKey = "address"
+// operator writes it; the engine follows it live (engineconfig, the contract, defines it).
+const AddressKey = engineconfig.AddressKey
 
 // AddressConfigMap is the engine's ConfigMap: it carries the address passive replies advertise. The operator
 // writes it; the engine may only read it (Role), so nobody who can merely write an FTPServer's status can make the

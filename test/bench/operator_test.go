@@ -25,6 +25,7 @@ import (
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
@@ -261,7 +262,7 @@ func TestAddressChange(t *testing.T) {
 	t.Cleanup(cancel)
 	key := types.NamespacedName{Namespace: ns, Name: "lb"}
 	waitFor(t, 30*time.Second, "engine follower started", func() bool {
-		return addressfollow.Follow(ctx, saCfg, key, engine.SetPublicAddress) == nil
+		return addressfollow.Follow(ctx, saCfg, engineconfig.FollowTarget{Namespace: ns, Name: "lb"}, engine.SetPublicAddress) == nil
 	})
 	current := ""
 	waitFor(t, 60*time.Second, "first MetalLB address in the 227 reply", func() bool {
