@@ -30,7 +30,7 @@ end
 local current = generation == nil or ready.observedGeneration == generation
 local degraded = {
   PoolExhausted = true, RangeUnavailable = true, NodePortConflict = true,
-  NotOwned = true, SecretMissing = true, Invalid = true, ApplyFailed = true,
+  NotOwned = true, SecretMissing = true, ApplyFailed = true,
 }
 if current and ready.status == "False" and degraded[ready.reason] then
   hs.status = "Degraded"
