@@ -108,11 +108,11 @@ func TestRoundTrip(t *testing.T) {
 // FuzzConfigRoundTrip: any valid Config → Args → Parse is the same Config.
 func FuzzConfigRoundTrip(f *testing.F) {
 	f.Add("/data", "/u.yaml", ":2121", "", uint16(31000), uint16(15), uint16(0), "ns", "s", "10.0.0.0", uint8(8), "1.2.3.4",
-		"Required", "/c", "/k", true, true, int64(time.Second), -1, int64(100), "info", "")
+		"Required", "/c", "/k", true, true, int64(time.Second), -1, int64(100), "info", "", "a=b,c", "-x")
 	f.Add("/r", "/u", "", "x=y,z", uint16(1024), uint16(0), uint16(1), "", "", "::1", uint8(128), "a,b",
-		"Implicit", "", "", false, false, int64(-5), 0, int64(0), "WARN", "-")
+		"Implicit", "", "", false, false, int64(-5), 0, int64(0), "WARN", "-", "", "\n")
 	f.Fuzz(func(t *testing.T, root, users, listen, static string, start, n, adv uint16, ns, name, cidr string, bits uint8,
-		addr, mode, cert, key string, active, reuse bool, d int64, sessions int, bw int64, level, xferlog string) {
+		addr, mode, cert, key string, active, reuse bool, d int64, sessions int, bw int64, level, xferlog, s1, s2 string) {
 		c := Default()
 		c.Root, c.Users, c.Listen, c.Address.Static = root, users, listen, static
 		c.Passive.Ports = ftpd.PortRange{Start: int32(start), End: int32(start) + int32(n), AdvertisedStart: int32(adv)}
@@ -128,6 +128,10 @@ func FuzzConfigRoundTrip(f *testing.F) {
 		c.Limits.IdleTimeout, c.Limits.LoginTimeout = time.Duration(d), time.Duration(-d)
 		c.Limits.MaxSessions, c.Limits.BandwidthLimit = sessions, bw
 		c.LogLevel, c.XferLog = level, xferlog
+		c.ImplicitListen, c.HealthListen, c.Passive.Host, c.Address.File = s1, s2, s2+s1, s1+s2
+		c.Passive.Mux, c.FsyncUploads, c.ProxyProtocol.Enabled = reuse, !reuse, active
+		c.Limits.DataTimeout, c.Limits.LockoutBackoff, c.ShutdownTimeout = time.Duration(bw), time.Duration(-bw), time.Duration(d)
+		c.Limits.MaxSessionsPerIP, c.Limits.LockoutThreshold = -sessions, sessions+1
 		if c.Validate() != nil {
 			t.Skip()
 		}
