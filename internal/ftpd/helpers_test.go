@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -28,6 +27,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 )
 
 type testEnv struct {
@@ -56,29 +57,6 @@ const testUsers = `users:
     access: WriteOnly
 `
 
-// freeRange returns a passive range of n ports that are free right now, below
-// Linux's ephemeral range (32768+) so outgoing connections do not take them.
-// The engine still skips ports that become busy (the OS bind is the arbiter).
-func freeRange(n int) PortRange {
-	for try := 0; try < 50; try++ {
-		start := 20000 + mrand.IntN(12000-n)
-		ok := true
-		for p := start; p < start+n && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return PortRange{Start: int32(start), End: int32(start + n - 1)}
-		}
-	}
-	start := 20000 + mrand.IntN(12000-n)
-	return PortRange{Start: int32(start), End: int32(start + n - 1)}
-}
-
 func newEnv(t testing.TB, opts ...func(*Server)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
@@ -97,7 +75,7 @@ func newEnv(t testing.TB, opts ...func(*Server)) *testEnv {
 	srv := &Server{
 		Auth:         auth,
 		FileSystems:  RootFS{Dir: root},
-		PassivePorts: freeRange(50),
+		PassivePorts: portrangetest.Free(t, 50),
 		PassiveHost:  "127.0.0.1",
 		ActiveMode:   true,
 		IdleTimeout:  20 * time.Second,

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 )
 
 func TestSTOU(t *testing.T) {
@@ -122,7 +124,7 @@ func TestCloseDropsSessions(t *testing.T) {
 	usersPath := filepath.Join(dir, "users.yaml")
 	_ = os.WriteFile(usersPath, []byte(testUsers), 0o600)
 	auth, _ := NewFileAuthenticator(usersPath)
-	srv := &Server{Auth: auth, FileSystems: RootFS{Dir: dir}, PassivePorts: freeRange(5), LoginDelay: -1}
+	srv := &Server{Auth: auth, FileSystems: RootFS{Dir: dir}, PassivePorts: portrangetest.Free(t, 5), LoginDelay: -1}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 )
 
 // A client that sends EPSV and then nothing must not hold the port for its
@@ -25,7 +27,7 @@ import (
 func TestIdlePassivePortExpires(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newEnv(t, func(s *Server) {
-		s.PassivePorts = freeRange(1)
+		s.PassivePorts = portrangetest.Free(t, 1)
 		s.DataTimeout = 400 * time.Millisecond
 		s.Metrics = NewMetrics(reg)
 	})
@@ -78,7 +80,7 @@ func TestIdlePassivePortExpires(t *testing.T) {
 
 // A connected but unused data connection does not live for ever either.
 func TestConnectedUnusedDataConnectionExpires(t *testing.T) {
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(1); s.DataTimeout = 300 * time.Millisecond })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 1); s.DataTimeout = 300 * time.Millisecond })
 	e.write(t, "acme/f.txt", "x")
 	r := dialRaw(t, e.addr, "")
 	r.login("acme", "secret")
@@ -98,7 +100,7 @@ func TestConnectedUnusedDataConnectionExpires(t *testing.T) {
 // the previous one back first.
 func TestNewPassiveReleasesPrevious(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(1); s.Metrics = NewMetrics(reg) })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 1); s.Metrics = NewMetrics(reg) })
 	r := dialRaw(t, e.addr, "")
 	r.login("acme", "secret")
 	for i := 0; i < 6; i++ {
@@ -123,7 +125,7 @@ func TestNewPassiveReleasesPrevious(t *testing.T) {
 // what a cursor or a lowest-free policy produces.
 func TestPassivePortsRandom(t *testing.T) {
 	const draws = 200
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(100) })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 100) })
 	rng := e.srv.PassivePorts
 	r := dialRaw(t, e.addr, "")
 	r.login("acme", "secret")
@@ -159,7 +161,7 @@ func TestPassivePortsRandom(t *testing.T) {
 // While the range is busy, PASV/EPSV waits for a port, first come first
 // served, instead of answering 425.
 func TestPassiveWaitFIFO(t *testing.T) {
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(1); s.DataTimeout = 10 * time.Second })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 1); s.DataTimeout = 10 * time.Second })
 	e.srv.init()
 	p := e.srv.pool
 	ip := netip.MustParseAddr("127.0.0.1")
@@ -210,7 +212,7 @@ func TestPassiveWaitFIFO(t *testing.T) {
 func TestPassiveWaitTimesOut(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newEnv(t, func(s *Server) {
-		s.PassivePorts = freeRange(2)
+		s.PassivePorts = portrangetest.Free(t, 2)
 		s.DataTimeout = 300 * time.Millisecond
 		s.Metrics = NewMetrics(reg)
 	})
@@ -306,7 +308,7 @@ func TestPassiveBurst(t *testing.T) {
 	for _, ports := range []int{100, 16} {
 		t.Run(fmt.Sprintf("%d ports", ports), func(t *testing.T) {
 			e := newEnv(t, func(s *Server) {
-				s.PassivePorts = freeRange(ports)
+				s.PassivePorts = portrangetest.Free(t, ports)
 				s.DataTimeout = 20 * time.Second
 				s.MaxSessionsPerIP = -1
 			})
@@ -326,7 +328,7 @@ func TestPassiveBurst(t *testing.T) {
 // With multiplexing, a session waiting because its own IP already waits on
 // every port does not hold back a later session from another IP.
 func TestPassiveMuxWaitDoesNotBlockOtherIPs(t *testing.T) {
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(1); s.PassiveMux = true })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 1); s.PassiveMux = true })
 	a := dialRaw(t, e.addr, "127.0.0.1")
 	a.login("acme", "secret")
 	a.epsv()

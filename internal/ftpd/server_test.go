@@ -24,6 +24,8 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 )
 
 func TestFileOperations(t *testing.T) {
@@ -840,7 +842,7 @@ func TestProxyProtocolAndUnknownAddress(t *testing.T) {
 func TestPassivePortsBoundedAndReused(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(2); s.Metrics = m })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 2); s.Metrics = m })
 	rng := e.srv.PassivePorts
 	a := dialRaw(t, e.addr, "")
 	a.login("acme", "secret")
@@ -877,7 +879,7 @@ func TestPassivePortsBoundedAndReused(t *testing.T) {
 
 func TestAdvertisedPortDiffersFromListened(t *testing.T) {
 	e := newEnv(t, func(s *Server) {
-		s.PassivePorts = freeRange(5)
+		s.PassivePorts = portrangetest.Free(t, 5)
 		s.PassivePorts.AdvertisedStart = 30000
 	})
 	r := dialRaw(t, e.addr, "")
@@ -893,7 +895,7 @@ func TestAdvertisedPortDiffersFromListened(t *testing.T) {
 }
 
 func TestPassiveMultiplexing(t *testing.T) {
-	e := newEnv(t, func(s *Server) { s.PassivePorts = freeRange(1); s.PassiveMux = true })
+	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 1); s.PassiveMux = true })
 	e.write(t, "acme/a.txt", "AAA")
 	e.write(t, "other/b.txt", "BBB")
 	ra := dialRaw(t, e.addr, "127.0.0.1")
@@ -1130,7 +1132,7 @@ func TestShutdownDrainsTransfers(t *testing.T) {
 	usersPath := filepath.Join(dir, "users.yaml")
 	_ = os.WriteFile(usersPath, []byte(testUsers), 0o600)
 	auth, _ := NewFileAuthenticator(usersPath)
-	srv := &Server{Auth: auth, FileSystems: RootFS{Dir: dir}, PassivePorts: freeRange(10), PassiveHost: "127.0.0.1",
+	srv := &Server{Auth: auth, FileSystems: RootFS{Dir: dir}, PassivePorts: portrangetest.Free(t, 10), PassiveHost: "127.0.0.1",
 		BandwidthLimit: 1 << 20, LoginDelay: -1}
 	data := bytes.Repeat([]byte("z"), 600<<10) // ~0.6 s at 1 MiB/s
 	_ = os.MkdirAll(filepath.Join(dir, "acme"), 0o755)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"net/textproto"
 	"os"
@@ -13,30 +12,8 @@ import (
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 )
-
-// freeRange returns n consecutive ports that are free right now, below
-// Linux's ephemeral range so outgoing connections do not take them.
-func freeRange(t *testing.T, n int) ftpd.PortRange {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		start := 20000 + mrand.IntN(12000-n)
-		ok := true
-		for p := start; p < start+n && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return ftpd.PortRange{Start: int32(start), End: int32(start + n - 1)}
-		}
-	}
-	t.Fatalf("no %d free consecutive ports", n)
-	return ftpd.PortRange{}
-}
 
 // idlePASV logs in over a bare control connection, sends PASV and then
 // nothing: a misbehaving script.
@@ -71,7 +48,7 @@ func idlePASV(t *testing.T, e *env) {
 func TestIdlePASVSessionsDoNotStarveOthers(t *testing.T) {
 	curl := needClient(t, "curl")
 	const dataTimeout = 2 * time.Second
-	e := newEnv(t, func(s *ftpd.Server) { s.PassivePorts = freeRange(t, 16); s.DataTimeout = dataTimeout })
+	e := newEnv(t, func(s *ftpd.Server) { s.PassivePorts = portrangetest.Free(t, 16); s.DataTimeout = dataTimeout })
 	writeFile(t, filepath.Join(e.root, "f.txt"), "seventeenth\n")
 	for i := 0; i < 16; i++ {
 		idlePASV(t, e)
@@ -138,7 +115,7 @@ func TestPASVBurstOnSmallRange(t *testing.T) {
 	const n = 200
 	for _, ports := range []int{100, 16} {
 		t.Run(fmt.Sprintf("%d ports", ports), func(t *testing.T) {
-			e := newEnv(t, func(s *ftpd.Server) { s.PassivePorts = freeRange(t, ports); s.MaxSessionsPerIP = -1 })
+			e := newEnv(t, func(s *ftpd.Server) { s.PassivePorts = portrangetest.Free(t, ports); s.MaxSessionsPerIP = -1 })
 			writeFile(t, filepath.Join(e.root, "small.txt"), "small file")
 			if err := os.MkdirAll(filepath.Join(e.root, "up"), 0o755); err != nil {
 				t.Fatal(err)
