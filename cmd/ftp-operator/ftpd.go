@@ -30,7 +30,11 @@ func runFTPD(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
-	srv, closers, err := buildServer(cfg, logger)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ftpd.NewMetrics(reg)
+	metrics.SetBuildInfo(version)
+	srv, closers, err := buildServer(cfg, logger, metrics)
 	if err != nil {
 		return err
 	}
@@ -39,9 +43,6 @@ func runFTPD(ctx context.Context, args []string) error {
 			c.Close()
 		}
 	}()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv.Metrics = ftpd.NewMetrics(reg)
 
 	if cfg.Address.File != "" {
 		go srv.WatchAddressFile(ctx, cfg.Address.File, time.Second)
@@ -105,8 +106,8 @@ func runFTPD(ctx context.Context, args []string) error {
 }
 
 // buildServer builds the engine from its configuration, which Parse has validated; it only opens what the
-// configuration names (users file, certificate, transfer log).
-func buildServer(cfg engineconfig.Config, logger *slog.Logger) (*ftpd.Server, []io.Closer, error) {
+// configuration names (users file, certificate, transfer log). metrics may be nil.
+func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Metrics) (*ftpd.Server, []io.Closer, error) {
 	var closers []io.Closer
 	if fi, err := os.Stat(cfg.Root); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("--root %s: not a directory", cfg.Root)
@@ -137,12 +138,14 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger) (*ftpd.Server, []
 		SyncUploads:      cfg.FsyncUploads,
 		Lockout:          ftpd.LockoutPolicy{Threshold: cfg.Limits.LockoutThreshold, Backoff: cfg.Limits.LockoutBackoff},
 		Logger:           logger,
+		Metrics:          metrics,
 	}
 	if cfg.TLS.Cert != "" {
 		cr, err := ftpd.NewCertReloader(cfg.TLS.Cert, cfg.TLS.Key)
 		if err != nil {
 			return nil, nil, err
 		}
+		cr.OnLoad(metrics.CertificateLoaded)
 		srv.TLSConfig = cr.TLSConfig()
 		srv.TLSSessionReuseOptional = !cfg.TLS.RequireSessionReuse
 	}

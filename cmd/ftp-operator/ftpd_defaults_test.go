@@ -26,7 +26,7 @@ func TestFTPDSessionDefaultsAndFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, _, err := buildServer(cfg, slog.New(slog.DiscardHandler))
+		srv, _, err := buildServer(cfg, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -182,7 +182,7 @@ func TestTLSRequireSessionReuseFlag(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, _, err := buildServer(cfg, nil)
+		srv, _, err := buildServer(cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,9 @@
 package ftpd
 
 import (
+	"crypto/x509"
+	"errors"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -25,7 +28,19 @@ type Metrics struct {
 	lockouts         prometheus.Counter
 	staleFiles       prometheus.Counter
 	staleBytes       prometheus.Counter
+	buildInfo        *prometheus.GaugeVec
+	xferSeconds      *prometheus.HistogramVec
+	xferSize         *prometheus.HistogramVec
+	passivePorts     prometheus.Gauge
+	certExpiry       *prometheus.GaugeVec
 }
+
+// Histogram buckets for transfers: FTP moves anything from a few bytes to
+// many GiB, over milliseconds to hours.
+var (
+	transferSizeBuckets     = prometheus.ExponentialBuckets(1024, 4, 13)                                // 1 KiB .. 16 GiB
+	transferDurationBuckets = []float64{.01, .05, .25, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400} // 10 ms .. 4 h
+)
 
 // NewMetrics creates the collectors and registers them with reg (if non-nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -58,11 +73,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Temporary files of interrupted uploads (left by a crash or a kill) removed at start."}),
 		staleBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_stale_upload_bytes_removed_total",
 			Help: "Bytes of the temporary upload files removed at start."}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ftpd_build_info",
+			Help: "Always 1; the labels say which build of the engine runs (set by SetBuildInfo)."},
+			[]string{"version", "goversion"}),
+		xferSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ftpd_transfer_duration_seconds",
+			Help:    "Duration of file transfers (RETR, STOR, APPE, STOU) by direction (upload, download) and result (ok, failed, aborted).",
+			Buckets: transferDurationBuckets}, []string{"direction", "result"}),
+		xferSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ftpd_transfer_size_bytes",
+			Help:    "Bytes moved per file transfer by direction (upload, download) and result (ok, failed, aborted).",
+			Buckets: transferSizeBuckets}, []string{"direction", "result"}),
+		passivePorts: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ftpd_passive_ports",
+			Help: "Ports in the engine's passive range (compare with ftpd_passive_ports_in_use)."}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ftpd_tls_certificate_expiry_timestamp_seconds",
+			Help: "NotAfter (unix time) of the TLS certificate served, updated on every (re)load; absent without TLS."}, nil),
 	}
 	if reg != nil {
 		reg.MustRegister(m.sessionsActive, m.sessionsTotal, m.sessionsRejected, m.logins, m.bytes, m.transfers,
 			m.passiveInUse, m.passiveWaits, m.passiveWaitTime, m.passiveExpiries, m.dataRejected, m.replyErrors, m.lockouts,
-			m.staleFiles, m.staleBytes)
+			m.staleFiles, m.staleBytes, m.buildInfo, m.xferSeconds, m.xferSize, m.passivePorts, m.certExpiry)
 	}
 	return m
 }
@@ -92,16 +120,54 @@ func (m *Metrics) login(result string) {
 	}
 }
 
-func (m *Metrics) transfer(dir string, n int64, ok bool) {
+// SetBuildInfo sets ftpd_build_info for version (the binary's version; the Go
+// version is the runtime's).
+func (m *Metrics) SetBuildInfo(version string) {
+	if m != nil {
+		m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	}
+}
+
+// CertificateLoaded records the certificate now served; pass it to
+// CertReloader.OnLoad.
+func (m *Metrics) CertificateLoaded(cert *x509.Certificate) {
+	if m != nil && cert != nil {
+		m.certExpiry.WithLabelValues().Set(float64(cert.NotAfter.Unix()))
+	}
+}
+
+func (m *Metrics) passiveRange(size int32) {
+	if m != nil {
+		m.passivePorts.Set(float64(size))
+	}
+}
+
+// transfer records a finished transfer; dir is "in" (upload) or "out"
+// (download), err its outcome (errTransferAbort = aborted by ABOR).
+func (m *Metrics) transfer(dir string, n int64, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
 	m.bytes.WithLabelValues(dir).Add(float64(n))
 	res := "ok"
-	if !ok {
+	switch {
+	case errors.Is(err, errTransferAbort):
+		res = "aborted"
+	case err != nil:
 		res = "failed"
 	}
-	m.transfers.WithLabelValues(dir, res).Inc()
+	// ftpd_transfers_total keeps its two results (ok, failed) for existing dashboards.
+	if err == nil {
+		m.transfers.WithLabelValues(dir, "ok").Inc()
+	} else {
+		m.transfers.WithLabelValues(dir, "failed").Inc()
+	}
+	direction := "download"
+	if dir == "in" {
+		direction = "upload"
+	}
+	m.xferSeconds.WithLabelValues(direction, res).Observe(d.Seconds())
+	m.xferSize.WithLabelValues(direction, res).Observe(float64(n))
 }
 
 func (m *Metrics) passive(delta int) {

@@ -110,6 +110,7 @@ func (s *Server) init() {
 		s.addresses.set(s.PublicAddress)
 		s.lock = newLockout(s.Lockout)
 		s.pool = newPassivePool(s)
+		s.Metrics.passiveRange(s.PassivePorts.Size())
 		s.xfer = &xferlog{w: s.XferLog}
 		s.listeners = make(map[net.Listener]struct{})
 		s.sessions = make(map[*session]struct{})

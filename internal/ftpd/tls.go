@@ -2,6 +2,7 @@ package ftpd
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"sync"
@@ -33,6 +34,18 @@ type CertReloader struct {
 	cert      *tls.Certificate
 	stamp     [2]fileStamp
 	lastCheck time.Time
+	onLoad    func(*x509.Certificate)
+}
+
+// OnLoad calls f with the certificate served now and again after every
+// successful reload (for the expiry metric).
+func (c *CertReloader) OnLoad(f func(*x509.Certificate)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onLoad = f
+	if f != nil && c.cert != nil {
+		f(c.cert.Leaf)
+	}
 }
 
 // NewCertReloader loads the pair once and returns the reloader.
@@ -66,8 +79,11 @@ func (c *CertReloader) load() error {
 		return fmt.Errorf("loading certificate %s: %w", c.CertFile, err)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.cert, c.stamp, c.lastCheck = &cert, st, time.Now()
-	c.mu.Unlock()
+	if c.onLoad != nil {
+		c.onLoad(cert.Leaf)
+	}
 	return nil
 }
 

@@ -257,7 +257,7 @@ func (ss *session) cmdRETR(arg string) bool {
 			}
 			stop()
 		}
-		ss.srv.Metrics.transfer("out", n, err == nil)
+		ss.srv.Metrics.transfer("out", n, time.Since(start), err)
 		ss.logXfer(start, vp, n, ascii, false, err == nil)
 		ss.finishTransfer(c, err, "Transfer complete.")
 	})
@@ -388,7 +388,7 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 			tf.Close()
 		}
 		_ = ss.fs.Remove(tmp) // already gone after a commit by rename
-		ss.srv.Metrics.transfer("in", n, err == nil)
+		ss.srv.Metrics.transfer("in", n, time.Since(start), err)
 		ss.logXfer(start, vp, n, ascii, true, err == nil)
 		msg := "Transfer complete."
 		if unique {
