@@ -9,17 +9,23 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
 
 func freeAddr(t *testing.T) string {
@@ -113,6 +119,16 @@ func TestRunFTPDFlagsHealthAndAddressFile(t *testing.T) {
 		if p == "/metrics" && !strings.Contains(string(b), "ftpd_sessions_active") {
 			t.Fatalf("/metrics lacks engine metrics")
 		}
+		if p != "/metrics" {
+			continue
+		}
+		// The binary's version and the passive range's size (21000-21009).
+		for _, want := range []string{`ftpd_build_info{goversion="` + runtime.Version() + `",version="` + version + `"} 1`,
+			"\nftpd_passive_ports 10\n"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
 	}
 	c, err := net.Dial("tcp", ctl)
 	if err != nil {
@@ -182,9 +198,18 @@ func TestTLSRequireSessionReuseFlag(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, _, err := buildServer(cfg, nil, nil)
+		reg := prometheus.NewRegistry()
+		srv, _, err := buildServer(cfg, nil, ftpd.NewMetrics(reg))
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The certificate's expiry is a metric from the first load on.
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
+# HELP ftpd_tls_certificate_expiry_timestamp_seconds NotAfter (unix time) of the TLS certificate served, updated on every (re)load; absent without TLS.
+# TYPE ftpd_tls_certificate_expiry_timestamp_seconds gauge
+ftpd_tls_certificate_expiry_timestamp_seconds %d
+`, certNotAfter(t, cert))), "ftpd_tls_certificate_expiry_timestamp_seconds"); err != nil {
+			t.Error(err)
 		}
 		if srv.TLSSessionReuseOptional != tt.optional {
 			t.Errorf("%v: TLSSessionReuseOptional = %v, want %v", tt.extra, srv.TLSSessionReuseOptional, tt.optional)
@@ -216,4 +241,18 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+func certNotAfter(t *testing.T, certFile string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.NotAfter.Unix()
 }
