@@ -245,7 +245,8 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:Enum=LoadBalancer;NodePort;ClusterIP
 	Type corev1.ServiceType `json:"type,omitempty"`
 
-	// annotations are copied onto the Service (cloud load-balancer settings).
+	// annotations are copied onto the Service (cloud load-balancer settings), those keys only that the operator's
+	// --allowed-service-annotations list allows; condition ServiceAnnotationsAllowed names the others.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	Annotations map[string]string `json:"annotations,omitempty"`
