@@ -140,7 +140,13 @@ func (r *FTPServerReconciler) grantPorts(ctx context.Context, p *pass) error {
 // many listeners as it has ports.
 func (r *FTPServerReconciler) renderService(p *pass) {
 	srv := p.srv
-	p.service = render.Service(srv, p.grant)
+	p.service = render.Service(srv, p.grant, r.Render)
+	if _, refused := render.ServiceAnnotations(srv, r.Render); len(refused) > 0 {
+		setCondition(srv, ftpv1.ConditionServiceAnnotationsAllowed, false, ftpv1.ReasonAnnotationsRefused,
+			"the operator's allowed-service-annotations list refuses %s; they are not set on the Service", strings.Join(refused, ", "))
+	} else {
+		setCondition(srv, ftpv1.ConditionServiceAnnotationsAllowed, true, ftpv1.ReasonAnnotationsAllowed, "every annotation of spec.service.annotations is allowed")
+	}
 	if listeners := len(p.service.Spec.Ports); srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
 			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)

@@ -135,6 +135,8 @@ type opConfig struct {
 	pool       portalloc.Range
 	nsLimit    int32
 	intercept  *interceptor.Funcs // wraps an uncached client
+	// allowedAnnotations is the --allowed-service-annotations list; nil is the default list.
+	allowedAnnotations *render.AnnotationPolicy
 }
 
 func startOperatorWith(t *testing.T, c opConfig) *operator {
@@ -174,7 +176,7 @@ func startOperatorWith(t *testing.T, c opConfig) *operator {
 		Scheme:    scheme,
 		Recorder:  mgr.GetEventRecorder("ftp-operator"),
 		Allocator: alloc,
-		Render:    render.Options{Image: "localhost/ftp-operator:test"},
+		Render:    render.Options{Image: "localhost/ftp-operator:test", AllowedServiceAnnotations: c.allowedAnnotations},
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

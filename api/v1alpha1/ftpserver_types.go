@@ -245,7 +245,8 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:Enum=LoadBalancer;NodePort;ClusterIP
 	Type corev1.ServiceType `json:"type,omitempty"`
 
-	// annotations are copied onto the Service (cloud load-balancer settings).
+	// annotations are copied onto the Service (cloud load-balancer settings), those keys only that the operator's
+	// --allowed-service-annotations list allows; condition ServiceAnnotationsAllowed names the others.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	Annotations map[string]string `json:"annotations,omitempty"`
@@ -522,6 +523,9 @@ const (
 	// ConditionStoragePersistent is False when the files live in an emptyDir and are lost whenever the pod is
 	// replaced (a node drain, an eviction, an image change). It does not affect Ready.
 	ConditionStoragePersistent = "StoragePersistent"
+	// ConditionServiceAnnotationsAllowed is False when spec.service.annotations holds keys that the operator's
+	// --allowed-service-annotations list refuses; those are not set on the Service, the rest of it is applied.
+	ConditionServiceAnnotationsAllowed = "ServiceAnnotationsAllowed"
 )
 
 // Condition reasons.
@@ -544,6 +548,11 @@ const (
 	ReasonAboveCloudCap     = "AboveCloudListenerCap"
 	ReasonEmptyDir          = "EmptyDir"
 	ReasonPersistent        = "PersistentVolumeClaim"
+	// ReasonAnnotationsAllowed: every key of spec.service.annotations is on the operator's allow-list.
+	ReasonAnnotationsAllowed = "AnnotationsAllowed"
+	// ReasonAnnotationsRefused: some keys of spec.service.annotations are not on the operator's allow-list and are
+	// left off the Service; the message names them.
+	ReasonAnnotationsRefused = "AnnotationsRefused"
 	// ReasonOutsidePool: the grant lies (partly) outside the operator's pool and is kept until the user asks to move it.
 	ReasonOutsidePool = "OutsidePool"
 	// ReasonNodePortsExhausted: the cluster's NodePort range is full, so the Service cannot be created or changed.

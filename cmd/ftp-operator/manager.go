@@ -44,6 +44,8 @@ func runManager(ctx context.Context, args []string) error {
 	leaseDuration := fs.Duration("leader-election-lease-duration", 15*time.Second, "how long a standby waits after the leader's last renewal before it takes over")
 	renewDeadline := fs.Duration("leader-election-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up leadership (less than the lease duration)")
 	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
+	allowedAnnotations := fs.String("allowed-service-annotations", render.DefaultAllowedServiceAnnotations,
+		"comma-separated Service annotation keys that tenants may set through spec.service.annotations: exact keys, prefix/* or * (every key); others are left off the Service")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +72,11 @@ func runManager(ctx context.Context, args []string) error {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
 		return fmt.Errorf("--ftpd-image-pull-policy %q: want Always, IfNotPresent or Never", *pullPolicy)
+	}
+
+	annotations, err := render.ParseAnnotationPolicy(*allowedAnnotations)
+	if err != nil {
+		return fmt.Errorf("--allowed-service-annotations: %w", err)
 	}
 
 	watched, err := watchNamespaces(*watchNS)
@@ -120,7 +127,7 @@ func runManager(ctx context.Context, args []string) error {
 		Scheme:                  scheme,
 		Recorder:                mgr.GetEventRecorder("ftp-operator"),
 		Allocator:               alloc,
-		Render:                  render.Options{Image: *image, ImagePullPolicy: corev1.PullPolicy(*pullPolicy)},
+		Render:                  render.Options{Image: *image, ImagePullPolicy: corev1.PullPolicy(*pullPolicy), AllowedServiceAnnotations: &annotations},
 		MaxConcurrentReconciles: *workers,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {

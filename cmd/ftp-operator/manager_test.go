@@ -23,6 +23,8 @@ func TestManagerRefusesPoolWithReservedPorts(t *testing.T) {
 		{"operator health port", []string{"--passive-port-pool=40000-40100", "--health-probe-bind-address=127.0.0.1:40001"}, "holds port 40001, the operator's health-probe-bind-address"},
 		{"negative namespace limit", []string{"--max-ports-per-namespace=-1"}, "--max-ports-per-namespace -1"},
 		{"default pool", nil, ""},
+		{"bad annotation pattern", []string{"--allowed-service-annotations=metallb.io/*,example.com/a*b"}, `--allowed-service-annotations: pattern "example.com/a*b"`},
+		{"annotation patterns", []string{"--allowed-service-annotations=metallb.io/*, example.com/key,*"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("KUBECONFIG", "/nonexistent")
@@ -33,7 +35,7 @@ func TestManagerRefusesPoolWithReservedPorts(t *testing.T) {
 			switch {
 			case err == nil:
 				t.Fatal("manager ran without a cluster")
-			case tt.want == "" && strings.Contains(err.Error(), "passive-port-pool"):
+			case tt.want == "" && (strings.Contains(err.Error(), "passive-port-pool") || strings.Contains(err.Error(), "allowed-service-annotations")):
 				t.Fatalf("pool refused: %v", err)
 			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
 				t.Fatalf("error %q does not say %q", err, tt.want)

@@ -45,6 +45,9 @@ type Options struct {
 	// Image runs the ftpd subcommand; it is the operator's own image.
 	Image           string
 	ImagePullPolicy corev1.PullPolicy
+	// AllowedServiceAnnotations are the keys of spec.service.annotations that reach the Service; nil is
+	// DefaultAllowedServiceAnnotations.
+	AllowedServiceAnnotations *AnnotationPolicy
 }
 
 // ManagedByLabel and ManagedBy mark every child the operator creates; the operator caches only objects that
@@ -105,8 +108,8 @@ func PassivePortName(p int32) string { return fmt.Sprintf("pasv-%d", p) }
 
 // Service exposes the control port and every passive port of grant on one address. Passive ports keep the same
 // number from the client to the engine (port = targetPort = containerPort, and nodePort too for NodePort), which
-// is what lets the engine advertise the port it listens on.
-func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
+// is what lets the engine advertise the port it listens on. Only the annotations that o allows are copied.
+func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange, o Options) *corev1.Service {
 	spec := srv.Spec.Service
 	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
@@ -121,9 +124,7 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange) *corev1.Service {
 			SessionAffinity: corev1.ServiceAffinityClientIP,
 		},
 	}
-	if len(spec.Annotations) > 0 {
-		svc.Annotations = spec.Annotations
-	}
+	svc.Annotations, _ = ServiceAnnotations(srv, o)
 	if svc.Spec.Type == corev1.ServiceTypeClusterIP {
 		svc.Spec.ExternalTrafficPolicy = ""
 		svc.Spec.LoadBalancerSourceRanges = nil

@@ -55,7 +55,7 @@ func TestServicePorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc := Service(server(tt.mut), grant)
+			svc := Service(server(tt.mut), grant, Options{})
 			if svc.Spec.Type != tt.wantType {
 				t.Fatalf("type %s, want %s", svc.Spec.Type, tt.wantType)
 			}
@@ -104,7 +104,7 @@ func TestServicePassThrough(t *testing.T) {
 		s.Spec.Service.LoadBalancerClass = ptr.To("example.com/lb")
 		s.Spec.Service.LoadBalancerSourceRanges = []string{"203.0.113.0/24"}
 		s.Spec.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-	}), grant)
+	}), grant, Options{})
 	if svc.Annotations["service.beta.kubernetes.io/aws-load-balancer-type"] != "nlb" ||
 		ptr.Deref(svc.Spec.LoadBalancerClass, "") != "example.com/lb" ||
 		len(svc.Spec.LoadBalancerSourceRanges) != 1 ||
@@ -115,7 +115,7 @@ func TestServicePassThrough(t *testing.T) {
 		s.Spec.Service.Type = corev1.ServiceTypeClusterIP
 		s.Spec.Service.LoadBalancerClass = ptr.To("example.com/lb")
 		s.Spec.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-	}), grant)
+	}), grant, Options{})
 	if cip.Spec.LoadBalancerClass != nil || cip.Spec.ExternalTrafficPolicy != "" {
 		t.Fatalf("ClusterIP Service carries load-balancer fields the API server refuses: %+v", cip.Spec)
 	}
@@ -355,7 +355,7 @@ func TestExternalTrafficPolicyDefaults(t *testing.T) {
 		svc := Service(server(func(s *ftpv1.FTPServer) {
 			s.Spec.Service.Type = tt.typ
 			s.Spec.Service.ExternalTrafficPolicy = tt.set
-		}), grant)
+		}), grant, Options{})
 		if svc.Spec.ExternalTrafficPolicy != tt.want {
 			t.Errorf("type %q policy %q: rendered %q, want %q", tt.typ, tt.set, svc.Spec.ExternalTrafficPolicy, tt.want)
 		}
@@ -390,7 +390,7 @@ func TestLoadBalancerNodePorts(t *testing.T) {
 		svc := Service(server(func(s *ftpv1.FTPServer) {
 			s.Spec.Service.Type = tt.typ
 			s.Spec.Service.AllocateLoadBalancerNodePorts = tt.set
-		}), ftpv1.PortRange{Start: 30000, End: 30001})
+		}), ftpv1.PortRange{Start: 30000, End: 30001}, Options{})
 		if got := svc.Spec.AllocateLoadBalancerNodePorts; fmt.Sprint(ptr.Deref(got, false), got == nil) != fmt.Sprint(ptr.Deref(tt.want, false), tt.want == nil) {
 			t.Errorf("%s with %v: allocateLoadBalancerNodePorts %v, want %v", tt.typ, tt.set, got, tt.want)
 		}

@@ -190,10 +190,12 @@ func TestChartValues(t *testing.T) {
 	})
 	t.Run("pool, engine image, no leader election", func(t *testing.T) {
 		objs := helmTemplate(t, "--set", "passivePortPool=40000-40999", "--set", "ftpd.image.repository=registry.example/ftpd",
-			"--set", "ftpd.image.tag=v9", "--set", "ftpd.image.pullPolicy=Always", "--set", "leaderElection.enabled=false", "--set", "maxPortsPerNamespace=64")
+			"--set", "ftpd.image.tag=v9", "--set", "ftpd.image.pullPolicy=Always", "--set", "leaderElection.enabled=false", "--set", "maxPortsPerNamespace=64",
+			"--set", "serviceAnnotations.allowed={metallb.io/*,example.com/key}")
 		d := find(t, objs, "Deployment", release+"-controller-manager")
 		spec := string(field(t, d, "spec", "template", "spec", "containers"))
 		for _, want := range []string{`"--passive-port-pool=40000-40999"`, `"--leader-elect=false"`, `"--max-ports-per-namespace=64"`,
+			`"--allowed-service-annotations=metallb.io/*,example.com/key"`,
 			`"--ftpd-image-pull-policy=Always"`, `{"name":"FTPD_IMAGE","value":"registry.example/ftpd:v9"}`,
 			`"image":"localhost/ftp-operator:`} {
 			if !strings.Contains(spec, want) {
@@ -245,7 +247,8 @@ func TestChartValues(t *testing.T) {
 	t.Run("invalid values are refused", func(t *testing.T) {
 		helm := tool(t, "HELM", "helm")
 		for _, set := range []string{"passivePortPool=30000", "passivePortPool=32767-30000", "passivePortPool=1-70000",
-			"image.pullPolicy=Sometimes", "replicaCount=-1", "unknownKey=1", "metrics.port=0", "maxPortsPerNamespace=-1"} {
+			"image.pullPolicy=Sometimes", "replicaCount=-1", "unknownKey=1", "metrics.port=0", "maxPortsPerNamespace=-1",
+			"serviceAnnotations.allowed={a*b}"} {
 			if _, err := runErr(t, helm, "template", release, "charts/ftp-operator", "--set", set); err == nil {
 				t.Errorf("--set %s was accepted", set)
 			}
