@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,7 +70,9 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 	t.Logf("FTPServer created to MetalLB address %s in the 227 reply: %s", first, time.Since(start).Round(time.Millisecond))
 	template := getDeployment(t, ns, "lb").Spec.Template
 
-	const moved = "198.51.100.17"
+	// A pool address no Service holds (other tests, or earlier runs with -count, keep theirs): MetalLB refuses a
+	// taken one and clears the Service's ingress instead of moving it.
+	moved := freePoolAddress(t, lo, hi)
 	srv := getServer(t, ns, "lb")
 	orig := srv.DeepCopy()
 	srv.Spec.Service.Annotations = map[string]string{"metallb.io/loadBalancerIPs": moved}
@@ -86,11 +90,37 @@ func TestMetalLBAddressReachesEngine(t *testing.T) {
 	if elapsed > 3*time.Second {
 		t.Errorf("address change took %s", elapsed)
 	}
-	s := waitCondition(t, ns, "lb", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
-	if s.Status.Address != moved || s.Status.Endpoint != "ftp://"+moved+":21" {
-		t.Fatalf("status %q %q", s.Status.Address, s.Status.Endpoint)
-	}
+	// The engine may see the ConfigMap before the status write of the same pass lands.
+	eventually(t, 10*time.Second, "the moved address in status", func() (bool, error) {
+		s := getServer(t, ns, "lb")
+		c := findCondition(s, ftpv1.ConditionAddress)
+		ok := s.Status.Address == moved && s.Status.Endpoint == "ftp://"+moved+":21" &&
+			c.Status == metav1.ConditionTrue && c.Reason == ftpv1.ReasonAddressAssigned
+		return ok, fmt.Errorf("status %q %q, %s %s", s.Status.Address, s.Status.Endpoint, c.Status, c.Reason)
+	})
 	if !equalTemplates(template, getDeployment(t, ns, "lb").Spec.Template) {
 		t.Fatal("the pod template changed with the address")
 	}
+}
+
+// freePoolAddress returns the highest address in [lo, hi] that no Service's load-balancer ingress holds.
+func freePoolAddress(t *testing.T, lo, hi netip.Addr) string {
+	t.Helper()
+	var svcs corev1.ServiceList
+	if err := k8s.List(context.Background(), &svcs); err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]bool{}
+	for _, svc := range svcs.Items {
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			held[in.IP] = true
+		}
+	}
+	for a := hi; !a.Less(lo); a = a.Prev() {
+		if !held[a.String()] {
+			return a.String()
+		}
+	}
+	t.Fatalf("every address of %s-%s is held", lo, hi)
+	return ""
 }
