@@ -108,9 +108,9 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
 	}
-	if !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv) && !madeFor(existing, srv) {
+	if !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv) && !madeFor(existing, srv) && !engineIdentityOf(existing) {
 		// madeFor: made for this server's predecessor of the same name (recreated by a restore); the apply
-		// below moves the ownerRef to srv.
+		// below moves the ownerRef to srv. The engine identity has no owner: it is shared by the namespace.
 		return &notOwnedError{kind: kind, name: obj.GetName()}
 	}
 	if existing.GetAnnotations()[AppliedHashAnnotation] == hash && holds(existing, desired.Object) {

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -65,18 +66,31 @@ type FTPServerReconciler struct {
 	announced   map[string]string
 	// released wakes every FTPServer that holds no grant when ports are given back.
 	released chan event.GenericEvent
+	// identityMu serialises the writes of the namespaces' engine identities (reconcileEngineIdentity).
+	identityMu sync.Mutex
 }
 
-// The manager's permissions, each verb used: children are written only by server-side apply (patch, and create
-// for the first apply), never updated or deleted (owner references make Kubernetes delete them); the FTPServer
-// itself is only read, and its status patched once per pass. Secrets are written only for the users Secret.
+// deletions lets only delete events through.
+var deletions = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	UpdateFunc:  func(event.UpdateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// The manager's permissions, each verb used: children are created on the first pass and then written only by
+// server-side apply (patch), never updated, and deleted only when they are a namespace's engine identity (its
+// ServiceAccount, Role and RoleBinding have no owner; owner references make Kubernetes delete every other child);
+// the FTPServer itself is only read, and its status patched once per pass. Secrets are written only for the users
+// Secret.
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=patch
-// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims;secrets;configmaps,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims;secrets;configmaps,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one FTPServer's children and status in line with its spec.
@@ -89,14 +103,14 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if apierrors.IsNotFound(err) {
 			r.release(ctx, req.NamespacedName) // children go with the ownerRefs
 			r.forgetAnnouncements(req.NamespacedName)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.dropEngineIdentity(ctx, req.Namespace) // it has no owner
 		}
 		return ctrl.Result{}, err
 	}
 	if !srv.DeletionTimestamp.IsZero() {
 		r.release(ctx, req.NamespacedName)
 		r.forgetAnnouncements(req.NamespacedName)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.dropEngineIdentity(ctx, req.Namespace)
 	}
 
 	before := srv.DeepCopy()
@@ -351,9 +365,10 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata). // the users Secret; metadata only, like every Secret (ScopeCache)
 		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&rbacv1.Role{}).
-		Owns(&rbacv1.RoleBinding{}).
+		// The namespace's engine identity has no owner: a deletion wakes one server of the namespace to make it again.
+		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
+		Watches(&rbacv1.Role{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
+		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		// Metadata only: a change to a referenced Secret wakes its servers; its data is read from the API server
 		// when a pass needs it (ScopeCache).

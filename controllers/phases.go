@@ -163,7 +163,8 @@ func (r *FTPServerReconciler) notAllocated(srv *ftpv1.FTPServer, reason, format 
 }
 
 // reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the
-// engine's identity and its narrow permission to read its own ConfigMap (where it follows the address), and the
+// namespace's engine identity and its narrow permission to read the servers' ConfigMaps (where each follows its
+// address), and the
 // claim of a volumeClaimTemplate. The referenced Secrets are checked in reconcileWorkload, so that the user learns
 // of a typo from the status.
 func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
@@ -176,10 +177,11 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 	if err != nil {
 		return err
 	}
-	for _, o := range []client.Object{users, render.ServiceAccount(srv), render.Role(srv), render.RoleBinding(srv)} {
-		if err := r.apply(ctx, srv, o); err != nil {
-			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
-		}
+	if err := r.apply(ctx, srv, users); err != nil {
+		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+	}
+	if err := r.reconcileEngineIdentity(ctx, srv); err != nil {
+		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 	}
 	if pvc := render.PersistentVolumeClaim(srv); pvc != nil {
 		owned := srv.Spec.Storage.VolumeClaimTemplate.RetentionOrDefault() == ftpv1.ClaimDelete

@@ -242,7 +242,7 @@ func TestDeployment(t *testing.T) {
 	if !strings.Contains(args, "--users=/etc/ftpd/users/users.yaml") {
 		t.Errorf("args %q: users file not in the users Secret volume", args)
 	}
-	if pod.ServiceAccountName != "invoices-ftpd" {
+	if pod.ServiceAccountName != EngineIdentityName {
 		t.Fatalf("service account %q", pod.ServiceAccountName)
 	}
 }
@@ -362,16 +362,25 @@ func TestExternalTrafficPolicyDefaults(t *testing.T) {
 	}
 }
 
-func TestRoleIsScopedToOneServer(t *testing.T) {
-	r := Role(server(nil))
-	// Only the operator-owned ConfigMap, never the FTPServer, whose status others may write.
-	if len(r.Rules) != 1 || len(r.Rules[0].ResourceNames) != 1 || r.Rules[0].ResourceNames[0] != "invoices-ftpd" ||
+func TestEngineRoleNamesOnlyTheAddressConfigMaps(t *testing.T) {
+	r := EngineRole("acct", []string{"a-ftpd", "invoices-ftpd"})
+	// Only the operator-owned ConfigMaps, by name, never the FTPServers, whose status others may write.
+	if r.Namespace != "acct" || len(r.Rules) != 1 || fmt.Sprint(r.Rules[0].ResourceNames) != "[a-ftpd invoices-ftpd]" ||
 		fmt.Sprint(r.Rules[0].Resources) != "[configmaps]" || fmt.Sprint(r.Rules[0].APIGroups) != "[]" {
 		t.Fatalf("rules %+v", r.Rules)
 	}
 	for _, v := range r.Rules[0].Verbs {
 		if v != "get" && v != "list" && v != "watch" {
 			t.Fatalf("verb %s", v)
+		}
+	}
+	b := EngineRoleBinding("acct")
+	if len(b.Subjects) != 1 || b.Subjects[0].Namespace != "acct" || b.Subjects[0].Name != EngineIdentityName || b.RoleRef.Name != r.Name {
+		t.Fatalf("binding %+v", b)
+	}
+	for _, o := range []metav1.Object{r, b, EngineServiceAccount("acct")} {
+		if !IsEngineIdentity(o) {
+			t.Fatalf("%s %s not recognised as the engine identity", o.GetName(), o.GetLabels())
 		}
 	}
 }

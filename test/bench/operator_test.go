@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -27,6 +28,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
+	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
@@ -217,6 +219,14 @@ func TestThousandFTPServers(t *testing.T) {
 	if len(svcs.Items) != n {
 		t.Errorf("%d Services for %d FTPServers", len(svcs.Items), n)
 	}
+	// The namespace's engine identity: one Role that names every server's address ConfigMap.
+	var role rbacv1.Role
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.EngineIdentityName}, &role); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(role.Rules[0].ResourceNames); got != n {
+		t.Errorf("the engine Role names %d ConfigMaps for %d FTPServers", got, n)
+	}
 	pass := elapsed < 30*time.Second
 	w := "4 reconcile workers (the default)"
 	if workers() > 0 {
@@ -257,7 +267,7 @@ func TestAddressChange(t *testing.T) {
 	}
 	engine, addr := support.StartEngine(t)
 	saCfg := rest.CopyConfig(restConfig)
-	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:lb-ftpd", ns)}
+	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns, render.EngineIdentityName)}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	key := types.NamespacedName{Namespace: ns, Name: "lb"}
