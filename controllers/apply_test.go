@@ -48,7 +48,7 @@ func (l *requestLog) since(mark int) ([]string, int) {
 }
 
 // A pass that finds every child as it rendered it sends no write: no apply, no create, no status, no event. Before,
-// every pass server-side-applied all six children again.
+// every pass server-side-applied all six children again (and read the users Secret twice).
 func TestUnchangedPassWritesNothing(t *testing.T) {
 	ns := newNamespace(t)
 	var log requestLog
@@ -82,6 +82,10 @@ func TestUnchangedPassWritesNothing(t *testing.T) {
 			if !strings.HasPrefix(r, "GET ") {
 				t.Errorf("pass %d after a change that alters no child sent %s", i, r)
 			}
+		}
+		// The Secret is read once per pass, though both the users file and the check for missing keys need it.
+		if n := len(slices.DeleteFunc(reqs, func(r string) bool { return r != "GET "+secretPath })); n != 1 {
+			t.Errorf("pass %d read the users Secret %d times, want once", i, n)
 		}
 		mark = next
 	}

@@ -160,6 +160,8 @@ type pass struct {
 	requeueAfter time.Duration
 	// stalled is a reason that stalls the server in this pass only, though it does not always (a pod's reason).
 	stalled string
+	// secrets are the referenced Secrets read in this pass, by name (nil: not found).
+	secrets map[string]*corev1.Secret
 }
 
 // errWait stops a pass without an error: a condition tells the user what is missing and a watch brings the
