@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,22 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
+
+// managerGCPercent is the manager's GOGC unless the environment sets one. Its heap is mostly its caches, which
+// change slowly: collecting at +50 % instead of Go's +100 % keeps its resident memory closer to what it caches, for
+// a few more collections of a small heap (docs/benchmarks.md, "Operator memory with unrelated objects").
+const managerGCPercent = 50
+
+// setGCPercent applies managerGCPercent when GOGC is not set, and returns the percent in force.
+func setGCPercent() int {
+	if os.Getenv("GOGC") != "" {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		return p
+	}
+	debug.SetGCPercent(managerGCPercent)
+	return managerGCPercent
+}
 
 // runManager runs the operator until ctx ends.
 func runManager(ctx context.Context, args []string) error {
@@ -55,6 +72,7 @@ func runManager(ctx context.Context, args []string) error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setGCPercent()
 	r, err := portalloc.ParseRange(*pool)
 	if err != nil {
 		return fmt.Errorf("--passive-port-pool: %w", err)
