@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -68,6 +69,8 @@ type FTPServerReconciler struct {
 	released chan event.GenericEvent
 	// identityMu serialises the writes of the namespaces' engine identities (reconcileEngineIdentity).
 	identityMu sync.Mutex
+	// secretWatches watches the Secrets of the namespaces that hold FTPServers.
+	secretWatches *secretWatches
 }
 
 // deletions lets only delete events through.
@@ -103,15 +106,16 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if apierrors.IsNotFound(err) {
 			r.release(ctx, req.NamespacedName) // children go with the ownerRefs
 			r.forgetAnnouncements(req.NamespacedName)
-			return ctrl.Result{}, r.dropEngineIdentity(ctx, req.Namespace) // it has no owner
+			return ctrl.Result{}, r.leaveNamespace(ctx, req.Namespace)
 		}
 		return ctrl.Result{}, err
 	}
 	if !srv.DeletionTimestamp.IsZero() {
 		r.release(ctx, req.NamespacedName)
 		r.forgetAnnouncements(req.NamespacedName)
-		return ctrl.Result{}, r.dropEngineIdentity(ctx, req.Namespace)
+		return ctrl.Result{}, r.leaveNamespace(ctx, req.Namespace)
 	}
+	r.secretWatches.ensure(srv.Namespace)
 
 	before := srv.DeepCopy()
 	p := &pass{srv: srv}
@@ -358,6 +362,14 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.released = make(chan event.GenericEvent, 16)
+	mc, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return err
+	}
+	r.secretWatches = newSecretWatches(mc)
+	if err := mgr.Add(r.secretWatches); err != nil {
+		return err
+	}
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
@@ -372,9 +384,9 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&rbacv1.Role{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
 		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
 		Owns(&corev1.PersistentVolumeClaim{}).
-		// Metadata only: a change to a referenced Secret wakes its servers; its data is read from the API server
-		// when a pass needs it (ScopeCache).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret), builder.OnlyMetadata).
+		// A change to a referenced Secret wakes its servers: the Secrets of the namespaces that hold FTPServers are
+		// watched, metadata only (secretWatches); the data is read from the API server when a pass needs it.
+		WatchesRawSource(source.Channel(r.secretWatches.events, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret))).
 		// The servers' pods (owned by their ReplicaSets), for the pod's own reason when it does not run; the
 		// cache holds only pods with the operator's label (ScopeCache).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(serverOfPod)).

@@ -61,15 +61,20 @@ func (r *FTPServerReconciler) addressConfigMaps(ctx context.Context, namespace s
 	return names, nil
 }
 
-// dropEngineIdentity deletes the engine identity of namespace once its last FTPServer is gone: it has no owner
-// that Kubernetes could collect it with. A server created meanwhile creates it again in its first pass.
-func (r *FTPServerReconciler) dropEngineIdentity(ctx context.Context, namespace string) error {
+// leaveNamespace undoes what the operator keeps per namespace once its last FTPServer is gone: the watch of its
+// Secrets stops, and the engine identity is deleted, as it has no owner that Kubernetes could collect it with. A
+// server created meanwhile starts and creates them again in its first pass.
+func (r *FTPServerReconciler) leaveNamespace(ctx context.Context, namespace string) error {
 	r.identityMu.Lock()
 	defer r.identityMu.Unlock()
 	names, err := r.addressConfigMaps(ctx, namespace)
 	if err != nil || len(names) > 0 {
 		return err
 	}
+	r.secretWatches.stopIf(namespace, func() bool {
+		names, err := r.addressConfigMaps(ctx, namespace)
+		return err == nil && len(names) == 0
+	})
 	key := types.NamespacedName{Namespace: namespace, Name: render.EngineIdentityName}
 	for _, o := range []client.Object{&rbacv1.RoleBinding{}, &rbacv1.Role{}, &corev1.ServiceAccount{}} {
 		// The cache holds only objects with our label: what it has of that name is ours.
