@@ -54,7 +54,7 @@ func runManager(ctx context.Context, args []string) error {
 	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader-election lease (default: the pod's namespace)")
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	workers := fs.Int("max-concurrent-reconciles", 4, "FTPServers reconciled at once")
+	workers := fs.Int("max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "FTPServers reconciled at once")
 	// Several installs in one cluster: each watches its own namespaces (and needs a passive-port pool of its own).
 	watchNS := fs.String("watch-namespaces", "", "comma-separated namespaces whose FTPServers this manager serves (default: every namespace); give each install its own --passive-port-pool")
 	nsLimit := fs.Int("max-ports-per-namespace", 0, "passive ports that the FTPServers of one namespace may hold together (0: no limit)")

@@ -135,7 +135,7 @@ func startOperator(t *testing.T, ns string, pool portalloc.Range) {
 		Recorder:  mgr.GetEventRecorder("ftp-operator"),
 		Allocator: portalloc.New(pool),
 		Render:    render.Options{Image: "localhost/ftp-operator:bench"},
-		// The manager's --max-concurrent-reconciles; 0 is its default (4).
+		// The manager's --max-concurrent-reconciles; 0 is its default (controllers.DefaultMaxConcurrentReconciles).
 		MaxConcurrentReconciles: workers(),
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
