@@ -11,14 +11,29 @@ import (
 
 // FTPServerSpec is the desired state of an FTP server: who may log in, where files live, how the server is
 // exposed and how many passive data ports it gets.
+// +kubebuilder:validation:XValidation:rule="(has(self.users) && size(self.users) > 0) || (has(self.usersFrom) && size(self.usersFrom) > 0)",message="spec needs users or usersFrom: a server nobody can log in to serves nothing"
 type FTPServerSpec struct {
-	// users who may log in. Passwords come only from Secrets.
-	// +required
+	// users who may log in. Passwords come only from Secrets. For more than a few users, use usersFrom.
+	// +optional
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
-	Users []User `json:"users"`
+	Users []User `json:"users,omitempty"`
+
+	// usersFrom names Secrets that hold many users each, one per line (name:bcrypt-hash[:home[:access]], see
+	// UsersFrom), beside users. A name defined twice is served from its first source (users first, then
+	// usersFrom in order), and condition UsersAccepted names it. A changed password reaches the pod without a
+	// restart (docs/security.md says how long it takes).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.secretRef.name == a.secretRef.name && b.key == a.key))",message="usersFrom names the same Secret key twice"
+	UsersFrom []UsersFrom `json:"usersFrom,omitempty"`
+
+	// podTemplate places and labels the server's pods: node selector, tolerations, affinity, topology spread,
+	// priority, groups and image pull Secrets. The engine container is the operator's and cannot be changed.
+	// +optional
+	PodTemplate *PodTemplate `json:"podTemplate,omitempty"`
 
 	// storage is the volume that holds the files. Exactly one source may be set; without one the server uses
 	// an emptyDir of at most 1Gi, which loses every file when the pod goes away (the StoragePersistent condition
@@ -494,8 +509,8 @@ type FTPServerStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady; Stalled is
-	// True while only a person can unblock the server. LoadBalancerCompatible and StoragePersistent are warnings
-	// that do not affect Ready.
+	// True while only a person can unblock the server. LoadBalancerCompatible, StoragePersistent and UsersAccepted
+	// are warnings that do not affect Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
