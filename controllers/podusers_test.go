@@ -224,3 +224,54 @@ func TestUsersFromReachTheEngine(t *testing.T) {
 		return strings.Contains(string(usersSecret().Data[render.UserListFileName]), "late:"), nil
 	})
 }
+
+// TestTenThousandUsersFromOneSecret: a Secret of 10,000 users needs no change to the CRD; the operator reads it,
+// and writes them into its users Secret within a few seconds. The numbers are in docs/benchmarks.md.
+func TestTenThousandUsersFromOneSecret(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	const n = 10000
+	hash := hashOf(t, "shared")
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "user%05d:%s\n", i, hash)
+	}
+	ensureSecret(t, ns, "bulk", map[string]string{"htpasswd": b.String()})
+	start := time.Now()
+	create(t, newServer(t, ns, "big", func(s *ftpv1.FTPServer) {
+		s.Spec.UsersFrom = []ftpv1.UsersFrom{{SecretRef: ftpv1.LocalObjectReference{Name: "bulk"}}}
+	}))
+	got := waitCondition(t, ns, "big", ftpv1.ConditionUsersAccepted, metav1.ConditionTrue, ftpv1.ReasonAllUsersAccepted)
+	if msg := findCondition(got, ftpv1.ConditionUsersAccepted).Message; msg != fmt.Sprintf("%d users from usersFrom, beside 1 in spec.users", n) {
+		t.Fatalf("UsersAccepted: %s", msg)
+	}
+	s := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "big-ftpd-users"}, s); err != nil {
+		t.Fatal(err)
+	}
+	list, bad := ftpd.ParseUserList(s.Data[render.UserListFileName])
+	if len(list) != n || len(bad) > 0 {
+		t.Fatalf("users Secret holds %d users (%d bad lines)", len(list), len(bad))
+	}
+	t.Logf("%d users: source Secret %d bytes, users Secret %d bytes; FTPServer created to users accepted in %s",
+		n, b.Len(), len(s.Data[render.UserListFileName])+len(s.Data[render.UsersFileName]), time.Since(start).Round(time.Millisecond))
+
+	// One changed password among the 10,000.
+	src := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "bulk"}, src); err != nil {
+		t.Fatal(err)
+	}
+	rotated := hashOf(t, "rotated")
+	src.Data["htpasswd"] = []byte(strings.Replace(b.String(), "user04242:"+hash, "user04242:"+rotated, 1))
+	start = time.Now()
+	if err := k8s.Update(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the rotated password in the users Secret", func() (bool, error) {
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "big-ftpd-users"}, s); err != nil {
+			return false, err
+		}
+		return strings.Contains(string(s.Data[render.UserListFileName]), "user04242:"+rotated), nil
+	})
+	t.Logf("one password changed among %d: source Secret update to the users Secret in %s", n, time.Since(start).Round(time.Millisecond))
+}
