@@ -77,6 +77,16 @@ func TestPodTemplateReachesTheDeployment(t *testing.T) {
 	}
 }
 
+// getUsersSecret reads the operator's users Secret of server name.
+func getUsersSecret(t *testing.T, ns, name string) *corev1.Secret {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.UsersSecretName(&ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Name: name}})}, s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // hashOf is a bcrypt hash of pw at the minimum cost (the engine accepts any cost; tests need speed).
 func hashOf(t *testing.T, pw string) string {
 	t.Helper()
@@ -129,23 +139,9 @@ func TestUsersFromReachTheEngine(t *testing.T) {
 	waitCondition(t, ns, "many", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonProgressing)
 	template := templateHash(getDeployment(t, ns, "many").Spec.Template)
 
-	usersSecret := func() *corev1.Secret {
-		s := &corev1.Secret{}
-		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.UsersSecretName(&ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Name: "many"}})}, s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	usersSecret := func() *corev1.Secret { return getUsersSecret(t, ns, "many") }
 	mount := filepath.Join(t.TempDir(), "users")
-	usersFile, err := support.MountUsersSecret(mount, usersSecret())
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := ftpd.NewFileAuthenticator(usersFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := support.StartEngineWith(t, func(s *ftpd.Server) { s.Auth = auth })
+	addr := support.ServeUsersSecret(t, mount, usersSecret())
 	for _, c := range []struct {
 		user, pass, want string
 	}{
@@ -245,10 +241,7 @@ func TestTenThousandUsersFromOneSecret(t *testing.T) {
 	if msg := findCondition(got, ftpv1.ConditionUsersAccepted).Message; msg != fmt.Sprintf("%d users from usersFrom, beside 1 in spec.users", n) {
 		t.Fatalf("UsersAccepted: %s", msg)
 	}
-	s := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "big-ftpd-users"}, s); err != nil {
-		t.Fatal(err)
-	}
+	s := getUsersSecret(t, ns, "big")
 	list, bad := ftpd.ParseUserList(s.Data[render.UserListFileName])
 	if len(list) != n || len(bad) > 0 {
 		t.Fatalf("users Secret holds %d users (%d bad lines)", len(list), len(bad))
@@ -268,10 +261,7 @@ func TestTenThousandUsersFromOneSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "the rotated password in the users Secret", func() (bool, error) {
-		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "big-ftpd-users"}, s); err != nil {
-			return false, err
-		}
-		return strings.Contains(string(s.Data[render.UserListFileName]), "user04242:"+rotated), nil
+		return strings.Contains(string(getUsersSecret(t, ns, "big").Data[render.UserListFileName]), "user04242:"+rotated), nil
 	})
 	t.Logf("one password changed among %d: source Secret update to the users Secret in %s", n, time.Since(start).Round(time.Millisecond))
 }

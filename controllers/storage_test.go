@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
@@ -261,38 +260,10 @@ func TestAddingUserKeepsThePodRunning(t *testing.T) {
 	dep := getDeployment(t, ns, "team")
 	gen, hash := dep.Generation, templateHash(dep.Spec.Template)
 
-	usersSecret := func() *corev1.Secret {
-		s := &corev1.Secret{}
-		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "team-ftpd-users"}, s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	usersSecret := func() *corev1.Secret { return getUsersSecret(t, ns, "team") }
 	mount := filepath.Join(t.TempDir(), "users")
-	usersFile, err := support.MountUsersSecret(mount, usersSecret())
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := ftpd.NewFileAuthenticator(usersFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pasv := support.FreePort(t)
-	engine := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: t.TempDir()}, PassivePorts: ftpd.PortRange{Start: int32(pasv), End: int32(pasv)}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- engine.Serve(l) }()
-	t.Cleanup(func() { _ = engine.Close() })
-	addr := l.Addr().String()
+	addr := support.ServeUsersSecret(t, mount, usersSecret())
 	if code, err := login(addr, "acme", "s3cret"); code != "230" {
-		select {
-		case err := <-served:
-			t.Fatalf("engine: %v", err)
-		default:
-		}
 		t.Fatalf("acme before: %s %v", code, err)
 	}
 	if code, _ := login(addr, "carol@example.com", "c4rol"); code == "230" {
