@@ -13,16 +13,18 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// testHash is a bcrypt hash of "pw" at the minimum cost, for tests that only parse.
-var testHash = func() string {
-	h, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+// minCostHash is a bcrypt hash of pw at the minimum cost, for tests that only parse or need speed.
+func minCostHash(t testing.TB, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
 	return string(h)
-}()
+}
 
 func TestParseUserList(t *testing.T) {
+	testHash := minCostHash(t, "pw")
 	data := strings.Join([]string{
 		"# bulk users",
 		"acme:" + testHash,
@@ -69,6 +71,7 @@ func TestParseUserList(t *testing.T) {
 // TestUserListRoundTrip: what the operator writes (MarshalUserList) the engine reads back unchanged, and default
 // homes and access take no bytes.
 func TestUserListRoundTrip(t *testing.T) {
+	testHash := minCostHash(t, "pw")
 	in := []UserEntry{
 		{Name: "acme", PasswordHash: testHash, Home: "/acme", Access: ReadWrite},
 		{Name: "bob", PasswordHash: testHash, Home: "/shared/in", Access: WriteOnly},
@@ -96,13 +99,7 @@ func TestUserListRoundTrip(t *testing.T) {
 func TestUserListsFirstDefinitionWinsAndReload(t *testing.T) {
 	e := newEnv(t)
 	dir := filepath.Dir(e.users)
-	hash := func(pw string) string {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(h)
-	}
+	hash := func(pw string) string { return minCostHash(t, pw) }
 	listA, listB := filepath.Join(dir, "a.list"), filepath.Join(dir, "b.list")
 	writeAtomic(t, listA, []byte("acme:"+hash("from-list")+"\nbulk1:"+hash("one")+"\n"))
 	writeAtomic(t, listB, []byte("bulk1:"+hash("later")+"\nbulk2:"+hash("two")+":/drop:WriteOnly\n"))
