@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -56,8 +57,9 @@ type Authenticator interface {
 // UsersFile is the on-disk user list (YAML or JSON).
 type UsersFile struct {
 	Users []UserEntry `json:"users"`
-	// UserLists are paths of user lists (ParseUserList) with more users. A name that Users or an earlier list
-	// already defines is skipped: the first definition wins. Lines that do not parse are skipped.
+	// UserLists are paths of user lists (ParseUserList) with more users; a relative path is relative to the users
+	// file's folder. A name that Users or an earlier list already defines is skipped: the first definition wins.
+	// Lines that do not parse are skipped.
 	UserLists []string `json:"userLists,omitempty"`
 }
 
@@ -256,6 +258,9 @@ func (a *FileAuthenticator) load() (map[string]UserEntry, []listStamp, error) {
 	}
 	sts := make([]listStamp, 0, len(f.UserLists))
 	for _, p := range f.UserLists {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(a.Path), p)
+		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("user list: %w", err)

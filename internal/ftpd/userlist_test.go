@@ -103,7 +103,7 @@ func TestUserListsFirstDefinitionWinsAndReload(t *testing.T) {
 	listA, listB := filepath.Join(dir, "a.list"), filepath.Join(dir, "b.list")
 	writeAtomic(t, listA, []byte("acme:"+hash("from-list")+"\nbulk1:"+hash("one")+"\n"))
 	writeAtomic(t, listB, []byte("bulk1:"+hash("later")+"\nbulk2:"+hash("two")+":/drop:WriteOnly\n"))
-	writeAtomic(t, e.users, []byte(testUsers+"userLists: ["+listA+", "+listB+"]\n"))
+	writeAtomic(t, e.users, []byte(testUsers+"userLists: ["+listA+", b.list]\n")) // relative: beside the users file
 
 	e.dial(t, "acme", "secret") // the users file wins
 	e.dial(t, "bulk1", "one")   // the first list wins
