@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,10 +75,7 @@ func parseUserLine(line string) (UserEntry, error) {
 		if !strings.HasPrefix(f[2], "/") || slices.Contains(strings.Split(f[2], "/"), "..") || len(f[2]) > 1024 {
 			return UserEntry{}, fmt.Errorf("user %q: home %q must be an absolute path without '..'", u.Name, f[2])
 		}
-		u.Home = f[2]
-		if len(u.Home) > 1 {
-			u.Home = strings.TrimRight(u.Home, "/")
-		}
+		u.Home = path.Clean(f[2])
 	}
 	if len(f) > 3 && f[3] != "" {
 		u.Access = Access(f[3])

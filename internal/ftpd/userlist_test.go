@@ -216,3 +216,22 @@ func TestTenThousandUsers(t *testing.T) {
 		t.Fatalf("a list that disappears must keep the last good users: %v", err)
 	}
 }
+
+// FuzzUserListRoundTrip: whatever users ParseUserList takes from any input, MarshalUserList writes them so that
+// ParseUserList reads the same users back; the operator relies on it when it rewrites the users of usersFrom.
+func FuzzUserListRoundTrip(f *testing.F) {
+	h := "$2a$04$abcdefghijklmnopqrstuu0123456789abcdefghijklmnopqrstu"
+	f.Add([]byte("acme:" + h + "\nbob:" + h + ":/in:WriteOnly\n# c\n\ncarol:" + h + "::ReadOnly\r\n"))
+	f.Add([]byte("dave:" + h + ":/dave/\nx:y\n:" + h))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		users, _ := ParseUserList(data)
+		out, err := MarshalUserList(users)
+		if err != nil {
+			t.Fatalf("parsed users cannot be written: %v", err)
+		}
+		again, bad := ParseUserList(out)
+		if len(bad) > 0 || !reflect.DeepEqual(again, users) && !(len(again) == 0 && len(users) == 0) {
+			t.Fatalf("round trip of %q through %q: %+v (%v), want %+v", data, out, again, bad, users)
+		}
+	})
+}
