@@ -49,18 +49,7 @@ func (m MetalLB) Start(t testing.TB, env *envtest.Environment, c client.Client) 
 	if err := c.Create(ctx, pool); err != nil && !strings.Contains(err.Error(), "already exists") {
 		t.Fatal(err)
 	}
-	user, err := env.AddUser(envtest.User{Name: "metallb", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kc := Kubeconfig(t, env, "metallb")
 	logs, err := os.Create(filepath.Join(t.TempDir(), "metallb.log"))
 	if err != nil {
 		t.Fatal(err)
