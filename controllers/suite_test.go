@@ -177,17 +177,7 @@ func create(t *testing.T, obj client.Object) {
 // eventually polls cond every 50 ms until it returns true, for at most timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+	support.Eventually(t, timeout, 50*time.Millisecond, what, cond)
 }
 
 // getServer reads an FTPServer from the API server.

@@ -290,17 +290,10 @@ func (c *cluster) leaseHolder() string {
 	return ptr.Deref(l.Spec.HolderIdentity, "")
 }
 
+// waitFor polls cond every 100 ms until it returns true, for at most timeout, and returns how long that took.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-	return 0
+	return support.WaitFor(t, timeout, 100*time.Millisecond, what, cond)
 }
 
 func poolFlag(p portalloc.Range) string { return "--passive-port-pool=" + p.String() }
