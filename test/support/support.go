@@ -141,37 +141,51 @@ func StartEngineWith(t testing.TB, configure func(*ftpd.Server)) (*ftpd.Server, 
 
 // PASVReply logs in to StartEngine's server on a fresh session and returns the reply to PASV.
 func PASVReply(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	replies, err := ControlDialog(addr, "USER "+EngineUser, "PASS "+EnginePassword, "PASV")
 	if err != nil {
 		return "", err
 	}
+	return replies[2], nil
+}
+
+// ControlDialog opens a control connection to addr, reads the greeting, and sends each command in turn, reading
+// its reply whatever it is. It returns the final line of each reply (such as "227 Entering Passive Mode (...)"),
+// one per command, or the first error. The whole dialog has 10 seconds.
+func ControlDialog(addr string, cmds ...string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
 	read := func() (string, error) {
-		for {
+		for range 64 {
 			line, err := r.ReadString('\n')
 			if err != nil {
-				return line, err
+				return "", err
 			}
 			if len(line) >= 4 && line[3] == ' ' {
 				return strings.TrimSpace(line), nil
 			}
 		}
+		return "", fmt.Errorf("reply of more than 64 lines")
 	}
 	if _, err := read(); err != nil {
-		return "", err
+		return nil, fmt.Errorf("greeting: %w", err)
 	}
-	for _, cmd := range []string{"USER " + EngineUser, "PASS " + EnginePassword, "PASV"} {
+	var replies []string
+	for _, cmd := range cmds {
 		if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
-			return "", err
+			return replies, err
 		}
 		line, err := read()
-		if err != nil || cmd == "PASV" {
-			return line, err
+		if err != nil {
+			return replies, fmt.Errorf("reply to %s: %w", strings.Fields(cmd)[0], err)
 		}
+		replies = append(replies, line)
 	}
-	return "", nil
+	return replies, nil
 }
 
 // UseEnvtestAssets points KUBEBUILDER_ASSETS at the kube-apiserver and etcd that hack/envtest-assets.sh caches in
