@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,18 +38,9 @@ var (
 // TestMain starts one real kube-apiserver and etcd (envtest) for the package, with MetalLB's CRDs when its
 // controller is there. KUBEBUILDER_ASSETS must point at them: `make test` provides them (hack/envtest-assets.sh).
 func TestMain(m *testing.M) {
-	support.SetOperatorLogger()
-	e, err := support.StartEnvtest(support.EnvtestOptions{MetalLB: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testEnv, metallbDir, restConfig, k8s, scheme = e.Env, e.MetalLBDir, e.Config, e.Client, e.Scheme
-	code := m.Run()
-	if err := e.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+	support.EnvtestMain(m, support.EnvtestOptions{MetalLB: true}, func(e *support.Envtest) {
+		testEnv, metallbDir, restConfig, k8s, scheme = e.Env, e.MetalLBDir, e.Config, e.Client, e.Scheme
+	}, nil)
 }
 
 // operator is one running manager, watching one namespace with its own pool.

@@ -276,13 +276,7 @@ func selfSigned(t testing.TB, dir, cn string) (certFile, keyFile string, cert *x
 
 func writeAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	testcert.WriteAtomic(t, path, data)
 }
 
 // clientTLS is a client config that resumes the control connection's TLS session on data connections, as FTPS

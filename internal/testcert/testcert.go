@@ -133,8 +133,8 @@ func (c *Cert) Pool() *x509.CertPool {
 func (c *Cert) WriteFiles(t testing.TB, dir string) (certFile, keyFile string) {
 	t.Helper()
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeAtomic(t, certFile, c.CertPEM)
-	writeAtomic(t, keyFile, c.KeyPEM)
+	WriteAtomic(t, certFile, c.CertPEM)
+	WriteAtomic(t, keyFile, c.KeyPEM)
 	return certFile, keyFile
 }
 
@@ -149,7 +149,9 @@ func (c *Cert) WriteCA(t testing.TB) string {
 	return path
 }
 
-func writeAtomic(t testing.TB, path string, data []byte) {
+// WriteAtomic writes data to path under a temporary name and renames it into place, as WriteFiles does: an engine
+// that reloads path (a certificate, a users file, an address file) sees the old content or the new, never half.
+func WriteAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {

@@ -8,7 +8,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -59,26 +58,19 @@ func record(t *testing.T, r result) {
 	resultsMu.Unlock()
 }
 
+// TestMain shares one API server (with MetalLB's CRDs) among the benchmarks and writes their results to
+// $BENCH_OPERATOR_OUT, when set, at the end.
 func TestMain(m *testing.M) {
-	support.SetOperatorLogger()
-	e, err := support.StartEnvtest(support.EnvtestOptions{MetalLB: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testEnv, metallbDir, restConfig, k8s, scheme = e.Env, e.MetalLBDir, e.Config, e.Client, e.Scheme
-	code := m.Run()
-	if out := os.Getenv("BENCH_OPERATOR_OUT"); out != "" {
-		b, _ := json.MarshalIndent(results, "", "  ")
-		if err := os.WriteFile(out, b, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
+	support.EnvtestMain(m, support.EnvtestOptions{MetalLB: true}, func(e *support.Envtest) {
+		testEnv, metallbDir, restConfig, k8s, scheme = e.Env, e.MetalLBDir, e.Config, e.Client, e.Scheme
+	}, func() error {
+		out := os.Getenv("BENCH_OPERATOR_OUT")
+		if out == "" {
+			return nil
 		}
-	}
-	if err := e.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+		b, _ := json.MarshalIndent(results, "", "  ")
+		return os.WriteFile(out, b, 0o644)
+	})
 }
 
 // startOperator runs the real reconciler in a manager scoped to ns, with pool, until the test ends.

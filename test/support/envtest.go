@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -74,6 +75,30 @@ func StartEnvtest(o EnvtestOptions) (*Envtest, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// EnvtestMain is the TestMain of a package whose tests share one API server: it sets the operator's logger, starts
+// envtest as o says, hands it to setup (which keeps what the tests use), runs the tests, then calls done (when not
+// nil; an error fails the run), stops envtest and exits.
+func EnvtestMain(m *testing.M, o EnvtestOptions, setup func(*Envtest), done func() error) {
+	SetOperatorLogger()
+	e, err := StartEnvtest(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	setup(e)
+	code := m.Run()
+	if done != nil {
+		if err := done(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
 }
 
 // Stop stops the API server and etcd.
