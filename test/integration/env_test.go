@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 	"github.com/ftp-operator/ftp-operator/internal/testcert"
 )
 
@@ -73,11 +74,10 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := 20000 + mrand.IntN(12000)
 	srv := &ftpd.Server{
 		Auth:         auth,
 		FileSystems:  ftpd.RootFS{Dir: root},
-		PassivePorts: ftpd.PortRange{Start: int32(start), End: int32(start + 99)},
+		PassivePorts: portrangetest.Free(t, 100),
 		PassiveHost:  "127.0.0.1",
 		ActiveMode:   true,
 		TLSConfig:    cr.TLSConfig(),

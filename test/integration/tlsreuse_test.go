@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // The engine requires PROT P data connections to resume their control connection's TLS session (the default).
@@ -136,14 +137,7 @@ func TestTLSSessionReuseLFTP(t *testing.T) {
 const ftplibReuseScript = `
 import ftplib, hashlib, os, socket, ssl, sys
 host, port, cafile, work, user, password, version, epsv, stock = sys.argv[1:10]
-
-class ResumingFTP_TLS(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
-
+` + support.FtplibResumingTLS + `
 c = ssl.create_default_context(cafile=cafile)
 c.check_hostname = False
 c.minimum_version = c.maximum_version = getattr(ssl.TLSVersion, version)
