@@ -22,6 +22,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/test/bench/benchresult"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
@@ -36,15 +37,8 @@ var (
 	results   []result
 )
 
-// result is one line of the operator section of docs/benchmarks.md (read by hack/bench).
-type result struct {
-	Name   string  `json:"name"`
-	Value  float64 `json:"value"`
-	Unit   string  `json:"unit"`
-	Target string  `json:"target,omitempty"`
-	Pass   *bool   `json:"pass,omitempty"`
-	Note   string  `json:"note,omitempty"`
-}
+// result is one line of the operator section of docs/benchmarks.md (read by test/bench/harness).
+type result = benchresult.Row
 
 func record(t *testing.T, r result) {
 	t.Helper()
