@@ -62,11 +62,7 @@ type cluster struct {
 // that a restarted API server (see outage) serves the same CA on the same port and every client reconnects.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	e, err := support.StartEnvtest(support.EnvtestOptions{CertDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop() })
+	e := support.EnvtestFor(t, support.EnvtestOptions{CertDir: t.TempDir()})
 	c := e.Client
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chaos"}}); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,8 @@ type EnvtestOptions struct {
 	// CertDir keeps the API server's certificates in this folder, so that an API server stopped and started again
 	// serves the same CA on the same port and every client reconnects ("" = envtest's own temporary folder).
 	CertDir string
+	// APIServerFlags are more kube-apiserver flags (such as service-node-port-range), set after the defaults.
+	APIServerFlags map[string]string
 }
 
 // Envtest is a real kube-apiserver and etcd (controller-runtime's envtest) with the FTPServer CRD, and a client.
@@ -65,6 +67,9 @@ func StartEnvtest(o EnvtestOptions) (*Envtest, error) {
 		api.CertDir = o.CertDir
 	}
 	api.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
+	for k, v := range o.APIServerFlags {
+		api.Configure().Set(k, v)
+	}
 	// envtest's config allows 1,000 requests/s (burst 2,000) on the client side; the real manager's
 	// (ctrl.GetConfig) leaves rate limiting to the API server's priority and fairness.
 	if e.Config, err = e.Env.Start(); err != nil {
@@ -75,6 +80,22 @@ func StartEnvtest(o EnvtestOptions) (*Envtest, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// EnvtestFor is StartEnvtest for one test: it fails t when the API server does not start, and stops it when t
+// ends.
+func EnvtestFor(t testing.TB, o EnvtestOptions) *Envtest {
+	t.Helper()
+	e, err := StartEnvtest(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Stop(); err != nil {
+			t.Log(err)
+		}
+	})
+	return e
 }
 
 // EnvtestMain is the TestMain of a package whose tests share one API server: it sets the operator's logger, starts
