@@ -86,12 +86,21 @@ func tail(s string, n int) string {
 // FreePort is a loopback TCP port that the OS just said is free.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := FreeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// FreeLoopbackPort is FreePort for programs (the demo, the benchmark harness) rather than tests.
+func FreeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // EngineUser and EnginePassword log in to StartEngine's server.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // server is one FTP server under test, started by us in the foreground and stopped by PID.
@@ -40,16 +41,6 @@ const (
 	benchUser     = "ftpbench"
 	benchPassword = "bench"
 )
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // freeRange finds n consecutive ports, below the kernel's ephemeral range and outside Kubernetes' NodePort
 // range, that nothing listens on (checked by binding each one on all interfaces).
@@ -91,7 +82,7 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 	used := map[int]bool{}
 	freshPort := func() (int, error) {
 		for i := 0; i < 100; i++ {
-			p, err := freePort()
+			p, err := support.FreeLoopbackPort()
 			if err != nil {
 				return 0, err
 			}
