@@ -18,13 +18,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 	"github.com/ftp-operator/ftp-operator/internal/testcert"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // needClient returns the path of a client binary; missing binaries fail the
@@ -42,7 +42,7 @@ func needClient(t *testing.T, name string) string {
 }
 
 type env struct {
-	log          *syncBuffer // debug log: proves which commands a client used
+	log          *support.SyncBuffer // debug log: proves which commands a client used
 	srv          *ftpd.Server
 	host         string
 	port         string // explicit (plain / AUTH TLS) control port
@@ -89,7 +89,7 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	for _, o := range opts {
 		o(srv)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &support.SyncBuffer{}
 	var logW io.Writer = logBuf
 	if os.Getenv("FTPD_DEBUG") != "" {
 		logW = io.MultiWriter(logBuf, os.Stderr)
@@ -245,23 +245,9 @@ func short(s string) string {
 	return s
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // takeVerbs returns the command verbs logged since the last call.
 func (e *env) takeVerbs() map[string]bool {
-	e.log.mu.Lock()
-	text := e.log.b.String()
-	e.log.b.Reset()
-	e.log.mu.Unlock()
+	text := e.log.Take()
 	verbs := map[string]bool{}
 	for _, l := range strings.Split(text, "\n") {
 		if i := strings.Index(l, " verb="); i >= 0 {

@@ -25,9 +25,7 @@ var tlsVersions = []struct{ name, lftp, python string }{
 // expectAllResumed fails if the engine refused a data connection for not resuming.
 func (e *env) expectAllResumed(t *testing.T) {
 	t.Helper()
-	e.log.mu.Lock()
-	text := e.log.b.String()
-	e.log.mu.Unlock()
+	text := e.log.String()
 	if strings.Contains(text, "refused data connection") {
 		t.Fatalf("the engine refused a data connection:\n%s", short(text))
 	}
@@ -82,9 +80,7 @@ func TestTLSSessionReuseCurl(t *testing.T) {
 		e.takeVerbs()
 		out, err := exec.Command(curl, "-sS", "--max-time", "60", "-u", user+":"+pass, "--ssl-reqd", "--cacert", e.certFile,
 			"--tls-max", "1.2", "ftp://"+e.host+":"+e.port+"/small.txt").CombinedOutput()
-		e.log.mu.Lock()
-		log := e.log.b.String()
-		e.log.mu.Unlock()
+		log := e.log.String()
 		if err == nil || !strings.Contains(log, "did not resume the control connection's TLS session") {
 			t.Fatalf("curl --tls-max 1.2: %v %s; want the data connection refused", err, out)
 		}

@@ -1,14 +1,12 @@
 package packaging
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,25 +28,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testManagerRBAC installs the chart's ServiceAccount, ClusterRole and leader-election Role for real, then runs the
 // real manager binary as that ServiceAccount (a token, no admin rights) with the chart's flags. The manager must
@@ -120,7 +101,7 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 		run = append(run, a)
 	}
 	run = append(run, "--leader-election-namespace="+relNS)
-	var logs syncBuffer
+	var logs support.SyncBuffer
 	cmd := exec.Command(bin, run...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
