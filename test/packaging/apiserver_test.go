@@ -2,7 +2,6 @@ package packaging
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,12 +18,7 @@ import (
 // installed, every sample must be accepted with its defaults and CEL rules applied, an invalid one refused, and every
 // object the chart and config/default render must pass a strict server-side dry run (no unknown field, valid RBAC).
 func TestAgainstAPIServer(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
-			t.Fatal("KUBEBUILDER_ASSETS is not set (make test-packaging sets it)")
-		}
-		t.Skip("KUBEBUILDER_ASSETS is not set: run make test-packaging")
-	}
+	requiredEnv(t, "KUBEBUILDER_ASSETS")
 	samplesObjs, _ := samples(t)
 	chart := helmTemplate(t)
 	kust := kustomizeBuild(t, "config/default")

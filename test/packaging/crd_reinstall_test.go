@@ -2,7 +2,6 @@ package packaging
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,12 +19,7 @@ import (
 // annotations let the release take it over; helm uninstall keeps it (crds.keep); another release name is refused
 // until re-annotated; with crds.keep=false helm uninstall deletes it.
 func TestCRDReinstallStory(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
-			t.Fatal("KUBEBUILDER_ASSETS is not set (make test-packaging sets it)")
-		}
-		t.Skip("KUBEBUILDER_ASSETS is not set: run make test-packaging")
-	}
+	requiredEnv(t, "KUBEBUILDER_ASSETS")
 	helm := tool(t, "HELM", "helm")
 	// As kubectl apply -f install.yaml would leave it: the CRD without Helm's metadata.
 	env := support.EnvtestFor(t, support.EnvtestOptions{})

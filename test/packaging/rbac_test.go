@@ -42,13 +42,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 // runManagerRBAC runs the manager of release rel (installed in relNS) as its ServiceAccount and checks it serves an
 // FTPServer in ns; when other is set, it must leave an FTPServer in namespace other alone (watchNamespaces).
 func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []unstructured.Unstructured, rel, relNS, ns, other string) {
-	bin := os.Getenv("FTP_OPERATOR_BIN")
-	if bin == "" {
-		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
-			t.Fatal("FTP_OPERATOR_BIN is not set (make test-packaging builds the binary and sets it)")
-		}
-		t.Skip("FTP_OPERATOR_BIN is not set: run make test-packaging")
-	}
+	bin := requiredEnv(t, "FTP_OPERATOR_BIN") // make test-packaging builds the binary
 	ctx := context.Background()
 	var sa string
 	for _, o := range chart {
