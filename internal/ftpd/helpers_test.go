@@ -274,6 +274,18 @@ func selfSigned(t testing.TB, dir, cn string) (certFile, keyFile string, cert *x
 	return certFile, keyFile, c.X509
 }
 
+// certReloader serves a certificate from selfSigned(t, dir, cn); selfSigned(t, dir, …) again replaces it. It
+// returns the reloader and the certificate it serves first.
+func certReloader(t testing.TB, dir, cn string) (*CertReloader, *x509.Certificate) {
+	t.Helper()
+	certFile, keyFile, cert := selfSigned(t, dir, cn)
+	cr, err := NewCertReloader(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cr, cert
+}
+
 func writeAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
 	testcert.WriteAtomic(t, path, data)
