@@ -1,5 +1,10 @@
-// Package support holds test helpers shared by the controller tests and the operator benchmarks: MetalLB's
-// controller as a real load balancer against envtest, and a real FTP engine on loopback with a raw PASV probe.
+// Package support is the one place for test start-up, used by every suite (controllers, kubectl-ftp, integration,
+// packaging, chaos, e2e), the operator benchmarks and the demo: a real kube-apiserver and etcd with the CRD
+// (StartEnvtest, EnvtestFor, EnvtestMain) and managers that share it (ManagerOptions), MetalLB's controller as a
+// real load balancer, `ftp-operator manager` as a process, a real FTP engine on loopback with a raw control-channel
+// dialog (StartEngine, ControlDialog, PASVReply), polling (Eventually, WaitFor), free ports and kubeconfigs.
+// Certificates come from internal/testcert and passive ranges from internal/portrange/portrangetest, which the
+// engine's own package tests can import too (this package imports the engine, so they cannot import it).
 package support
 
 import (
