@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -215,38 +214,11 @@ func templateHash(tpl corev1.PodTemplateSpec) string {
 
 // login tries USER/PASS on a real engine and returns the reply code to PASS.
 func login(addr, user, pass string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	replies, err := support.ControlDialog(addr, "USER "+user, "PASS "+pass)
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	read := func() (string, error) {
-		for range 64 {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return line, err
-			}
-			if len(line) >= 4 && line[3] == ' ' {
-				return line[:3], nil
-			}
-		}
-		return "", fmt.Errorf("reply too long")
-	}
-	if _, err := read(); err != nil {
-		return "", err
-	}
-	if _, err := fmt.Fprintf(c, "USER %s\r\n", user); err != nil {
-		return "", err
-	}
-	if _, err := read(); err != nil {
-		return "", err
-	}
-	if _, err := fmt.Fprintf(c, "PASS %s\r\n", pass); err != nil {
-		return "", err
-	}
-	return read()
+	return replies[1][:3], nil
 }
 
 // TestAddingUserKeepsThePodRunning: adding a user (with a Secret of its own) changes the users Secret, not the
