@@ -12,6 +12,7 @@ import (
 // FTPServerSpec is the desired state of an FTP server: who may log in, where files live, how the server is
 // exposed and how many passive data ports it gets.
 // +kubebuilder:validation:XValidation:rule="(has(self.users) && size(self.users) > 0) || (has(self.usersFrom) && size(self.usersFrom) > 0)",message="spec needs users or usersFrom: a server nobody can log in to serves nothing"
+// +kubebuilder:validation:XValidation:rule="!has(self.passivePorts) || !has(self.passivePorts.multiplexing) || self.passivePorts.multiplexing != 'Enabled' || has(self.proxyProtocol) || (has(self.service) && has(self.service.type) && self.service.type == 'ClusterIP') || (has(self.service) && has(self.service.externalTrafficPolicy) ? self.service.externalTrafficPolicy == 'Local' : !(has(self.service) && has(self.service.type) && self.service.type == 'NodePort'))",message="passivePorts.multiplexing Enabled needs the real client addresses: set proxyProtocol, or service.externalTrafficPolicy Local (the default for a LoadBalancer); with Cluster, clients share the node's address and one could receive another's data"
 type FTPServerSpec struct {
 	// users who may log in. Passwords come only from Secrets. For more than a few users, use usersFrom.
 	// +optional
@@ -78,6 +79,41 @@ type FTPServerSpec struct {
 	// resources of the FTP server container.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// limits bounds sessions, timeouts and bandwidth.
+	// +optional
+	// +kubebuilder:default={}
+	Limits Limits `json:"limits,omitempty"`
+
+	// addressOverrides advertise other addresses in passive replies to clients in given CIDRs, for example the
+	// Service's cluster IP to clients inside the cluster and the load balancer's address (status.address) to the
+	// rest. The most specific CIDR that holds the client wins.
+	// +optional
+	// +listType=map
+	// +listMapKey=cidr
+	// +kubebuilder:validation:MaxItems=32
+	AddressOverrides []AddressOverride `json:"addressOverrides,omitempty"`
+
+	// transferLog, when set, writes one line per transfer to the pod's standard output.
+	// +optional
+	TransferLog *TransferLog `json:"transferLog,omitempty"`
+
+	// lockout bounds password guessing.
+	// +optional
+	// +kubebuilder:default={}
+	Lockout Lockout `json:"lockout,omitempty"`
+
+	// shutdownGracePeriod is how long a pod that is stopped (an update, a drain) lets running transfers finish:
+	// the pod's terminationGracePeriodSeconds. The engine stops taking new sessions at once and closes the rest
+	// 5s before the period ends (half the period when it is under 10s), so that its last replies reach the
+	// clients before the kubelet kills it. Longer periods make updates slower: the next pod starts only when
+	// this one is gone. A Go duration from 1s to 1h.
+	// +optional
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="shutdownGracePeriod must be a duration from 1s to 1h, such as 60s"
+	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
 }
 
 // User is an account of the FTP server.
@@ -353,6 +389,14 @@ type PassivePorts struct {
 	// range pins the ports; they must be inside the operator's pool and free.
 	// +optional
 	Range *PortRange `json:"range,omitempty"`
+
+	// multiplexing lets clients from different addresses use the same passive port at once (a data connection
+	// goes to the session of its client's address), so a few ports serve many clients. It needs the real client
+	// addresses: proxyProtocol, or service.externalTrafficPolicy Local (the default for a LoadBalancer), or a
+	// ClusterIP Service. Two sessions from one address still need a port each.
+	// +optional
+	// +kubebuilder:default=Disabled
+	Multiplexing PassiveMultiplexing `json:"multiplexing,omitempty"`
 }
 
 // PortRange is an inclusive range of TCP ports.
