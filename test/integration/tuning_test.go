@@ -205,3 +205,36 @@ func TestSpecTransferLog(t *testing.T) {
 		})
 	}
 }
+
+// TestSpecLockoutWithFtplib: after spec.lockout.threshold failed logins from one address even the right password is
+// refused there for spec.lockout.backoff, while the same user from another address logs in.
+func TestSpecLockoutWithFtplib(t *testing.T) {
+	e := startRendered(t, "127.0.0.1", 4, func(s *ftpv1.FTPServer) {
+		s.Spec.Lockout = ftpv1.Lockout{Threshold: ptr.To[int32](2), Backoff: &metav1.Duration{Duration: 2 * time.Second}}
+	})
+	out := e.pyFTP(t, `
+def login(src, pw):
+    f = ftplib.FTP(timeout=10, source_address=(src, 0))
+    f.connect(host, port)
+    try:
+        f.login(user, pw)
+        return "230"
+    except ftplib.error_perm as err:
+        return str(err)
+    finally:
+        f.close()
+for i in range(2):
+    r = login("127.0.0.1", "wrong")
+    assert r.startswith("530 Login incorrect"), r
+r = login("127.0.0.1", password)
+assert r.startswith("530 Too many failed logins"), r
+assert login("127.0.0.2", password) == "230"
+time.sleep(2.5)
+r = login("127.0.0.1", password)
+assert r == "230", r
+print("OK")
+`, nil)
+	if strings.TrimSpace(out) != "OK" {
+		t.Fatalf("ftplib: %s", short(out))
+	}
+}
