@@ -105,9 +105,9 @@ type FTPServerSpec struct {
 
 	// shutdownGracePeriod is how long a pod that is stopped (an update, a drain) lets running transfers finish:
 	// the pod's terminationGracePeriodSeconds. The engine stops taking new sessions at once and closes the rest
-	// 5s before the period ends (half the period when it is under 10s), so that its last replies reach the
-	// clients before the kubelet kills it. Longer periods make updates slower: the next pod starts only when
-	// this one is gone. A Go duration from 1s to 1h.
+	// 5s before the period ends (half the period when it is under 10s), so that its last replies and transfer log
+	// lines are out before the kubelet kills it. Longer periods make updates slower: the next pod starts only when
+	// this one is gone. A Go duration from 1s to 1h; defaults to 60s.
 	// +optional
 	// +kubebuilder:default="60s"
 	// +kubebuilder:validation:Type=string
@@ -393,7 +393,7 @@ type PassivePorts struct {
 	// multiplexing lets clients from different addresses use the same passive port at once (a data connection
 	// goes to the session of its client's address), so a few ports serve many clients. It needs the real client
 	// addresses: proxyProtocol, or service.externalTrafficPolicy Local (the default for a LoadBalancer), or a
-	// ClusterIP Service. Two sessions from one address still need a port each.
+	// ClusterIP Service. Two sessions from one address still need a port each. Defaults to Disabled.
 	// +optional
 	// +kubebuilder:default=Disabled
 	Multiplexing PassiveMultiplexing `json:"multiplexing,omitempty"`

@@ -23,7 +23,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSessionsPerIP) || self.maxSessionsPerIP <= (has(self.maxSessions) ? self.maxSessions : 1024)",message="limits.maxSessionsPerIP must not be greater than limits.maxSessions (1024 unless set)"
 type Limits struct {
 	// maxSessions is how many control connections the server holds at once; a client beyond it gets "421 Too many
-	// users" and is disconnected. An idle session costs about 12 KiB of memory.
+	// users" and is disconnected. An idle session costs about 12 KiB of memory. Defaults to 1024.
 	// +optional
 	// +kubebuilder:default=1024
 	// +kubebuilder:validation:Minimum=1
@@ -40,7 +40,7 @@ type Limits struct {
 	MaxSessionsPerIP *int32 `json:"maxSessionsPerIP,omitempty"`
 
 	// idleTimeout closes a control connection on which no command arrived for this long, with "421 Idle timeout".
-	// A transfer in progress keeps its session alive. A Go duration from 1s to 24h.
+	// A transfer in progress keeps its session alive. A Go duration from 1s to 24h; defaults to 5m.
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
@@ -49,7 +49,8 @@ type Limits struct {
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 
 	// dataTimeout bounds how long the server waits for a client to open a data connection, and for a stalled
-	// transfer to move again; an unused passive port is kept reserved this long too. A Go duration from 1s to 1h.
+	// transfer to move again; an unused passive port is kept reserved this long too. A Go duration from 1s to 1h;
+	// defaults to 30s.
 	// +optional
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
@@ -103,7 +104,7 @@ func (l Limits) BandwidthBytesPerSecond() int64 {
 // Lockout locks a user out of logging in from an address after failed logins. The user is also locked out from
 // every address after 4×threshold failures, and an address for every user after 10×threshold.
 type Lockout struct {
-	// threshold is how many failed logins of one user from one client address lock that pair out.
+	// threshold is how many failed logins of one user from one client address lock that pair out. Defaults to 5.
 	// +optional
 	// +kubebuilder:default=5
 	// +kubebuilder:validation:Minimum=1
@@ -111,7 +112,8 @@ type Lockout struct {
 	Threshold *int32 `json:"threshold,omitempty"`
 
 	// backoff is how long the first lockout lasts; each further lockout of the same pair doubles it, up to 15m.
-	// Logins during a lockout are refused with 530 without checking the password. A Go duration from 1s to 15m.
+	// Logins during a lockout are refused with 530 without checking the password. A Go duration from 1s to 15m;
+	// defaults to 30s.
 	// +optional
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
