@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,4 +142,30 @@ func TestOrDefaultKeepsSetValues(t *testing.T) {
 	if g := (FTPServerSpec{ShutdownGracePeriod: sec}).ShutdownGracePeriodOrDefault(); g != time.Second {
 		t.Errorf("shutdownGracePeriod: %s", g)
 	}
+}
+
+// TestDefaultsAreDescribed: kubectl explain prints a field's description but not the schema's default, so every
+// field with a default names it in its description.
+func TestDefaultsAreDescribed(t *testing.T) {
+	data, err := os.ReadFile("../../config/crd/bases/ftpoperator.io_ftpservers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, s apiextensionsv1.JSONSchemaProps)
+	walk = func(path string, s apiextensionsv1.JSONSchemaProps) {
+		if s.Default != nil && string(s.Default.Raw) != "{}" && !strings.Contains(strings.ToLower(s.Description), "default") {
+			t.Errorf("%s has the default %s but its description does not say so", path, s.Default.Raw)
+		}
+		for name, p := range s.Properties {
+			walk(path+"."+name, p)
+		}
+		if s.Items != nil && s.Items.Schema != nil {
+			walk(path+"[]", *s.Items.Schema)
+		}
+	}
+	walk("spec", crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"])
 }

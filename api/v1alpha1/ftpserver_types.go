@@ -42,12 +42,14 @@ type FTPServerSpec struct {
 	// +optional
 	Storage Storage `json:"storage,omitempty"`
 
-	// service controls the Service that exposes the control port and every passive port on one address.
+	// service controls the Service that exposes the control port and every passive port on one address. Defaults to
+	// a LoadBalancer.
 	// +optional
 	// +kubebuilder:default={type: LoadBalancer}
 	Service ServiceSpec `json:"service,omitempty"`
 
-	// passivePorts is either a count of ports allocated from the operator's pool, or a pinned range.
+	// passivePorts is either a count of ports allocated from the operator's pool, or a pinned range. Defaults to a
+	// count of 16.
 	// +optional
 	// +kubebuilder:default={count: 16}
 	PassivePorts PassivePorts `json:"passivePorts,omitempty"`
@@ -71,7 +73,8 @@ type FTPServerSpec struct {
 	// +optional
 	ProxyProtocol *ProxyProtocol `json:"proxyProtocol,omitempty"`
 
-	// activeMode allows PORT/EPRT, where the server dials the client. Clients behind NAT cannot use it.
+	// activeMode allows PORT/EPRT, where the server dials the client. Clients behind NAT cannot use it. Defaults to
+	// Disabled.
 	// +optional
 	// +kubebuilder:default=Disabled
 	ActiveMode ActiveMode `json:"activeMode,omitempty"`
@@ -137,7 +140,7 @@ type User struct {
 	HomeDirectory string `json:"homeDirectory,omitempty"`
 
 	// access is what the user may do: ReadWrite, ReadOnly, or WriteOnly (a drop box: upload, no listing or
-	// download).
+	// download). Defaults to ReadWrite.
 	// +optional
 	// +kubebuilder:default=ReadWrite
 	Access Access `json:"access,omitempty"`
@@ -290,7 +293,7 @@ func (s Storage) EmptyDirOrDefault() *corev1.EmptyDirVolumeSource {
 
 // ServiceSpec shapes the Service of an FTPServer.
 type ServiceSpec struct {
-	// type of the Service: LoadBalancer, NodePort or ClusterIP.
+	// type of the Service: LoadBalancer (the default), NodePort or ClusterIP.
 	// +optional
 	// +kubebuilder:default=LoadBalancer
 	// +kubebuilder:validation:Enum=LoadBalancer;NodePort;ClusterIP
