@@ -16,15 +16,7 @@ import (
 // TestDefaultsMatchTheSchema: each OrDefault method returns the default the CRD's schema applies (the marker), so
 // an object read before admission defaulted it behaves like one read after.
 func TestDefaultsMatchTheSchema(t *testing.T) {
-	data, err := os.ReadFile("../../config/crd/bases/ftpoperator.io_ftpservers.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(data, &crd); err != nil {
-		t.Fatal(err)
-	}
-	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	spec := specSchema(t)
 	schemaDefault := func(path ...string) string {
 		t.Helper()
 		s := spec
@@ -147,14 +139,6 @@ func TestOrDefaultKeepsSetValues(t *testing.T) {
 // TestDefaultsAreDescribed: kubectl explain prints a field's description but not the schema's default, so every
 // field with a default names it in its description.
 func TestDefaultsAreDescribed(t *testing.T) {
-	data, err := os.ReadFile("../../config/crd/bases/ftpoperator.io_ftpservers.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(data, &crd); err != nil {
-		t.Fatal(err)
-	}
 	var walk func(path string, s apiextensionsv1.JSONSchemaProps)
 	walk = func(path string, s apiextensionsv1.JSONSchemaProps) {
 		if s.Default != nil && string(s.Default.Raw) != "{}" && !strings.Contains(strings.ToLower(s.Description), "default") {
@@ -167,5 +151,19 @@ func TestDefaultsAreDescribed(t *testing.T) {
 			walk(path+"[]", *s.Items.Schema)
 		}
 	}
-	walk("spec", crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"])
+	walk("spec", specSchema(t))
+}
+
+// specSchema is the schema of spec in the generated CRD.
+func specSchema(t *testing.T) apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	data, err := os.ReadFile("../../config/crd/bases/ftpoperator.io_ftpservers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		t.Fatal(err)
+	}
+	return crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
 }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,23 +79,8 @@ func startRendered(t *testing.T, address string, ports int32, mut func(*ftpv1.FT
 	e := &renderedEngine{port: strconv.Itoa(port), home: filepath.Join(c.Root, user), stdout: &syncBuffer{}, stderr: &syncBuffer{}, grant: grant}
 	cmd := exec.Command(bin, append([]string{"ftpd"}, c.Args()...)...)
 	cmd.Stdout, cmd.Stderr = e.stdout, e.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("engine did not stop within 15s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("engine arguments %q\nstderr:\n%s", c.Args(), short(e.stderr.String()))
-		}
+	exited := support.StartProcess(t, cmd, func() string {
+		return fmt.Sprintf("engine arguments %q\nstderr:\n%s", c.Args(), short(e.stderr.String()))
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

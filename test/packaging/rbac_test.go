@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // syncBuffer collects a process's output while the test reads it.
@@ -124,23 +124,7 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 	cmd := exec.Command(bin, run...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("manager log:\n%s", logs.String())
-		}
-	})
+	exited := support.StartProcess(t, cmd, func() string { return "manager log:\n" + logs.String() })
 
 	for _, n := range []string{ns, other} {
 		if n == "" {
