@@ -108,18 +108,22 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 		{"unknown active mode", func(s *ftpv1.FTPServer) { s.Spec.ActiveMode = "Maybe" }, `spec.activeMode: Unsupported value: "Maybe"`},
 	}
 	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, ns, fmt.Sprintf("v%d", i), tt.mut)
-			err := k8s.Create(context.Background(), srv)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("valid spec refused: %v", err)
-			case tt.want != "" && err == nil:
-				t.Fatalf("invalid spec accepted")
-			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
-				t.Fatalf("message\n  %v\ndoes not say\n  %s", err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { admit(t, newServer(t, ns, fmt.Sprintf("v%d", i), tt.mut), tt.want) })
+	}
+}
+
+// admit creates srv on the real API server: want "" means it must be accepted, else refused with a message that
+// holds want.
+func admit(t *testing.T, srv *ftpv1.FTPServer, want string) {
+	t.Helper()
+	err := k8s.Create(context.Background(), srv)
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("valid spec refused: %v", err)
+	case want != "" && err == nil:
+		t.Fatalf("invalid spec accepted")
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Fatalf("message\n  %v\ndoes not say\n  %s", err, want)
 	}
 }
 

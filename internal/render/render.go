@@ -303,6 +303,7 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 	c.Passive.Ports = PortRange(grant)
 	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
 	c.ActiveMode = srv.Spec.ActiveModeOrDefault() == ftpv1.ActiveModeEnabled
+	tuning(srv, &c)
 	if pp := srv.Spec.ProxyProtocol; pp != nil {
 		c.ProxyProtocol.Enabled = true
 		for _, cidr := range pp.TrustedCIDRs {
@@ -370,7 +371,7 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 						Sysctls:        unprivilegedPorts(grant),
 					},
-					TerminationGracePeriodSeconds: ptr.To[int64](60),
+					TerminationGracePeriodSeconds: ptr.To(TerminationGracePeriodSeconds(srv)),
 					Containers: []corev1.Container{{
 						Name:            "ftpd",
 						Image:           opts.Image,
