@@ -148,10 +148,7 @@ type User struct {
 
 // AccessOrDefault is access, ReadWrite when unset.
 func (u User) AccessOrDefault() Access {
-	if u.Access == "" {
-		return AccessReadWrite
-	}
-	return u.Access
+	return orDefault(u.Access, AccessReadWrite)
 }
 
 // SecretKeySelector selects a key of a Secret in the FTPServer's namespace.
@@ -174,10 +171,7 @@ const DefaultPasswordKey = "password"
 
 // KeyOrDefault is key, DefaultPasswordKey when unset.
 func (s SecretKeySelector) KeyOrDefault() string {
-	if s.Key == "" {
-		return DefaultPasswordKey
-	}
-	return s.Key
+	return orDefault(s.Key, DefaultPasswordKey)
 }
 
 // Access is what a user may do with files.
@@ -266,10 +260,7 @@ func (t VolumeClaimTemplate) AccessModesOrDefault() []corev1.PersistentVolumeAcc
 
 // RetentionOrDefault is retention, Retain when unset.
 func (t VolumeClaimTemplate) RetentionOrDefault() ClaimRetention {
-	if t.Retention == "" {
-		return ClaimRetain
-	}
-	return t.Retention
+	return orDefault(t.Retention, ClaimRetain)
 }
 
 // DefaultEmptyDirSizeLimit caps the emptyDir that holds the files when storage sets no sizeLimit.
@@ -467,18 +458,12 @@ type TLSSpec struct {
 // RequireSessionReuseOrDefault is requireSessionReuse with its default (Enabled) applied; for objects that did
 // not pass through the API server's defaulting.
 func (t *TLSSpec) RequireSessionReuseOrDefault() TLSSessionReuse {
-	if t.RequireSessionReuse == "" {
-		return TLSSessionReuseEnabled
-	}
-	return t.RequireSessionReuse
+	return orDefault(t.RequireSessionReuse, TLSSessionReuseEnabled)
 }
 
 // ModeOrDefault is mode, Required when unset.
 func (t TLSSpec) ModeOrDefault() TLSMode {
-	if t.Mode == "" {
-		return TLSRequired
-	}
-	return t.Mode
+	return orDefault(t.Mode, TLSRequired)
 }
 
 // LocalObjectReference names an object in the FTPServer's namespace.
@@ -523,10 +508,7 @@ const (
 
 // ActiveModeOrDefault is activeMode, Disabled when unset.
 func (s FTPServerSpec) ActiveModeOrDefault() ActiveMode {
-	if s.ActiveMode == "" {
-		return ActiveModeDisabled
-	}
-	return s.ActiveMode
+	return orDefault(s.ActiveMode, ActiveModeDisabled)
 }
 
 // FTPServerStatus is the observed state of an FTPServer.

@@ -175,10 +175,7 @@ const (
 
 // FormatOrDefault is format, xferlog when unset.
 func (t TransferLog) FormatOrDefault() TransferLogFormat {
-	if t.Format == "" {
-		return TransferLogXferlog
-	}
-	return t.Format
+	return orDefault(t.Format, TransferLogXferlog)
 }
 
 // PassiveMultiplexing says whether passive ports are shared between client addresses.
@@ -193,10 +190,7 @@ const (
 
 // MultiplexingOrDefault is multiplexing, Disabled when unset.
 func (p PassivePorts) MultiplexingOrDefault() PassiveMultiplexing {
-	if p.Multiplexing == "" {
-		return PassiveMultiplexingDisabled
-	}
-	return p.Multiplexing
+	return orDefault(p.Multiplexing, PassiveMultiplexingDisabled)
 }
 
 // ShutdownGracePeriodOrDefault is shutdownGracePeriod, DefaultShutdownGracePeriod when unset.

@@ -33,10 +33,7 @@ const DefaultUsersFromKey = "htpasswd"
 
 // KeyOrDefault is key, DefaultUsersFromKey when unset.
 func (u UsersFrom) KeyOrDefault() string {
-	if u.Key == "" {
-		return DefaultUsersFromKey
-	}
-	return u.Key
+	return orDefault(u.Key, DefaultUsersFromKey)
 }
 
 // ConditionUsersAccepted is False when some users of spec.usersFrom are left out: a name that an earlier source
