@@ -91,6 +91,7 @@ test-packaging: helm kustomize envtest-assets build test-imagepack ## Lint the c
 	$(HELM) lint --strict $(CHART_DIR) --set metrics.serviceMonitor.enabled=true --set crds.keep=false --set leaderElection.enabled=false
 	$(HELM) lint --strict $(CHART_DIR) --set networkPolicy.enabled=true --set replicaCount=2
 	$(HELM) lint --strict $(CHART_DIR) --set ftpd.podMonitor.enabled=true --set ftpd.podMonitor.labels.release=prom
+	$(HELM) lint --strict $(CHART_DIR) --set grafanaDashboard.enabled=true --set grafanaDashboard.namespace=monitoring --set prometheusRule.enabled=true --set prometheusRule.labels.release=prom --set prometheusRule.poolFreeRatio=0.2
 	$(HELM) lint --strict $(CHART_DIR) --set podDisruptionBudget.enabled=true --set 'watchNamespaces={team-a,team-b}' --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) FTP_OPERATOR_BIN=$(BIN)/ftp-operator PACKAGING_TOOLS_REQUIRED=1 \
 		go test -count=1 ./test/packaging/ ./hack/chartgen/ ./hack/apidocs/
