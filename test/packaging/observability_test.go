@@ -1,15 +1,26 @@
 package packaging
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
+	"io"
+	"net/http"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
@@ -19,7 +30,7 @@ import (
 // metric they can ever export, observed or not) can be listed.
 type recorder struct{ cs []prometheus.Collector }
 
-func (r *recorder) Register(c prometheus.Collector) error { r.cs = append(r.cs, c); return nil }
+func (r *recorder) Register(c prometheus.Collector) error   { r.cs = append(r.cs, c); return nil }
 func (r *recorder) MustRegister(cs ...prometheus.Collector) { r.cs = append(r.cs, cs...) }
 func (r *recorder) Unregister(prometheus.Collector) bool    { return false }
 
@@ -235,6 +246,108 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 			if !yield(k) {
 				return
 			}
+		}
+	}
+}
+
+// TestSecureMetricsRendering: metrics.secure (the default) passes --metrics-secure, grants the manager TokenReviews
+// and SubjectAccessReviews and ships the metrics-reader ClusterRole, with the same rules as config/rbac (which
+// config/default installs); off, none of that and a plain-HTTP ServiceMonitor; certSecret mounts the certificate.
+func TestSecureMetricsRendering(t *testing.T) {
+	chart, kust := helmTemplate(t), kustomizeBuild(t, "config/default")
+	src := readYAML(t, "config/rbac/metrics_auth_role.yaml")
+	reader := find(t, readYAML(t, "config/rbac/metrics_reader_role.yaml"), "ClusterRole", "metrics-reader")
+	for name, objs := range map[string][]unstructured.Unstructured{"chart": chart, "kustomize": kust} {
+		d := string(field(t, find(t, objs, "Deployment", release+"-controller-manager"), "spec", "template", "spec", "containers"))
+		if !strings.Contains(d, `"--metrics-secure=true"`) {
+			t.Errorf("%s: manager without --metrics-secure=true: %s", name, d)
+		}
+		auth := find(t, objs, "ClusterRole", release+"-metrics-auth-role")
+		if a, b := field(t, auth, "rules"), field(t, find(t, src, "ClusterRole", "metrics-auth-role"), "rules"); string(a) != string(b) ||
+			!strings.Contains(string(a), `"tokenreviews"`) || !strings.Contains(string(a), `"subjectaccessreviews"`) {
+			t.Errorf("%s: metrics-auth-role rules %s, config/rbac has %s", name, a, b)
+		}
+		b := find(t, objs, "ClusterRoleBinding", release+"-metrics-auth-rolebinding")
+		if got := string(field(t, b, "subjects")); got != `[{"kind":"ServiceAccount","name":"`+release+`-controller-manager","namespace":"`+namespace+`"}]` {
+			t.Errorf("%s: metrics-auth binding subjects %s", name, got)
+		}
+		if got := string(field(t, b, "roleRef", "name")); got != `"`+release+`-metrics-auth-role"` {
+			t.Errorf("%s: metrics-auth binding roleRef %s", name, got)
+		}
+		if a, b := field(t, find(t, objs, "ClusterRole", release+"-metrics-reader"), "rules"), field(t, reader, "rules"); string(a) != string(b) ||
+			string(a) != `[{"nonResourceURLs":["/metrics"],"verbs":["get"]}]` {
+			t.Errorf("%s: metrics-reader rules %s, config/rbac has %s", name, a, b)
+		}
+	}
+
+	plain := helmTemplate(t, "--set", "metrics.secure=false", "--set", "metrics.serviceMonitor.enabled=true")
+	for _, n := range []string{"-metrics-auth-role", "-metrics-reader"} {
+		if has(plain, "ClusterRole", release+n) {
+			t.Errorf("metrics.secure=false still renders ClusterRole %s", release+n)
+		}
+	}
+	if d := string(field(t, find(t, plain, "Deployment", release+"-controller-manager"), "spec", "template", "spec", "containers")); !strings.Contains(d, `"--metrics-secure=false"`) {
+		t.Errorf("metrics.secure=false: %s", d)
+	}
+	if got := string(field(t, find(t, plain, "ServiceMonitor", release+"-controller-manager-metrics-monitor"), "spec", "endpoints")); !strings.Contains(got, `"scheme":"http"`) ||
+		strings.Contains(got, "bearerTokenFile") || strings.Contains(got, "tlsConfig") {
+		t.Errorf("metrics.secure=false ServiceMonitor endpoints %s", got)
+	}
+
+	certs := find(t, helmTemplate(t, "--set", "metrics.certSecret=metrics-tls"), "Deployment", release+"-controller-manager")
+	spec := string(field(t, certs, "spec", "template", "spec"))
+	for _, want := range []string{`"--metrics-cert-dir=/var/run/metrics-certs"`, `{"mountPath":"/var/run/metrics-certs","name":"metrics-certs","readOnly":true}`,
+		`{"name":"metrics-certs","secret":{"secretName":"metrics-tls"}}`} {
+		if !strings.Contains(spec, want) {
+			t.Errorf("metrics.certSecret: pod spec lacks %s: %s", want, spec)
+		}
+	}
+}
+
+// checkSecureMetrics scrapes the manager of release rel, running as its chart ServiceAccount with --metrics-secure:
+// the chart's metrics-auth ClusterRole must let it review tokens (else 500), and a scraper needs the chart's
+// metrics-reader ClusterRole (403 without, the operator's metrics with).
+func checkSecureMetrics(t *testing.T, cs kubernetes.Interface, chart []unstructured.Unstructured, rel, relNS, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	reader := find(t, chart, "ClusterRole", rel+"-metrics-reader").GetName()
+	token := func(sa string) string {
+		if _, err := cs.CoreV1().ServiceAccounts(relNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := cs.CoreV1().ServiceAccounts(relNS).CreateToken(ctx, sa,
+			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	scraper, other := token("scraper"), token("not-a-scraper")
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: rel + "-scraper"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: relNS}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for _, tc := range []struct {
+		who, token string
+		want       int
+	}{{"no token", "", http.StatusUnauthorized}, {"a ServiceAccount without metrics-reader", other, http.StatusForbidden},
+		{"a ServiceAccount bound to " + reader, scraper, http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("scraping %s as %s: %v", addr, tc.who, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == http.StatusOK) != strings.Contains(string(body), "ftp_operator_build_info") {
+			t.Errorf("scraping as %s: HTTP %d, want %d: %.300s", tc.who, resp.StatusCode, tc.want, body)
 		}
 	}
 }
