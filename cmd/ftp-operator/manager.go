@@ -25,6 +25,7 @@ import (
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/controllers"
+	"github.com/ftp-operator/ftp-operator/internal/logformat"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
@@ -50,7 +51,7 @@ func runManager(ctx context.Context, args []string) error {
 	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	allowedAnnotations := fs.String("allowed-service-annotations", render.DefaultAllowedServiceAnnotations,
 		"comma-separated Service annotation keys that tenants may set through spec.service.annotations: exact keys, prefix/* or * (every key); others are left off the Service")
-	opts := zap.Options{Development: false}
+	opts := managerLogOptions()
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -147,6 +148,12 @@ func runManager(ctx context.Context, args []string) error {
 	}
 	ctrl.Log.WithName("setup").Info("starting manager", "version", version, "passivePortPool", r.String(), "maxPortsPerNamespace", *nsLimit, "ftpdImage", *image)
 	return mgr.Start(ctx)
+}
+
+// managerLogOptions writes the operator's log in the schema of internal/logformat, the engine's too.
+func managerLogOptions() zap.Options {
+	return zap.Options{Development: false, TimeEncoder: logformat.ZapTime,
+		EncoderConfigOptions: []zap.EncoderConfigOption{logformat.ZapEncoderConfig}}
 }
 
 // metricsServerOptions serves the metrics on addr: plain HTTP, or with secure HTTPS behind a TokenReview and
