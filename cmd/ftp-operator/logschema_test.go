@@ -7,8 +7,9 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +21,16 @@ import (
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines parses every line of w as a JSON object.
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+// jsonLines parses every line of the file at path as a JSON object. The loggers write to files, not buffers: the
+// engine writes from its own goroutines, and the kernel orders those writes before the read at the end.
+func jsonLines(t *testing.T, path string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -48,26 +41,36 @@ func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
+func logFile(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // TestOneLogSchema: the operator (zap, as runManager sets it up) and the engine (slog, as runFTPD sets it up) write
 // the same keys with the same formats — time (RFC 3339, UTC), level (debug/info/warn/error), msg, logger, and error
 // for errors — and the engine's transfer record carries the client's address and numeric sizes and durations.
 func TestOneLogSchema(t *testing.T) {
 	// The operator, at debug level so that logr's V(1) shows.
-	var op lockedBuffer
+	op := logFile(t, "operator.log")
 	opts := managerLogOptions()
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	opts.BindFlags(fs)
 	if err := fs.Parse([]string{"--zap-log-level=debug"}); err != nil {
 		t.Fatal(err)
 	}
-	ol := zap.New(zap.UseFlagOptions(&opts), zap.WriteTo(&op)).WithName("setup")
+	ol := zap.New(zap.UseFlagOptions(&opts), zap.WriteTo(op)).WithName("setup")
 	ol.Info("starting manager", "version", "test")
 	ol.V(1).Info("a detail")
 	ol.Error(errors.New("boom"), "reconciling")
 
 	// The engine: a real server, a real client uploading 5000 bytes, one wrong password.
-	var eng lockedBuffer
-	el := logformat.NewSlogLogger(&eng, slog.LevelDebug)
+	eng := logFile(t, "engine.log")
+	el := logformat.NewSlogLogger(eng, slog.LevelDebug)
 	_, addr := support.StartEngineWith(t, func(s *ftpd.Server) { s.Logger = el })
 	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
 	if err != nil {
@@ -115,7 +118,7 @@ func TestOneLogSchema(t *testing.T) {
 		}
 		return byMsg
 	}
-	o, e := check("operator", op.lines(t)), check("engine", eng.lines(t))
+	o, e := check("operator", jsonLines(t, op.Name())), check("engine", jsonLines(t, eng.Name()))
 
 	for who, m := range map[string]map[string]map[string]any{"operator": o, "engine": e} {
 		if l := m["a detail"]; l == nil || l[logformat.LevelKey] != logformat.Debug {
@@ -137,7 +140,7 @@ func TestOneLogSchema(t *testing.T) {
 
 	x := e["transfer"]
 	if x == nil {
-		t.Fatalf("no transfer record among %v", eng.lines(t))
+		t.Fatalf("no transfer record among %v", jsonLines(t, eng.Name()))
 	}
 	for k, want := range map[string]any{"remote": "127.0.0.1", "user": support.EngineUser, "file": "/report.csv",
 		"bytes": float64(5000), "direction": "upload", "result": "ok", "upload": true, "ok": true, logformat.LevelKey: logformat.Info} {

@@ -150,37 +150,17 @@ func TestTarballLoadsAsImage(t *testing.T) {
 		t.Errorf("Created %v, want the epoch", cf.Created)
 	}
 
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers: %d, %v", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
 	want, _ := os.ReadFile(bin)
 	got := map[string]*tar.Header{}
 	var names []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, e := range layerEntries(t, img) {
+		got[e.h.Name] = e.h
+		names = append(names, e.h.Name)
+		if e.h.Name == "ftp-operator" && !bytes.Equal(e.data, want) {
+			t.Errorf("ftp-operator in the layer differs from the binary")
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[h.Name] = h
-		names = append(names, h.Name)
-		if h.Name == "ftp-operator" {
-			b, _ := io.ReadAll(tr)
-			if !bytes.Equal(b, want) {
-				t.Errorf("ftp-operator in the layer differs from the binary")
-			}
-		}
-		if !h.ModTime.Equal(time.Unix(0, 0)) {
-			t.Errorf("%s: mtime %v, want the epoch", h.Name, h.ModTime)
+		if !e.h.ModTime.Equal(time.Unix(0, 0)) {
+			t.Errorf("%s: mtime %v, want the epoch", e.h.Name, e.h.ModTime)
 		}
 	}
 	if !slices.IsSorted(names) {
@@ -341,8 +321,14 @@ func TestExtraBinaries(t *testing.T) {
 	}
 }
 
-// layerFiles reads the regular files of an image's single layer.
-func layerFiles(t *testing.T, img v1.Image) map[string]file {
+// entry is one member of a layer.
+type entry struct {
+	h    *tar.Header
+	data []byte
+}
+
+// layerEntries reads the members of an image's single layer, in order.
+func layerEntries(t *testing.T, img v1.Image) []entry {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil || len(layers) != 1 {
@@ -353,7 +339,7 @@ func layerFiles(t *testing.T, img v1.Image) map[string]file {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	out := map[string]file{}
+	var out []entry
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
@@ -364,6 +350,16 @@ func layerFiles(t *testing.T, img v1.Image) map[string]file {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(tr)
-		out[h.Name] = file{name: h.Name, mode: h.Mode, data: b}
+		out = append(out, entry{h, b})
 	}
+}
+
+// layerFiles is layerEntries by name.
+func layerFiles(t *testing.T, img v1.Image) map[string]file {
+	t.Helper()
+	out := map[string]file{}
+	for _, e := range layerEntries(t, img) {
+		out[e.h.Name] = file{name: e.h.Name, mode: e.h.Mode, data: e.data}
+	}
+	return out
 }
