@@ -112,7 +112,7 @@ func workloadGoesOn(t *testing.T, ns string) (bool, error) {
 	return c.Reason == ftpv1.ReasonProgressing, fmt.Errorf("WorkloadReady %s %s", c.Status, c.Reason)
 }
 
-// The watch of a blocking object ends with its server.
+// A ConfigMap in the way is announced like any other child's; the watch of it ends with its server.
 func TestBlockerWatchEndsWithTheServer(t *testing.T) {
 	ns := newNamespace(t)
 	srv := newServer(t, ns, "gone", nil)
@@ -120,6 +120,7 @@ func TestBlockerWatchEndsWithTheServer(t *testing.T) {
 	op := startOperator(t, ns, bigPool)
 	create(t, srv)
 	waitCondition(t, ns, "gone", ftpv1.ConditionAddress, metav1.ConditionFalse, ftpv1.ReasonNotOwned)
+	waitEvent(t, ns, "gone", "NotOwned") // announced like the other children's
 	waitBlockerWatch(t, op, ns, "gone", true)
 	if err := k8s.Delete(context.Background(), srv); err != nil {
 		t.Fatal(err)

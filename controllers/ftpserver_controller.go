@@ -281,6 +281,7 @@ var transitions = map[string]struct {
 	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonPortConflict:                  {corev1.EventTypeWarning, "NodePortConflict"},
 	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonNotOwned:                        {corev1.EventTypeWarning, "NotOwned"},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonNotOwned:                       {corev1.EventTypeWarning, "NotOwned"},
+	ftpv1.ConditionAddress + "/" + ftpv1.ReasonNotOwned:                             {corev1.EventTypeWarning, "NotOwned"},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonSecretMissing:                  {corev1.EventTypeWarning, "SecretMissing"},
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonAddressAssigned:                      {corev1.EventTypeNormal, "AddressAssigned"},
 	ftpv1.ConditionLoadBalancerCompatible + "/" + ftpv1.ReasonAboveCloudCap:         {corev1.EventTypeWarning, "AboveCloudListenerCap"},
