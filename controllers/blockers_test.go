@@ -85,7 +85,12 @@ func TestNotOwnedServerWakesWhenTheBlockerGoes(t *testing.T) {
 			tt.blocker.SetNamespace(ns)
 			create(t, tt.blocker)
 			op := startOperator(t, ns, bigPool)
-			create(t, newServer(t, ns, "blocked", tt.mut))
+			create(t, newServer(t, ns, "blocked", func(s *ftpv1.FTPServer) {
+				s.Spec.Service.Type = corev1.ServiceTypeClusterIP // node ports are the whole envtest's; leave them to the tests of them
+				if tt.mut != nil {
+					tt.mut(s)
+				}
+			}))
 			srv := waitCondition(t, ns, "blocked", tt.condition, metav1.ConditionFalse, ftpv1.ReasonNotOwned)
 			waitEvent(t, ns, "blocked", "NotOwned")
 			// Let the passes that the server's first children started run out, so that only the blocker's
@@ -115,7 +120,7 @@ func workloadGoesOn(t *testing.T, ns string) (bool, error) {
 // A ConfigMap in the way is announced like any other child's; the watch of it ends with its server.
 func TestBlockerWatchEndsWithTheServer(t *testing.T) {
 	ns := newNamespace(t)
-	srv := newServer(t, ns, "gone", nil)
+	srv := newServer(t, ns, "gone", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP })
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ConfigMapName(srv)}})
 	op := startOperator(t, ns, bigPool)
 	create(t, srv)
