@@ -47,6 +47,7 @@ type blockerWatches struct {
 
 	mu      sync.Mutex
 	watches map[types.NamespacedName]*blockerWatch // by server
+	limit   int                                    // maxBlockerWatches
 }
 
 // maxBlockerWatches bounds the watches of blocking objects that run at once (one per NotOwned server).
@@ -70,7 +71,7 @@ func newBlockerWatches(cfg *rest.Config, httpClient *http.Client, mapper meta.RE
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &blockerWatches{client: mc, mapper: mapper, ctx: ctx, cancel: cancel,
-		wake: make(chan event.GenericEvent, 16), watches: map[types.NamespacedName]*blockerWatch{}}, nil
+		wake: make(chan event.GenericEvent, 16), watches: map[types.NamespacedName]*blockerWatch{}, limit: maxBlockerWatches}, nil
 }
 
 // Start is a manager Runnable: it stops every watch when the manager stops.
@@ -99,7 +100,7 @@ func (b *blockerWatches) watch(ctx context.Context, server types.NamespacedName,
 		w.cancel()
 		delete(b.watches, server)
 	}
-	if len(b.watches) >= maxBlockerWatches {
+	if len(b.watches) >= b.limit {
 		return fmt.Errorf("already watching %d objects that block FTPServers", len(b.watches))
 	}
 	mapping, err := b.mapper.RESTMapping(target.gvk.GroupKind(), target.gvk.Version)

@@ -65,7 +65,7 @@ func TestNotOwnedServerWakesWhenTheBlockerGoes(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		done: workloadGoesOn,
+		done: func(t *testing.T, ns string) (bool, error) { return workloadGoesOn(t, ns, "blocked") },
 	}, {
 		name:      "claim labelled as the server's",
 		mut:       withClaim(ftpv1.ClaimRetain),
@@ -78,7 +78,7 @@ func TestNotOwnedServerWakesWhenTheBlockerGoes(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		done: workloadGoesOn,
+		done: func(t *testing.T, ns string) (bool, error) { return workloadGoesOn(t, ns, "blocked") },
 	}} {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := newNamespace(t)
@@ -110,10 +110,10 @@ func TestNotOwnedServerWakesWhenTheBlockerGoes(t *testing.T) {
 	}
 }
 
-// workloadGoesOn reports whether WorkloadReady of the server "blocked" left NotOwned: it waits for its pod then,
-// which never comes in envtest.
-func workloadGoesOn(t *testing.T, ns string) (bool, error) {
-	c := findCondition(getServer(t, ns, "blocked"), ftpv1.ConditionWorkloadReady)
+// workloadGoesOn reports whether WorkloadReady of the server left NotOwned: it waits for its pod then, which never
+// comes in envtest.
+func workloadGoesOn(t *testing.T, ns, server string) (bool, error) {
+	c := findCondition(getServer(t, ns, server), ftpv1.ConditionWorkloadReady)
 	return c.Reason == ftpv1.ReasonProgressing, fmt.Errorf("WorkloadReady %s %s", c.Status, c.Reason)
 }
 
@@ -131,6 +131,26 @@ func TestBlockerWatchEndsWithTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitBlockerWatch(t, op, ns, "gone", false)
+}
+
+// Beyond the limit of watches, a NotOwned server is retried with backoff: it still goes on, later.
+func TestNotOwnedServerBeyondTheWatchLimitIsRetried(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "many-ftpd"}})
+	op := startOperator(t, ns, bigPool)
+	op.rec.blockers.mu.Lock()
+	op.rec.blockers.limit = 0
+	op.rec.blockers.mu.Unlock()
+	create(t, newServer(t, ns, "many", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }))
+	waitCondition(t, ns, "many", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonNotOwned)
+	time.Sleep(time.Second) // the backoff has grown to about a second
+	waitBlockerWatch(t, op, ns, "many", false)
+	if err := k8s.Delete(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "many-ftpd"}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eventually(t, 10*time.Second, "the server to go on", func() (bool, error) { return workloadGoesOn(t, ns, "many") })
+	t.Logf("without a watch the server went on %s after the blocker was deleted", time.Since(start).Round(time.Millisecond))
 }
 
 // waitBlockerWatch waits until the operator watches an object in the way of server (want) or no longer does.
