@@ -29,13 +29,14 @@ import (
 // it), so a pass that changes nothing sends no write.
 const AppliedHashAnnotation = "ftpoperator.io/applied-hash"
 
-// notOwnedError says that an object of the name we need exists and is not ours. We never adopt it.
+// notOwnedError says that an object of the name we need exists and is not ours. We never adopt it; the server
+// watches it (blockerWatches) and goes on when it is deleted or handed over.
 type notOwnedError struct {
-	kind, name string
+	blocker blocker
 }
 
 func (e *notOwnedError) Error() string {
-	return fmt.Sprintf("%s %q already exists and is not managed by this FTPServer; rename or delete it", e.kind, e.name)
+	return fmt.Sprintf("%s %q already exists and is not managed by this FTPServer; rename or delete it", e.blocker.gvk.Kind, e.blocker.name)
 }
 
 // apply makes obj, a typed object from render, a controlled child of srv, and fills obj with the live object (the
@@ -67,7 +68,8 @@ func retainedClaimOf(obj client.Object, srv *ftpv1.FTPServer) bool {
 //   - in the cache, ours, with the hash of what we render and every rendered field in place: nothing is sent;
 //   - otherwise: server-side-applied with ForceOwnership, so that fields we no longer render are removed.
 func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object, owned bool) error {
-	kind := obj.GetObjectKind().GroupVersionKind().Kind
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	kind := gvk.Kind
 	if owned {
 		if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {
 			return err
@@ -86,7 +88,7 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	obj.SetAnnotations(annotations)
 	desired.SetAnnotations(annotations)
 
-	fresh, err := r.Scheme.New(obj.GetObjectKind().GroupVersionKind())
+	fresh, err := r.Scheme.New(gvk)
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,7 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	if !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv) && !madeFor(existing, srv) && !engineIdentityOf(existing) {
 		// madeFor: made for this server's predecessor of the same name (recreated by a restore); the apply
 		// below moves the ownerRef to srv. The engine identity has no owner: it is shared by the namespace.
-		return &notOwnedError{kind: kind, name: obj.GetName()}
+		return &notOwnedError{blocker{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()}}
 	}
 	if existing.GetAnnotations()[AppliedHashAnnotation] == hash && holds(existing, desired.Object) {
 		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(existing).Elem())

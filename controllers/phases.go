@@ -164,19 +164,23 @@ func (r *FTPServerReconciler) notAllocated(srv *ftpv1.FTPServer, reason, format 
 
 // reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the
 // namespace's engine identity and its narrow permission to read the servers' ConfigMaps (where each follows its
-// address), and the
-// claim of a volumeClaimTemplate. The referenced Secrets are checked in reconcileWorkload, so that the user learns
-// of a typo from the status.
+// address), and the claim of a volumeClaimTemplate. The referenced Secrets are checked in reconcileWorkload, so that
+// the user learns of a typo from the status.
 func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
 	srv := p.srv
 	passwords, err := r.passwords(ctx, p)
 	if err != nil {
 		return err
 	}
-	users, err := render.UsersSecret(srv, passwords)
+	from, invalid, err := r.userSources(ctx, srv)
 	if err != nil {
 		return err
 	}
+	users, err := render.UsersSecret(srv, passwords, from)
+	if err != nil {
+		return err
+	}
+	reportUsers(srv, from, invalid)
 	if err := r.apply(ctx, srv, users); err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 	}
@@ -247,6 +251,9 @@ func (r *FTPServerReconciler) missingSecrets(ctx context.Context, p *pass) ([]st
 	for _, u := range srv.Spec.Users {
 		key := u.PasswordSecretRef.KeyOrDefault()
 		want[u.PasswordSecretRef.Name] = append(want[u.PasswordSecretRef.Name], key)
+	}
+	for _, f := range srv.Spec.UsersFrom {
+		want[f.SecretRef.Name] = append(want[f.SecretRef.Name], f.KeyOrDefault())
 	}
 	if srv.Spec.TLS != nil {
 		n := srv.Spec.TLS.SecretRef.Name
