@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
@@ -237,7 +236,7 @@ func TestThousandFTPServers(t *testing.T) {
 		t.Errorf("the engine Role names %d ConfigMaps for %d FTPServers", got, n)
 	}
 	pass := elapsed < 15*time.Second
-	w := fmt.Sprintf("%d reconcile workers (the default)", controllers.DefaultMaxConcurrentReconciles)
+	w := "the manager's default reconcile workers (--max-concurrent-reconciles)"
 	if workers() > 0 {
 		w = fmt.Sprintf("%d reconcile workers (BENCH_OPERATOR_WORKERS)", workers())
 	}
