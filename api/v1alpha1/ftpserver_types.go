@@ -11,7 +11,19 @@ import (
 
 // FTPServerSpec is the desired state of an FTP server: who may log in, where files live, how the server is
 // exposed and how many passive data ports it gets.
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.passivePorts.range) ? self.passivePorts.range.end - self.passivePorts.range.start + 1 : (has(self.passivePorts.count) ? self.passivePorts.count : 16)) >= self.replicas",message="spec.passivePorts must hold at least one port per replica: each pod owns an equal slice of the passive range; raise passivePorts.count (or widen passivePorts.range) or lower replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.passivePorts.range) ? self.passivePorts.range.end - self.passivePorts.range.start + 1 : (has(self.passivePorts.count) ? self.passivePorts.count : 16)) % self.replicas == 0",message="spec.passivePorts must split evenly across spec.replicas: each pod owns an equal, contiguous slice, so the number of passive ports (count, or the size of range; 16 by default) must be a multiple of replicas, such as count 16 with replicas 2, 4, 8 or 16"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && (has(self.storage.persistentVolumeClaim) || (has(self.storage.volumeClaimTemplate) && has(self.storage.volumeClaimTemplate.accessModes) && 'ReadWriteMany' in self.storage.volumeClaimTemplate.accessModes)))",message="more than one replica needs shared storage, because every pod serves the same files: use a ReadWriteMany claim (storage.volumeClaimTemplate with accessModes [ReadWriteMany], or storage.persistentVolumeClaim naming one) or object storage; emptyDir and ReadWriteOnce claims hold files for one pod only"
 type FTPServerSpec struct {
+	// replicas is the number of FTP server pods, 1 to 16 (default 1). With more than one, the pods run in a
+	// StatefulSet, each owns an equal contiguous slice of the passive ports, and the storage must be shared; see
+	// docs/high-availability.md.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	Replicas *int32 `json:"replicas,omitempty"`
+
 	// users who may log in. Passwords come only from Secrets.
 	// +required
 	// +listType=map
@@ -283,6 +295,12 @@ type ServiceSpec struct {
 	// holds node ports keeps them until it is recreated (Kubernetes does not release them).
 	// +optional
 	AllocateLoadBalancerNodePorts *bool `json:"allocateLoadBalancerNodePorts,omitempty"`
+
+	// routing is how passive ports reach their pod when replicas > 1: SharedAddress (the default) gives each pod a
+	// Service of its own slice on the control Service's address. Relay is planned (docs/high-availability.md).
+	// +optional
+	// +kubebuilder:default=SharedAddress
+	Routing ServiceRouting `json:"routing,omitempty"`
 }
 
 // LoadBalancerNodePorts is allocateLoadBalancerNodePorts with its default (false) applied.
@@ -501,6 +519,13 @@ type FTPServerStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// replicas is the number of FTP server pods that exist; readyReplicas those that are ready.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// readyReplicas is the number of FTP server pods ready to serve.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 }
 
 // Condition types.
@@ -608,6 +633,7 @@ const AnnotationReallocatePorts = "ftpoperator.io/reallocate-ports"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Passive Ports",type=string,JSONPath=`.status.passivePortRange`
+// +kubebuilder:printcolumn:name="Ready Pods",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type FTPServer struct {
