@@ -359,23 +359,28 @@ func conflictingNodePort(err error, svc *corev1.Service) (int32, bool) {
 	return 0, false
 }
 
-// reconcileWorkload applies the Deployment and reports whether its pod is available.
+// reconcileWorkload applies the Deployment (one replica) or the StatefulSet (several, replicas.go) and reports
+// whether its pods are available.
 func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) error {
 	srv := p.srv
 	missing, err := r.missingSecrets(ctx, srv)
 	if err != nil {
 		return err
 	}
-	dep := render.Deployment(srv, p.grant, r.Render)
-	if err := r.apply(ctx, srv, dep); err != nil {
+	st, err := r.applyWorkload(ctx, p)
+	if err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 	}
 	if len(missing) > 0 {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
 		return nil
 	}
-	if cur := dep; cur.Status.ObservedGeneration >= cur.Generation && cur.Status.AvailableReplicas > 0 && cur.Status.UpdatedReplicas == cur.Status.Replicas {
-		setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "the FTP server pod is available")
+	if st.current && st.avail > 0 {
+		if srv.Spec.HighlyAvailable() {
+			setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "%d of %d FTP server pods are ready", st.ready, srv.Spec.ReplicasOrDefault())
+		} else {
+			setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "the FTP server pod is available")
+		}
 		return nil
 	}
 	// Not available: the pod says why, in its own words (the pod watch brings us back when that changes).

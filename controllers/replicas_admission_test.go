@@ -65,6 +65,9 @@ func TestAdmissionRefusesBadReplicas(t *testing.T) {
 		{"claim template with the default access mode", replicas(2, func(s *ftpv1.FTPServer) {
 			s.Spec.Storage.VolumeClaimTemplate.AccessModes = nil
 		}), "use a ReadWriteMany claim"},
+		{"ClusterIP with two replicas", replicas(2, func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }),
+			"more than one replica needs spec.service.type LoadBalancer or NodePort"},
+		{"NodePort with two replicas", replicas(2, func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeNodePort }), ""},
 		{"unknown routing", replicas(2, func(s *ftpv1.FTPServer) { s.Spec.Service.Routing = "Teleport" }),
 			`spec.service.routing: Unsupported value: "Teleport": supported values: "SharedAddress"`},
 	}
