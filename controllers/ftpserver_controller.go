@@ -191,7 +191,7 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 // stallReasons are the reasons that no retry fixes: a person must free ports, rename an object or create a Secret.
 var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
 	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing, ftpv1.ReasonNodePortsExhausted, ftpv1.ReasonNamespaceLimit,
-	ftpv1.ReasonServiceRefused, ftpv1.ReasonCountExceedsPool}
+	ftpv1.ReasonServiceRefused, ftpv1.ReasonCountExceedsPool, ftpv1.ReasonStorageNotShared}
 
 // keepTransitionTimes keeps the lastTransitionTime of every condition whose status is what it was before the pass:
 // a condition that flips and flips back within one pass (a grant taken and given back) has not transitioned, and
@@ -300,6 +300,7 @@ var transitions = map[string]struct {
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonUnschedulable:              {corev1.EventTypeWarning, ftpv1.ReasonUnschedulable},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonClaimPending:               {corev1.EventTypeWarning, ftpv1.ReasonClaimPending},
 	ftpv1.ConditionSharedAddress + "/" + ftpv1.ReasonAddressesDiffer:            {corev1.EventTypeWarning, ftpv1.ReasonAddressesDiffer},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonStorageNotShared:           {corev1.EventTypeWarning, ftpv1.ReasonStorageNotShared},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {

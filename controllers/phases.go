@@ -367,6 +367,12 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 	if err != nil {
 		return err
 	}
+	if why, err := r.unsharedClaim(ctx, srv); err != nil {
+		return err
+	} else if why != "" {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonStorageNotShared, "%s", why)
+		return errWait
+	}
 	st, err := r.applyWorkload(ctx, p)
 	if err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,13 +66,36 @@ func (r *FTPServerReconciler) reconcilePodServices(ctx context.Context, p *pass)
 		return nil
 	}
 	var differ []string
-	for i := range n {
+	for attempt, i := 0, int32(0); i < n; i++ {
 		svc, err := render.PodService(srv, p.grant, i, address, r.Render)
 		if err != nil {
 			return err
 		}
 		if err := r.apply(ctx, srv, svc); err != nil {
-			return r.applyFailed(srv, ftpv1.ConditionServiceReady, err)
+			// A nodePort another Service holds: as for the control Service (reconcileService), block it, take a
+			// new grant, apply the control Service with it, and start again from pod 0, a bounded number of times.
+			port, isConflict := conflictingNodePort(err, svc)
+			if !isConflict {
+				return r.applyFailed(srv, ftpv1.ConditionServiceReady, err)
+			}
+			if srv.Spec.PassivePorts.Range != nil || attempt >= maxConflictRetries || !p.grant.Contains(port) {
+				setCondition(srv, ftpv1.ConditionPortsAllocated, false, ftpv1.ReasonPortConflict,
+					"nodePort %d of passive range %s is already held by another Service", port, p.grant)
+				setCondition(srv, ftpv1.ConditionServiceReady, false, ftpv1.ReasonPortConflict, "%v", err)
+				return errWait
+			}
+			attempt++
+			log.FromContext(ctx).Info("nodePort of a pod's Service held by another Service; re-allocating", "port", port, "range", p.grant.String())
+			r.Allocator.Block(port, "a nodePort of another Service")
+			if err := r.grantPorts(ctx, p); err != nil {
+				return err
+			}
+			r.renderService(p)
+			if err := r.reconcileService(ctx, p); err != nil {
+				return err
+			}
+			differ, i = nil, -1
+			continue
 		}
 		if got := ingressAddress(svc); lb && got == "" {
 			differ = append(differ, svc.Name+" has none")
@@ -169,6 +193,28 @@ func (r *FTPServerReconciler) deleteChild(ctx context.Context, srv *ftpv1.FTPSer
 	}
 	log.FromContext(ctx).Info("deleted a child the spec no longer asks for", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName())
 	return nil
+}
+
+// unsharedClaim says why the existing claim of a server with several replicas cannot be shared ("" when it can, or
+// when it does not exist yet: the pods' ClaimPending says that). Admission checks a volumeClaimTemplate; an existing
+// claim's access modes are only known here. Read uncached: the user's claim carries no label of ours.
+func (r *FTPServerReconciler) unsharedClaim(ctx context.Context, srv *ftpv1.FTPServer) (string, error) {
+	ref := srv.Spec.Storage.PersistentVolumeClaim
+	if !srv.Spec.HighlyAvailable() || ref == nil {
+		return "", nil
+	}
+	var pvc corev1.PersistentVolumeClaim
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: ref.ClaimName}, &pvc)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("reading claim %s: %w", ref.ClaimName, err)
+	case slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteMany):
+		return "", nil
+	}
+	return fmt.Sprintf("PersistentVolumeClaim %s has access modes %v: more than one replica needs shared storage, because every pod "+
+		"serves the same files; name a ReadWriteMany claim in spec.storage.persistentVolumeClaim, or set spec.replicas to 1", ref.ClaimName, pvc.Spec.AccessModes), nil
 }
 
 // replicaKinds are the kinds a server with several replicas adds to its children.

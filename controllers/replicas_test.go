@@ -11,12 +11,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
@@ -220,4 +222,80 @@ func TestReplicasAddressesDifferIsReported(t *testing.T) {
 	}
 	waitEvent(t, ns, "local", ftpv1.ReasonAddressesDiffer)
 	t.Logf("SharedAddress=False: %s", c.Message)
+}
+
+// TestReplicasRefuseAnExistingReadWriteOnceClaim: admission cannot see the access modes of an existing claim; the
+// operator reads them, and with a ReadWriteOnce claim and two replicas it applies no workload and stalls the server
+// with a message that says why and what to do.
+func TestReplicasRefuseAnExistingReadWriteOnceClaim(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	create(t, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rwo"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	})
+	create(t, newServer(t, ns, "two", func(s *ftpv1.FTPServer) {
+		s.Spec.Replicas = ptr.To[int32](2)
+		s.Spec.Storage = ftpv1.Storage{PersistentVolumeClaim: &ftpv1.PersistentVolumeClaimRef{ClaimName: "rwo"}}
+	}))
+	waitCondition(t, ns, "two", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonStorageNotShared)
+	srv := waitCondition(t, ns, "two", ftpv1.ConditionStalled, metav1.ConditionTrue, ftpv1.ReasonStorageNotShared)
+	if msg := findCondition(srv, ftpv1.ConditionWorkloadReady).Message; !strings.Contains(msg, "more than one replica needs shared storage") ||
+		!strings.Contains(msg, "ReadWriteMany") {
+		t.Fatalf("WorkloadReady message %q", msg)
+	}
+	if exists(t, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "two"}}) {
+		t.Fatal("a StatefulSet was applied on a ReadWriteOnce claim")
+	}
+	waitEvent(t, ns, "two", ftpv1.ReasonStorageNotShared)
+}
+
+// TestReplicasPodServiceNodePortConflictMovesTheGrant: a NodePort Service the operator does not own holds a node
+// port inside the slice of pod 1; the API server refuses pod 1's Service, and the operator blocks that port and
+// gives the server a new grant that avoids it, with every pod's Service applied on it.
+func TestReplicasPodServiceNodePortConflictMovesTheGrant(t *testing.T) {
+	ns := newNamespace(t)
+	// A free node port (earlier runs with -count hold theirs) five ports into a pool of 100: pod 1's slice.
+	var held int32
+	for p := int32(31505); held == 0 && p < 32600; p += 100 {
+		squatter := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("squatter-%d", p)},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "other"},
+				Ports: []corev1.ServicePort{{Name: "x", Port: 80, NodePort: p}}},
+		}
+		if err := k8s.Create(context.Background(), squatter); err == nil {
+			held = p
+		} else if !strings.Contains(err.Error(), "already allocated") {
+			t.Fatal(err)
+		}
+	}
+	if held == 0 {
+		t.Fatal("no free node port for the squatter")
+	}
+	startOperator(t, ns, portalloc.Range{Start: held - 5, End: held + 94})
+	create(t, newServer(t, ns, "np", func(s *ftpv1.FTPServer) {
+		s.Spec.Replicas = ptr.To[int32](2)
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](8)}
+		s.Spec.Service.Type = corev1.ServiceTypeNodePort
+		rwxClaim(s)
+	}))
+	eventually(t, 20*time.Second, fmt.Sprintf("a grant without %d and both pods' Services on it", held), func() (bool, error) {
+		srv := getServer(t, ns, "np")
+		g := srv.Status.PassivePorts
+		if g == nil || g.Contains(held) {
+			return false, fmt.Errorf("grant %v", g)
+		}
+		for i := range int32(2) {
+			want, _ := render.Slice(srv, *g, i)
+			ps, nps := passivePortsOf(serviceNow(t, ns, render.PodServiceName(srv, i)))
+			if len(ps) != 4 || ps[0] != want.Start || nps[0] != want.Start {
+				return false, fmt.Errorf("pod %d: ports %v node ports %v, want %s", i, ps, nps, want)
+			}
+		}
+		return getService(t, ns, "np").Annotations[render.GrantAnnotation] == g.String(), fmt.Errorf("control Service records %q",
+			getService(t, ns, "np").Annotations[render.GrantAnnotation])
+	})
 }

@@ -62,8 +62,7 @@ const (
 	ReasonSameAddress = "SameAddress"
 	// ReasonAddressesDiffer: the Services hold different addresses (or some none yet); the message names them.
 	ReasonAddressesDiffer = "AddressesDiffer"
+	// ReasonStorageNotShared (WorkloadReady): the existing claim named by spec.storage.persistentVolumeClaim is not
+	// ReadWriteMany, so more than one replica cannot mount it; the workload is not applied until it is.
+	ReasonStorageNotShared = "StorageNotShared"
 )
-
-// PodNameEnv is the environment variable through which each pod of a server with several replicas learns its own
-// name (downward API), and so its ordinal and its slice of the passive range.
-const PodNameEnv = "POD_NAME"
