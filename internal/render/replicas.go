@@ -136,6 +136,9 @@ func shareAddress(svc *corev1.Service, srv *ftpv1.FTPServer, grant ftpv1.PortRan
 	}
 	if svc.Name == ServiceName(srv) {
 		svc.Annotations[GrantAnnotation] = grant.String()
+		// The data connections go through the pods' Services, so the control connections need no affinity: without
+		// it kube-proxy spreads them over the ready pods, also the sessions of clients behind one NAT address.
+		svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
 	}
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		return

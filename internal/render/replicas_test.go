@@ -82,6 +82,9 @@ func TestSharedAddressServices(t *testing.T) {
 	if ctl.Annotations[GrantAnnotation] != "31000-31011" || ctl.Annotations[MetalLBSharedIP] != "ftp-operator.billing.invoices" || ctl.Annotations[MetalLBIPs] != "" {
 		t.Fatalf("control Service annotations %v", ctl.Annotations)
 	}
+	if ctl.Spec.SessionAffinity != corev1.ServiceAffinityNone {
+		t.Fatalf("control Service affinity %s: the control connections of several replicas need none", ctl.Spec.SessionAffinity)
+	}
 	if ctl.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyCluster {
 		t.Fatalf("externalTrafficPolicy %s: want Cluster, MetalLB shares an address between Local Services only with one selector", ctl.Spec.ExternalTrafficPolicy)
 	}
@@ -143,7 +146,7 @@ func TestOneReplicaKeepsItsObjects(t *testing.T) {
 	srv := server(func(s *ftpv1.FTPServer) { s.Spec.Replicas = ptr.To[int32](1) })
 	svc := Service(srv, grant, Options{})
 	if len(svc.Spec.Ports) != 1+int(grant.Size()) || svc.Annotations[GrantAnnotation] != "" || svc.Annotations[MetalLBSharedIP] != "" ||
-		svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal || svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
 		t.Fatalf("one replica's Service changed: %d ports, %v, %s", len(svc.Spec.Ports), svc.Annotations, svc.Spec.ExternalTrafficPolicy)
 	}
 	unset := server(nil)
