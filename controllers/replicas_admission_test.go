@@ -35,11 +35,7 @@ func TestAdmissionRefusesBadReplicas(t *testing.T) {
 	count := func(n int32) func(*ftpv1.FTPServer) {
 		return func(s *ftpv1.FTPServer) { s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To(n)} }
 	}
-	tests := []struct {
-		name string
-		mut  func(*ftpv1.FTPServer)
-		want string // "" means: accepted
-	}{
+	tests := []admissionCase{
 		{"three replicas, 12 ports, RWX claim", replicas(3, count(12)), ""},
 		{"four replicas and the default 16 ports", replicas(4), ""},
 		{"two replicas on an existing claim", func(s *ftpv1.FTPServer) {
@@ -71,9 +67,22 @@ func TestAdmissionRefusesBadReplicas(t *testing.T) {
 		{"unknown routing", replicas(2, func(s *ftpv1.FTPServer) { s.Spec.Service.Routing = "Teleport" }),
 			`spec.service.routing: Unsupported value: "Teleport": supported values: "SharedAddress"`},
 	}
+	checkAdmission(t, ns, "r", tests)
+}
+
+// admissionCase is a spec change and the message the API server must refuse it with ("": accepted).
+type admissionCase = struct {
+	name string
+	mut  func(*ftpv1.FTPServer)
+	want string // "" means: accepted
+}
+
+// checkAdmission creates a server for each case (named prefix + a letter) and checks the API server's answer.
+func checkAdmission(t *testing.T, ns, prefix string, tests []admissionCase) {
+	t.Helper()
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, ns, "r"+string(rune('a'+i)), tt.mut)
+			srv := newServer(t, ns, prefix+string(rune('a'+i)), tt.mut)
 			err := k8s.Create(context.Background(), srv)
 			switch {
 			case tt.want == "" && err != nil:

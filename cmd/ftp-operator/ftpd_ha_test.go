@@ -17,19 +17,26 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
 )
 
+// rootAndUsers makes a temporary folder with a root folder and a users file of one user, acme/p4ss.
+func rootAndUsers(t *testing.T) (dir, root, users string) {
+	t.Helper()
+	dir = t.TempDir()
+	root = filepath.Join(dir, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	users = filepath.Join(dir, "users.yaml")
+	if err := os.WriteFile(users, []byte("users:\n  - name: acme\n    password: p4ss\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, root, users
+}
+
 // startFTPD runs the ftpd subcommand with one user (acme/p4ss) and the extra arguments until the returned cancel,
 // and waits for /readyz. It returns the control and health addresses.
 func startFTPD(t *testing.T, extra ...string) (ctl, health string, cancel func() error) {
 	t.Helper()
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	users := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(users, []byte("users:\n  - name: acme\n    password: p4ss\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, root, users := rootAndUsers(t)
 	ctl, health = freeAddr(t), freeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -21,6 +21,26 @@ import (
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 )
 
+// hostPathVolume creates a static hostPath PersistentVolume of class with access mode on the single node, in a
+// folder named after ns owned by the engine's user (hostPath volumes ignore fsGroup); both go when the test ends.
+func hostPathVolume(t *testing.T, ns, class string, mode corev1.PersistentVolumeAccessMode) {
+	t.Helper()
+	dir := filepath.Join(config.hostPathRoot, ns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	pv := persistentVolume(ns, class, dir)
+	pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{mode}
+	if err := k8s.Create(context.Background(), pv); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pv) })
+}
+
 // epsvPortOf decodes the port of the first 229 reply in a client's transcript.
 func epsvPortOf(transcript string) (int, bool) {
 	i := strings.Index(transcript, "229 Entering Extended Passive Mode (|||")
@@ -48,20 +68,7 @@ func TestReplicasSharedAddress(t *testing.T) {
 	}
 	ns := newNamespace(t, "e2e-ha")
 	class := "ftpe2e-hostpath-rwx"
-	dir := filepath.Join(config.hostPathRoot, ns)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, 65532, 65532); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	pv := persistentVolume(ns, class, dir)
-	pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany} // one node: every pod mounts it
-	if err := k8s.Create(ctx, pv); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pv) })
+	hostPathVolume(t, ns, class, corev1.ReadWriteMany) // one node: every pod mounts it
 
 	s := newServer(t, ns, "ha", func(f *ftpv1.FTPServer) {
 		f.Spec.Replicas = ptr.To[int32](3)
