@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -60,7 +61,8 @@ func epsvPortOf(transcript string) (int, bool) {
 // pods' Services hold one MetalLB address; nine clients behind the NAT upload and download byte-exact through it in
 // parallel with curl (PASV with the reply's address, PASV with curl's default of ignoring it, and EPSV); every
 // passive port they are given lies in the grant, the sessions land on more than one pod, and every file is visible
-// from every pod.
+// from every pod. Then a pod is killed without a grace period: a retrying client gets through, and the server is
+// back at three ready pods on the same address, serving the files.
 func TestReplicasSharedAddress(t *testing.T) {
 	ctx := context.Background()
 	if config.hostPathRoot == "" {
@@ -157,4 +159,34 @@ func TestReplicasSharedAddress(t *testing.T) {
 			t.Fatalf("listing %q lacks c%d.bin: the pods do not share the files", names, i)
 		}
 	}
+
+	// Pod 1 dies without a grace period: a client that retries gets through within seconds (on another pod, or on
+	// the recreated pod 1 with the same slice), and the server is back at three ready pods on one address.
+	victim := &corev1.Pod{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ha-1"}, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx, victim, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		_, err := curlErr(t, natClient, s, host, port, "after-kill.bin", "-T", src, "--max-time", "10")
+		if err == nil {
+			t.Logf("pod ha-1 killed: an upload succeeded %s later, on attempt %d", time.Since(killed).Round(100*time.Millisecond), attempt)
+			break
+		}
+		lastErr = err
+		if time.Since(killed) > time.Minute {
+			t.Fatalf("no upload succeeded within a minute of killing pod ha-1: %v", lastErr)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	waitServer(t, s, "three ready pods again", func(f *ftpv1.FTPServer) bool {
+		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress) && f.Status.Address == host
+	})
+	back := filepath.Join(out, "after-kill.out")
+	curl(t, natClient, s, host, port, "after-kill.bin", "-o", back)
+	sameFile(t, "download after the pod was replaced", back, sum)
 }
