@@ -291,6 +291,8 @@ var transitions = map[string]struct {
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonApplyFailed:                          {corev1.EventTypeWarning, "ApplyFailed"},
 	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonCountExceedsPool:              {corev1.EventTypeWarning, "CountExceedsPool"},
 	ftpv1.ConditionServiceAnnotationsAllowed + "/" + ftpv1.ReasonAnnotationsRefused: {corev1.EventTypeWarning, ftpv1.ReasonAnnotationsRefused},
+	ftpv1.ConditionUsersAccepted + "/" + ftpv1.ReasonDuplicateUsers:                 {corev1.EventTypeWarning, ftpv1.ReasonDuplicateUsers},
+	ftpv1.ConditionUsersAccepted + "/" + ftpv1.ReasonInvalidUsers:                   {corev1.EventTypeWarning, ftpv1.ReasonInvalidUsers},
 	// The pod's own reasons (pods.go), announced once when WorkloadReady takes them.
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonErrImagePull:               {corev1.EventTypeWarning, ftpv1.ReasonErrImagePull},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonImagePullBackOff:           {corev1.EventTypeWarning, ftpv1.ReasonImagePullBackOff},
@@ -385,6 +387,9 @@ func secretNames(o client.Object) []string {
 	var names []string
 	for _, u := range srv.Spec.Users {
 		names = append(names, u.PasswordSecretRef.Name)
+	}
+	for _, f := range srv.Spec.UsersFrom {
+		names = append(names, f.SecretRef.Name)
 	}
 	if srv.Spec.TLS != nil {
 		names = append(names, srv.Spec.TLS.SecretRef.Name)

@@ -35,10 +35,7 @@ const (
 
 // RoutingOrDefault is routing, SharedAddress when unset.
 func (s ServiceSpec) RoutingOrDefault() ServiceRouting {
-	if s.Routing == "" {
-		return RoutingSharedAddress
-	}
-	return s.Routing
+	return orDefault(s.Routing, RoutingSharedAddress)
 }
 
 // ExternalTrafficPolicyFor is the external traffic policy of the server's Services. Unset, it is Local for a

@@ -145,6 +145,7 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		BandwidthLimit:   cfg.Limits.BandwidthLimit,
 		SyncUploads:      cfg.FsyncUploads,
 		Lockout:          ftpd.LockoutPolicy{Threshold: cfg.Limits.LockoutThreshold, Backoff: cfg.Limits.LockoutBackoff},
+		XferLogFormat:    cfg.XferLogFormat,
 		Logger:           logger,
 		Metrics:          metrics,
 	}

@@ -375,16 +375,10 @@ func TestAddressChange(t *testing.T) {
 		Note: fmt.Sprintf("includes MetalLB's own reaction; max %.0f ms", fromSpec[len(fromSpec)-1])})
 }
 
+// waitFor polls cond every 20 ms until it returns true, for at most timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	support.WaitFor(t, timeout, 20*time.Millisecond, what, cond)
 }
 
 func pasvAddr(ip string) string { return "(" + strings.ReplaceAll(ip, ".", ",") + "," }
