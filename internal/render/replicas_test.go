@@ -154,3 +154,21 @@ func TestOneReplicaKeepsItsObjects(t *testing.T) {
 		t.Fatal("replicas: 1 renders another Deployment than no replicas")
 	}
 }
+
+// TestStatefulSetTakesThePodTemplate: spec.podTemplate places the StatefulSet's pods as it places the Deployment's
+// (one renderer), and an affinity set there replaces the default anti-affinity; the pod name label and POD_NAME
+// stay the operator's.
+func TestStatefulSetTakesThePodTemplate(t *testing.T) {
+	srv := haServer(2, func(s *ftpv1.FTPServer) {
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](4)}
+		s.Spec.PodTemplate = &ftpv1.PodTemplate{NodeSelector: map[string]string{"zone": "a"},
+			Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}}
+	})
+	pod := StatefulSet(srv, ftpv1.PortRange{Start: 31000, End: 31003}, Options{}).Spec.Template.Spec
+	if pod.NodeSelector["zone"] != "a" || pod.Affinity == nil || pod.Affinity.NodeAffinity == nil || pod.Affinity.PodAntiAffinity != nil {
+		t.Fatalf("node selector %v, affinity %+v: want spec.podTemplate's", pod.NodeSelector, pod.Affinity)
+	}
+	if pod.Containers[0].Env[0].Name != engineconfig.PodNameEnv {
+		t.Fatal("POD_NAME lost")
+	}
+}
