@@ -147,11 +147,15 @@ func (r *FTPServerReconciler) renderService(p *pass) {
 	} else {
 		setCondition(srv, ftpv1.ConditionServiceAnnotationsAllowed, true, ftpv1.ReasonAnnotationsAllowed, "every annotation of spec.service.annotations is allowed")
 	}
-	if listeners := len(p.service.Spec.Ports); srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+	listeners := len(p.service.Spec.Ports)
+	if n := srv.Spec.ReplicasOrDefault(); n > 1 {
+		listeners = max(listeners, int(p.grant.Size()/n)) // each pod's Service carries its slice (replicas.go)
+	}
+	if srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
-			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
+			"a Service of the server has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
 	} else {
-		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "%d Service ports", listeners)
+		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "at most %d ports per Service", listeners)
 	}
 }
 

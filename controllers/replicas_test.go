@@ -299,3 +299,23 @@ func TestReplicasPodServiceNodePortConflictMovesTheGrant(t *testing.T) {
 			getService(t, ns, "np").Annotations[render.GrantAnnotation])
 	})
 }
+
+// TestReplicasListenerCapCountsThePodsServices: with several replicas the passive ports are on the pods' Services;
+// the cloud listener cap is checked against the largest of them (120 ports over 2 pods: 60 per Service, above the
+// cap; over 3 pods: 40, within it), not against the control Service's one port.
+func TestReplicasListenerCapCountsThePodsServices(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	for name, n := range map[string]int32{"two": 2, "three": 3} {
+		create(t, newServer(t, ns, name, func(s *ftpv1.FTPServer) {
+			s.Spec.Replicas = ptr.To(n)
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](120)}
+			rwxClaim(s)
+		}))
+	}
+	srv := waitCondition(t, ns, "two", ftpv1.ConditionLoadBalancerCompatible, metav1.ConditionFalse, ftpv1.ReasonAboveCloudCap)
+	if msg := findCondition(srv, ftpv1.ConditionLoadBalancerCompatible).Message; !strings.Contains(msg, "has 60 ports") {
+		t.Fatalf("message %q", msg)
+	}
+	waitCondition(t, ns, "three", ftpv1.ConditionLoadBalancerCompatible, metav1.ConditionTrue, ftpv1.ReasonWithinLimits)
+}
