@@ -302,6 +302,7 @@ var transitions = map[string]struct {
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonUnschedulable:              {corev1.EventTypeWarning, ftpv1.ReasonUnschedulable},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonClaimPending:               {corev1.EventTypeWarning, ftpv1.ReasonClaimPending},
 	ftpv1.ConditionSharedAddress + "/" + ftpv1.ReasonAddressesDiffer:            {corev1.EventTypeWarning, ftpv1.ReasonAddressesDiffer},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonGrantMoved:                {corev1.EventTypeWarning, ftpv1.ReasonGrantMoved},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonStorageNotShared:           {corev1.EventTypeWarning, ftpv1.ReasonStorageNotShared},
 }
 

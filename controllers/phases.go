@@ -119,6 +119,12 @@ func (r *FTPServerReconciler) grantPorts(ctx context.Context, p *pass) error {
 			p.grant, c.recorded, c.span, holderName(srv, c.holder, false))
 	} else if old != nil && old.Reason == ftpv1.ReasonGrantCollision && previous != nil && *previous == p.grant {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision, "%s", old.Message) // until the grant changes
+	} else if moved := previous != nil && previous.Size() != p.grant.Size() && previous.Start != p.grant.Start; moved {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantMoved,
+			"passive ports %s; %d ports did not fit at %d (the ports after %s are taken), so the server moved to a new range and its pods serve their slices of it",
+			p.grant, p.grant.Size(), previous.Start, previous)
+	} else if old != nil && old.Reason == ftpv1.ReasonGrantMoved && previous != nil && *previous == p.grant {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantMoved, "%s", old.Message) // until the grant changes
 	} else {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports %s", p.grant)
 	}

@@ -319,3 +319,35 @@ func TestReplicasListenerCapCountsThePodsServices(t *testing.T) {
 	}
 	waitCondition(t, ns, "three", ftpv1.ConditionLoadBalancerCompatible, metav1.ConditionTrue, ftpv1.ReasonWithinLimits)
 }
+
+// TestReplicasGrantMovesWhenItCannotGrowInPlace: scaling 1 -> 2 with four ports per pod needs four more ports after
+// the grant; another server holds them, so the grant moves to a new range, and PortsAllocated (reason GrantMoved,
+// Ready unaffected) and a Warning event say so. The pods' Services carry slices of the new range.
+func TestReplicasGrantMovesWhenItCannotGrowInPlace(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	create(t, newServer(t, ns, "grow", func(s *ftpv1.FTPServer) {
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](4)}
+		s.Spec.Service.Type = corev1.ServiceTypeNodePort
+		rwxClaim(s)
+	}))
+	first := waitGrant(t, ns, "grow")
+	create(t, newServer(t, ns, "next", func(s *ftpv1.FTPServer) {
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: first.End + 1, End: first.End + 4}}
+	}))
+	waitGrant(t, ns, "next")
+	scale(t, ns, "grow", 2)
+	srv := waitCondition(t, ns, "grow", ftpv1.ConditionPortsAllocated, metav1.ConditionTrue, ftpv1.ReasonGrantMoved)
+	moved := *srv.Status.PassivePorts
+	if moved.Size() != 8 || moved.Start == first.Start {
+		t.Fatalf("grant %s after scaling from %s", moved, first)
+	}
+	if msg := findCondition(srv, ftpv1.ConditionPortsAllocated).Message; !strings.Contains(msg, "did not fit at "+fmt.Sprint(first.Start)) {
+		t.Fatalf("message %q", msg)
+	}
+	waitEvent(t, ns, "grow", ftpv1.ReasonGrantMoved)
+	eventually(t, 10*time.Second, "pod 1's Service on the new range", func() (bool, error) {
+		ps, _ := passivePortsOf(serviceNow(t, ns, "grow-pasv-1"))
+		return len(ps) == 4 && ps[0] == moved.Start+4, fmt.Errorf("ports %v, grant %s", ps, moved)
+	})
+}

@@ -62,4 +62,7 @@ const (
 	// ReasonStorageNotShared (WorkloadReady): the existing claim named by spec.storage.persistentVolumeClaim is not
 	// ReadWriteMany, so more than one replica cannot mount it; the workload is not applied until it is.
 	ReasonStorageNotShared = "StorageNotShared"
+	// ReasonGrantMoved (PortsAllocated, True): spec.passivePorts.count changed and the ports after the grant were
+	// taken, so the grant could not grow (or shrink) in place and the server got a new range; every pod's slice moved.
+	ReasonGrantMoved = "GrantMoved"
 )
