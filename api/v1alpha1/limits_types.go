@@ -157,7 +157,7 @@ type AddressOverride struct {
 // standard error), where `kubectl logs` and log collectors find it.
 type TransferLog struct {
 	// format of the lines: xferlog (the default: wu-ftpd/vsftpd xferlog lines that log analysers read) or json (one
-	// object per transfer: time, client, user, direction, path, bytes, duration_seconds, result, type).
+	// object per transfer: time, remote, user, direction, path, bytes, durationSeconds, result, type: the keys of docs/logging.md).
 	// +optional
 	// +kubebuilder:default=xferlog
 	Format TransferLogFormat `json:"format,omitempty"`

@@ -34,7 +34,7 @@ type XferLogRecord struct {
 	// Time is when the transfer ended (RFC 3339, UTC, nanoseconds).
 	Time time.Time `json:"time"`
 	// Client is the client's IP address (the real one behind a PROXY protocol load balancer).
-	Client string `json:"client"`
+	Client string `json:"remote"`
 	User   string `json:"user"`
 	// Direction is "upload" or "download".
 	Direction string `json:"direction"`
@@ -43,7 +43,7 @@ type XferLogRecord struct {
 	// Bytes is how many bytes crossed the data connection.
 	Bytes int64 `json:"bytes"`
 	// DurationSeconds is how long the transfer took, in seconds.
-	DurationSeconds float64 `json:"duration_seconds"`
+	DurationSeconds float64 `json:"durationSeconds"`
 	// Result is "complete" or "incomplete" (aborted, failed, or the client went away).
 	Result string `json:"result"`
 	// Type is "binary" or "ascii".

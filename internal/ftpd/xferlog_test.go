@@ -44,12 +44,12 @@ func TestXferlogJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil {
 			t.Fatalf("line %d %q: %v", i, lines[i], err)
 		}
-		if rec["client"] != "127.0.0.1" || rec["user"] != "acme" || rec["direction"] != want ||
+		if rec["remote"] != "127.0.0.1" || rec["user"] != "acme" || rec["direction"] != want ||
 			rec["path"] != "/a b.txt" || rec["bytes"] != 5.0 || rec["result"] != "complete" || rec["type"] != "binary" {
 			t.Errorf("record %d: %s", i, lines[i])
 		}
-		if d, ok := rec["duration_seconds"].(float64); !ok || d < 0 || d > time.Since(before).Seconds() {
-			t.Errorf("record %d: duration_seconds %v is not a number of seconds within the test", i, rec["duration_seconds"])
+		if d, ok := rec["durationSeconds"].(float64); !ok || d < 0 || d > time.Since(before).Seconds() {
+			t.Errorf("record %d: durationSeconds %v is not a number of seconds within the test", i, rec["durationSeconds"])
 		}
 		ts, err := time.Parse(time.RFC3339Nano, rec["time"].(string))
 		if err != nil || ts.Before(before.Add(-time.Second)) || ts.After(time.Now()) {

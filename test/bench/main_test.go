@@ -6,22 +6,18 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
-	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/bench/benchresult"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
@@ -67,34 +63,13 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// startOperator runs the real reconciler in a manager scoped to ns, with pool, until the test ends.
+// startOperator runs `ftp-operator manager`, the binary users deploy (built once by test/support), as a process
+// of its own that serves only ns with pool, until the test ends. Its CPU time is counted by cpuSeconds.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, controllers.ScopeCache(support.ManagerOptions(scheme, ns)))
-	if err != nil {
-		t.Fatal(err)
+	flags := []string{"--leader-elect=false", "--watch-namespaces=" + ns, fmt.Sprintf("--passive-port-pool=%d-%d", pool.Start, pool.End)}
+	if w := workers(); w > 0 { // else the manager's default (4)
+		flags = append(flags, fmt.Sprintf("--max-concurrent-reconciles=%d", w))
 	}
-	rec := &controllers.FTPServerReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    scheme,
-		Recorder:  mgr.GetEventRecorder("ftp-operator"),
-		Allocator: portalloc.New(pool),
-		Render:    render.Options{Image: "localhost/ftp-operator:bench"},
-		// The manager's --max-concurrent-reconciles; 0 is its default (4).
-		MaxConcurrentReconciles: workers(),
-	}
-	if err := rec.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-		}
-	})
+	support.StartOperatorProcess(t, support.OperatorBinary(t), support.Kubeconfig(t, testEnv, "operator-"+ns), "operator-"+ns, flags...)
 }

@@ -185,7 +185,7 @@ func TestSpecTransferLog(t *testing.T) {
 					continue
 				}
 				var rec ftpd.XferLogRecord // parsed by the engine's own record type; a non-numeric duration fails here
-				if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil || !strings.Contains(lines[i], `"duration_seconds":`) {
+				if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil || !strings.Contains(lines[i], `"durationSeconds":`) {
 					t.Fatalf("line %q: %v", lines[i], err)
 				}
 				want := map[string]string{"i": "upload", "o": "download"}[dir]

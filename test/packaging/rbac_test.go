@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,10 +83,15 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
 	var run []string
+	var metricsAddr string // with --metrics-secure=true: scraped below, with the chart's metrics RBAC
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--metrics-bind-address="):
 			a = "--metrics-bind-address=0"
+			if slices.Contains(args, "--metrics-secure=true") {
+				metricsAddr = fmt.Sprintf("127.0.0.1:%d", support.FreePort(t))
+				a = "--metrics-bind-address=" + metricsAddr
+			}
 		case strings.HasPrefix(a, "--health-probe-bind-address="):
 			a = "--health-probe-bind-address=0"
 		case a == "--ftpd-image=$(FTPD_IMAGE)":
@@ -192,6 +198,9 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 		if len(got.Status.Conditions) > 0 || len(svcs.Items) > 0 {
 			t.Errorf("the manager watching %s served an FTPServer in %s: %d conditions, %d Services", ns, other, len(got.Status.Conditions), len(svcs.Items))
 		}
+	}
+	if metricsAddr != "" {
+		checkSecureMetrics(t, cs, chart, rel, relNS, metricsAddr)
 	}
 	if l := logs.String(); strings.Contains(l, "forbidden") {
 		t.Errorf("the manager was refused something; the ClusterRole lacks a rule:\n%s", l)
