@@ -96,12 +96,16 @@ func runFTPD(ctx context.Context, args []string) error {
 	logger.Info("shutting down, draining transfers", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// The health server keeps serving while the sessions drain: /readyz answers 503 from the first moment of the
+	// shutdown (Serving is false), so no new control connection is sent here, while /healthz stays 200, so the
+	// kubelet does not kill a pod that is finishing its transfers, and /metrics shows the drain.
+	drainErr := srv.Shutdown(sctx)
 	if health != nil {
 		_ = health.Shutdown(sctx)
 	}
-	if err := srv.Shutdown(sctx); err != nil {
+	if drainErr != nil {
 		srv.Close()
-		return fmt.Errorf("draining sessions: %w", err)
+		return fmt.Errorf("draining sessions: %w", drainErr)
 	}
 	return nil
 }
@@ -117,11 +121,15 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 	if err != nil {
 		return nil, nil, err
 	}
+	ports, err := cfg.Passive.PortsFor(os.Getenv(engineconfig.PodNameEnv))
+	if err != nil {
+		return nil, nil, err
+	}
 	srv := &ftpd.Server{
 		Addr:             cfg.Listen,
 		Auth:             auth,
 		FileSystems:      ftpd.RootFS{Dir: cfg.Root},
-		PassivePorts:     cfg.Passive.Ports,
+		PassivePorts:     ports,
 		PassiveHost:      cfg.Passive.Host,
 		PassiveMux:       cfg.Passive.Mux,
 		PublicAddress:    cfg.Address.Static,

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,41 @@ type Passive struct {
 	Host string
 	// Mux lets different client IPs share passive ports (the data connection is matched by client IP).
 	Mux bool
+	// SliceByOrdinal makes Ports the slice of the pod with ordinal 0 of a StatefulSet: the pod with ordinal i
+	// serves Ports shifted by i times its size (see PortsFor). The pod template stays the same for every pod and
+	// for every replica count with the same ports per pod.
+	SliceByOrdinal bool
+}
+
+// PodNameEnv is the environment variable (the downward API's metadata.name) from which a pod of a StatefulSet
+// learns its name, and so its ordinal.
+const PodNameEnv = "POD_NAME"
+
+// PortsFor is the passive range the pod named podName serves: Ports, or with SliceByOrdinal, Ports shifted by the
+// ordinal at the end of podName (a StatefulSet names its pods <set>-<ordinal>).
+func (p Passive) PortsFor(podName string) (ftpd.PortRange, error) {
+	if !p.SliceByOrdinal {
+		return p.Ports, nil
+	}
+	i, err := Ordinal(podName)
+	if err != nil {
+		return ftpd.PortRange{}, fmt.Errorf("--passive-slice-by-ordinal: %w", err)
+	}
+	r := p.Ports.Shift(i)
+	if err := r.Validate(); err != nil {
+		return ftpd.PortRange{}, fmt.Errorf("--passive-slice-by-ordinal: the slice of ordinal %d: %w", i, err)
+	}
+	return r, nil
+}
+
+// Ordinal is the ordinal of a StatefulSet's pod: the number after the last '-' of its name.
+func Ordinal(podName string) (int32, error) {
+	i := strings.LastIndexByte(podName, '-')
+	n, err := strconv.ParseInt(podName[i+1:], 10, 32)
+	if i < 0 || err != nil || n < 0 {
+		return 0, fmt.Errorf("pod name %q (from $%s) does not end in -<ordinal>", podName, PodNameEnv)
+	}
+	return int32(n), nil
 }
 
 // Address is where the address advertised in PASV replies comes from. Static applies at once; File, once it

@@ -132,7 +132,7 @@ func FuzzConfigRoundTrip(f *testing.F) {
 			c.XferLogFormat = ftpd.XferLogJSON
 		}
 		c.ImplicitListen, c.HealthListen, c.Passive.Host, c.Address.File = s1, s2, s2+s1, s1+s2
-		c.Passive.Mux, c.FsyncUploads, c.ProxyProtocol.Enabled = reuse, !reuse, active
+		c.Passive.Mux, c.FsyncUploads, c.ProxyProtocol.Enabled, c.Passive.SliceByOrdinal = reuse, !reuse, active, !active
 		c.Limits.DataTimeout, c.Limits.LockoutBackoff, c.ShutdownTimeout = time.Duration(bw), time.Duration(-bw), time.Duration(d)
 		c.Limits.MaxSessionsPerIP, c.Limits.LockoutThreshold = -sessions, sessions+1
 		if c.Validate() != nil {
@@ -188,5 +188,34 @@ func TestParseAcceptsHandWrittenForms(t *testing.T) {
 	want.Passive.Ports = ftpd.PortRange{Start: 30000, End: 30000}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+// TestPortsForTakesTheSliceOfTheOrdinal: with SliceByOrdinal, the pod named <set>-<i> serves the i-th slice after
+// --passive-ports (advertised ports too); without it every pod serves --passive-ports; a name without an ordinal,
+// or a slice beyond port 65535, is an error that names the flag.
+func TestPortsForTakesTheSliceOfTheOrdinal(t *testing.T) {
+	p := Passive{Ports: ftpd.PortRange{Start: 31000, End: 31003, AdvertisedStart: 41000}, SliceByOrdinal: true}
+	for pod, want := range map[string]ftpd.PortRange{
+		"ftp-0":        {Start: 31000, End: 31003, AdvertisedStart: 41000},
+		"ftp-2":        {Start: 31008, End: 31011, AdvertisedStart: 41008},
+		"my-ftp-ha-15": {Start: 31060, End: 31063, AdvertisedStart: 41060},
+	} {
+		if got, err := p.PortsFor(pod); err != nil || got != want {
+			t.Errorf("%s: %s, %v; want %s", pod, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp", "ftp-x", "ftp-1a"} {
+		if _, err := p.PortsFor(bad); err == nil || !strings.Contains(err.Error(), "--passive-slice-by-ordinal") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	high := Passive{Ports: ftpd.PortRange{Start: 65000, End: 65299}, SliceByOrdinal: true}
+	if _, err := high.PortsFor("ftp-2"); err == nil {
+		t.Error("a slice beyond 65535 accepted")
+	}
+	whole := Passive{Ports: ftpd.PortRange{Start: 31000, End: 31015}}
+	if got, err := whole.PortsFor(""); err != nil || got != whole.Ports {
+		t.Errorf("without slicing: %s, %v", got, err)
 	}
 }

@@ -49,6 +49,8 @@ var flags = []flagDef{
 	{"passive-host", "IP the passive listeners bind to (default all interfaces)", false, func(c *Config) flag.Value { return str(&c.Passive.Host) }},
 	{"passive-mux", "let different client IPs share passive ports (data connection matched by client IP)", false,
 		func(c *Config) flag.Value { return boolean(&c.Passive.Mux) }},
+	{"passive-slice-by-ordinal", "--passive-ports is the slice of ordinal 0; a StatefulSet's pod serves it shifted by its size times the ordinal ending $POD_NAME", false,
+		func(c *Config) flag.Value { return boolean(&c.Passive.SliceByOrdinal) }},
 	{"public-address", "address announced in PASV replies: IP or DNS name; empty = not known yet", false,
 		func(c *Config) flag.Value { return str(&c.Address.Static) }},
 	{"address-file", "file holding the public address, re-read when it changes (overrides --public-address once it exists)", false,
