@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
@@ -197,8 +198,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--kubernetes-ftpserver %q: want NAMESPACE/NAME", t.String())
 	}
 	for _, o := range c.Address.Overrides {
+		// The flag's form is CIDR=ADDRESS[,...] with spaces trimmed: an address holding a comma or any
+		// space (as strings.TrimSpace sees it) would not read back.
 		if !o.Prefix.IsValid() || o.Prefix != o.Prefix.Masked() || o.Address == "" ||
-			strings.ContainsAny(o.Address, ", \t\r\n") {
+			strings.ContainsRune(o.Address, ',') || strings.IndexFunc(o.Address, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("--address-overrides: %s=%q: want CIDR=ADDRESS", o.Prefix, o.Address)
 		}
 	}
