@@ -31,7 +31,9 @@ type fileStore interface {
 
 type diskStore struct{ root string }
 
-func (d diskStore) put(t *testing.T, name string, data []byte) { writeFile(t, filepath.Join(d.root, name), string(data)) }
+func (d diskStore) put(t *testing.T, name string, data []byte) {
+	writeFile(t, filepath.Join(d.root, name), string(data))
+}
 func (d diskStore) get(t *testing.T, name string) ([]byte, bool) {
 	b, err := os.ReadFile(filepath.Join(d.root, name))
 	return b, err == nil
