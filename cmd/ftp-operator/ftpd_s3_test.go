@@ -25,12 +25,18 @@ func startS3FTPD(t *testing.T, extra ...string) (ctl, health string) {
 		t.Fatal(err)
 	}
 	ctl, health = freeAddr(t), freeAddr(t)
+	startFTPD(t, append([]string{"--listen", ctl, "--health-listen", health, "--users", users,
+		"--passive-ports", "21100-21109", "--passive-host", "127.0.0.1", "--log-level", "error"}, extra...)...)
+	return ctl, health
+}
+
+// startFTPD runs the ftpd subcommand with args until the test ends, then cancels it and waits (at most 10 s)
+// for it to return without an error.
+func startFTPD(t *testing.T, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- runFTPD(ctx, append([]string{"--listen", ctl, "--health-listen", health, "--users", users,
-			"--passive-ports", "21100-21109", "--passive-host", "127.0.0.1", "--log-level", "error"}, extra...))
-	}()
+	go func() { done <- runFTPD(ctx, args) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -42,7 +48,6 @@ func startS3FTPD(t *testing.T, extra ...string) (ctl, health string) {
 			t.Error("runFTPD did not return after cancel")
 		}
 	})
-	return ctl, health
 }
 
 // readyz polls /readyz until it answers want (bounded), and returns the body.

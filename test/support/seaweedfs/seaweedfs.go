@@ -71,24 +71,14 @@ func Binary(t testing.TB) string {
 	return bin
 }
 
+// moduleRoot is the folder of the main module's go.mod, as the go command sees it from the test's directory.
 func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("finding the module root with go env GOMOD: %q, %v", gomod, err)
 	}
-	for range 20 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "hack", "seaweedfs.sh")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", fmt.Errorf("no module root with hack/seaweedfs.sh above the working directory")
+	return filepath.Dir(gomod), nil
 }
 
 // freePorts returns n distinct free loopback ports, each with port+10000 free too (SeaweedFS's gRPC ports
