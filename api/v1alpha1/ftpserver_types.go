@@ -20,9 +20,9 @@ type FTPServerSpec struct {
 	// +kubebuilder:validation:MaxItems=100
 	Users []User `json:"users"`
 
-	// storage is the volume that holds the files. Exactly one source may be set; without one the server uses
-	// an emptyDir of at most 1Gi, which loses every file when the pod goes away (the StoragePersistent condition
-	// warns of it).
+	// storage is where the files live: a volume, or an S3-compatible bucket (s3). At most one source may be set;
+	// without one the server uses an emptyDir of at most 1Gi, which loses every file when the pod goes away (the
+	// StoragePersistent condition warns of it).
 	// +optional
 	Storage Storage `json:"storage,omitempty"`
 
@@ -138,7 +138,7 @@ const (
 )
 
 // Storage is where the files live. At most one source may be set.
-// +kubebuilder:validation:XValidation:rule="[has(self.persistentVolumeClaim), has(self.volumeClaimTemplate), has(self.emptyDir)].filter(x, x).size() <= 1",message="storage takes only one of persistentVolumeClaim, volumeClaimTemplate and emptyDir"
+// +kubebuilder:validation:XValidation:rule="[has(self.persistentVolumeClaim), has(self.volumeClaimTemplate), has(self.emptyDir), has(self.s3)].filter(x, x).size() <= 1",message="storage takes only one of persistentVolumeClaim, volumeClaimTemplate, emptyDir and s3"
 type Storage struct {
 	// persistentVolumeClaim mounts an existing claim.
 	// +optional
@@ -153,6 +153,10 @@ type Storage struct {
 	// 1Gi; a pod that writes more is evicted, and its files are lost.
 	// +optional
 	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+
+	// s3 keeps the files in an S3-compatible bucket instead of a volume (see S3Storage).
+	// +optional
+	S3 *S3Storage `json:"s3,omitempty"`
 }
 
 // PersistentVolumeClaimRef names an existing PersistentVolumeClaim in the FTPServer's namespace.
@@ -222,9 +226,9 @@ func (t VolumeClaimTemplate) RetentionOrDefault() ClaimRetention {
 var DefaultEmptyDirSizeLimit = resource.MustParse("1Gi")
 
 // EmptyDirOrDefault is the emptyDir the server uses when storage names no claim: spec.storage.emptyDir with its
-// sizeLimit defaulted, or an emptyDir of DefaultEmptyDirSizeLimit. It is nil when a claim holds the files.
+// sizeLimit defaulted, or an emptyDir of DefaultEmptyDirSizeLimit. It is nil when a claim or a bucket holds the files.
 func (s Storage) EmptyDirOrDefault() *corev1.EmptyDirVolumeSource {
-	if s.PersistentVolumeClaim != nil || s.VolumeClaimTemplate != nil {
+	if s.PersistentVolumeClaim != nil || s.VolumeClaimTemplate != nil || s.S3 != nil {
 		return nil
 	}
 	ed := &corev1.EmptyDirVolumeSource{}
