@@ -50,7 +50,7 @@ func s3Volumes(srv *ftpv1.FTPServer) ([]corev1.Volume, []corev1.VolumeMount) {
 	if ca := s.CABundleSecretRef; ca != nil {
 		vols = append(vols, corev1.Volume{Name: "s3-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: ca.Name, DefaultMode: ptr.To[int32](0o444),
-			Items:      []corev1.KeyToPath{{Key: s.CABundleKeyOrDefault(), Path: s3CAFile}},
+			Items: []corev1.KeyToPath{{Key: s.CABundleKeyOrDefault(), Path: s3CAFile}},
 		}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "s3-ca", MountPath: s3CADir, ReadOnly: true})
 	}
