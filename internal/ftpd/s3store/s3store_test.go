@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,10 +49,19 @@ type s3env struct {
 
 const prefix = "tenant"
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	seaweedfs.StopShared()
+	os.Exit(code)
+}
+
+var buckets atomic.Int32
+
+// newS3Env serves from a bucket of its own on the package's one SeaweedFS.
 func newS3Env(t *testing.T, cfg func(*s3store.Config)) *s3env {
 	t.Helper()
-	s3 := seaweedfs.Start(t)
-	bucket := s3.Bucket(t, "ftpd-test")
+	s3 := seaweedfs.Shared(t)
+	bucket := s3.Bucket(t, fmt.Sprintf("ftpd-test-%d", buckets.Add(1)))
 	c := s3store.Config{Endpoint: s3.Endpoint, Bucket: bucket, Prefix: prefix, Region: "us-east-1", ForcePathStyle: true,
 		Credentials: credentials.NewStaticV4(seaweedfs.AccessKey, seaweedfs.SecretKey, ""), PartSize: 5 << 20}
 	if cfg != nil {

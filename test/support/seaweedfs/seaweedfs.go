@@ -36,6 +36,7 @@ type Server struct {
 	// Host is Endpoint without the scheme.
 	Host string
 	cmd  *exec.Cmd
+	stop func()
 	log  *bytes.Buffer
 	mu   *sync.Mutex
 }
@@ -83,8 +84,7 @@ func moduleRoot() (string, error) {
 
 // freePorts returns n distinct free loopback ports, each with port+10000 free too (SeaweedFS's gRPC ports
 // default to that, and the flags below set them explicitly anyway).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
+func freePorts(n int) ([]int, error) {
 	var ports []int
 	var held []net.Listener
 	defer func() {
@@ -94,11 +94,11 @@ func freePorts(t testing.TB, n int) []int {
 	}()
 	for range 200 {
 		if len(ports) == n {
-			return ports
+			return ports, nil
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		if p+10000 > 65535 {
@@ -113,8 +113,7 @@ func freePorts(t testing.TB, n int) []int {
 		held = append(held, l, g)
 		ports = append(ports, p)
 	}
-	t.Fatalf("no %d free loopback ports", n)
-	return nil
+	return nil, fmt.Errorf("no %d free loopback ports", n)
 }
 
 // Start runs `weed mini` on free loopback ports with an identities file, waits (at most 60 s) until its S3
@@ -122,21 +121,70 @@ func freePorts(t testing.TB, n int) []int {
 // is not built (see Binary).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, err := launch(Binary(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("weed mini log (tail):\n%s", s.tail(4000))
+		}
+	})
+	return s
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *Server
+	sharedErr  error
+	sharedDir  string
+)
+
+// Shared is one server for every test of a package that calls it (each test then uses its own buckets); the
+// package's TestMain must call StopShared after m.Run. It skips the test when SeaweedFS is not built.
+func Shared(t testing.TB) *Server {
+	t.Helper()
 	bin := Binary(t)
-	dir := t.TempDir()
+	sharedOnce.Do(func() {
+		if sharedDir, sharedErr = os.MkdirTemp("", "seaweedfs-"); sharedErr == nil {
+			shared, sharedErr = launch(bin, sharedDir)
+		}
+	})
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+// StopShared stops the server Shared started, if any, by its PID, and removes its files.
+func StopShared() {
+	if shared != nil {
+		shared.stop()
+	}
+	if sharedDir != "" {
+		_ = os.RemoveAll(sharedDir)
+	}
+}
+
+// launch starts weed mini with its files under dir and waits until it serves S3; a port taken between choosing
+// and binding is retried with other ports, three times.
+func launch(bin, dir string) (*Server, error) {
 	ids := filepath.Join(dir, "identities.json")
 	idJSON := fmt.Sprintf(`{"identities":[{"name":"ftpd","credentials":[{"accessKey":%q,"secretKey":%q}],`+
 		`"actions":["Admin","Read","Write","List","Tagging"]}]}`, AccessKey, SecretKey)
 	if err := os.WriteFile(ids, []byte(idJSON), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	if err := os.Mkdir(data, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	var s *Server
-	for attempt := 1; ; attempt++ { // a port taken between choosing and binding: try again with others
-		p := freePorts(t, 5) // master, volume, filer, s3, admin
+	for attempt := 1; ; attempt++ {
+		p, err := freePorts(5) // master, volume, filer, s3, admin
+		if err != nil {
+			return nil, err
+		}
 		// Every listener on a port chosen here, or off: WebDAV, the Iceberg and Lance catalogs and the admin
 		// server's legacy port are not needed.
 		args := []string{"mini", "-dir=" + data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.config=" + ids,
@@ -147,17 +195,17 @@ func Start(t testing.TB) *Server {
 			"-filer.port=" + strconv.Itoa(p[2]), "-filer.port.grpc=" + strconv.Itoa(p[2]+10000),
 			"-s3.port=" + strconv.Itoa(p[3]), "-s3.port.grpc=" + strconv.Itoa(p[3]+10000),
 		}
-		s = &Server{Host: "127.0.0.1:" + strconv.Itoa(p[3]), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
+		s := &Server{Host: "127.0.0.1:" + strconv.Itoa(p[3]), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
 		s.Endpoint = "http://" + s.Host
 		s.cmd = exec.Command(bin, args...)
 		s.cmd.Stdout, s.cmd.Stderr = lockedWriter{s.log, s.mu}, lockedWriter{s.log, s.mu}
 		s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := s.cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", bin, err)
+			return nil, fmt.Errorf("starting %s: %w", bin, err)
 		}
 		exited := make(chan struct{})
 		go func() { _ = s.cmd.Wait(); close(exited) }()
-		stop := func() {
+		s.stop = func() {
 			_ = s.cmd.Process.Signal(syscall.SIGTERM) // the process we started, by its PID
 			select {
 			case <-exited:
@@ -166,19 +214,13 @@ func Start(t testing.TB) *Server {
 				<-exited
 			}
 		}
-		err := s.waitReady(60*time.Second, exited)
+		err = s.waitReady(60*time.Second, exited)
 		if err == nil {
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() {
-					t.Logf("weed mini log (tail):\n%s", s.tail(4000))
-				}
-			})
-			return s
+			return s, nil
 		}
-		stop()
+		s.stop()
 		if attempt == 3 {
-			t.Fatalf("SeaweedFS did not serve S3 on %s: %v\nlog (tail):\n%s", s.Endpoint, err, s.tail(4000))
+			return nil, fmt.Errorf("SeaweedFS did not serve S3 on %s: %v\nlog (tail):\n%s", s.Endpoint, err, s.tail(4000))
 		}
 	}
 }
