@@ -194,6 +194,9 @@ func launch(bin, dir string) (*Server, error) {
 			"-volume.port=" + strconv.Itoa(p[1]), "-volume.port.grpc=" + strconv.Itoa(p[1]+10000),
 			"-filer.port=" + strconv.Itoa(p[2]), "-filer.port.grpc=" + strconv.Itoa(p[2]+10000),
 			"-s3.port=" + strconv.Itoa(p[3]), "-s3.port.grpc=" + strconv.Itoa(p[3]+10000),
+			// The sockets that have flags live in dir (the gRPC ones are /tmp/seaweedfs-*-grpc-PORT.sock, which
+			// weed removes when it stops).
+			"-filer.localSocket=" + filepath.Join(dir, "filer.sock"), "-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
 		}
 		s := &Server{Host: "127.0.0.1:" + strconv.Itoa(p[3]), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
 		s.Endpoint = "http://" + s.Host
