@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for both subcommands of ftp-operator: `manager` (the default command) and `ftpd` (the FTP server pods
-# the operator creates run this same image).
+# the operator creates run this same image), plus the `kubectl ftp` plugin at /kubectl-ftp.
 #
 #   docker build --build-arg VERSION=v0.1.0 -t localhost/ftp-operator:v0.1.0 .
 #
@@ -21,10 +21,14 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ftp-operator ./cmd/ftp-operator
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ftp-operator ./cmd/ftp-operator && \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/kubectl-ftp ./cmd/kubectl-ftp
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ftp-operator /ftp-operator
+# The kubectl plugin, for copying out of the image (docs/kubectl-ftp.md); nothing in the image runs it.
+COPY --from=build /out/kubectl-ftp /kubectl-ftp
 USER 65532:65532
 ENTRYPOINT ["/ftp-operator"]
 CMD ["manager"]

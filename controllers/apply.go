@@ -16,13 +16,14 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// notOwnedError says that an object of the name we need exists and is not ours. We never adopt it.
+// notOwnedError says that an object of the name we need exists and is not ours. We never adopt it; the server
+// watches it (blockerWatches) and goes on when it is deleted or handed over.
 type notOwnedError struct {
-	kind, name string
+	blocker blocker
 }
 
 func (e *notOwnedError) Error() string {
-	return fmt.Sprintf("%s %q already exists and is not managed by this FTPServer; rename or delete it", e.kind, e.name)
+	return fmt.Sprintf("%s %q already exists and is not managed by this FTPServer; rename or delete it", e.blocker.gvk.Kind, e.blocker.name)
 }
 
 // apply server-side-applies obj, a typed object from render, as a controlled child of srv, and fills obj with
@@ -67,7 +68,7 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	case !metav1.IsControlledBy(existing, srv) && !retainedClaimOf(existing, srv) && !madeFor(existing, srv):
 		// madeFor: made for this server's predecessor of the same name (recreated by a restore); the apply
 		// below moves the ownerRef to srv.
-		return &notOwnedError{kind: kind, name: obj.GetName()}
+		return &notOwnedError{blocker{gvk: obj.GetObjectKind().GroupVersionKind(), namespace: obj.GetNamespace(), name: obj.GetName()}}
 	}
 	if owned {
 		if err := controllerutil.SetControllerReference(srv, obj, r.Scheme); err != nil {

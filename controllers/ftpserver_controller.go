@@ -65,6 +65,8 @@ type FTPServerReconciler struct {
 	announced   map[string]string
 	// released wakes every FTPServer that holds no grant when ports are given back.
 	released chan event.GenericEvent
+	// blockers wakes a NotOwned server when the object in its way goes or is handed over.
+	blockers *blockerWatches
 }
 
 // The manager's permissions, each verb used: children are written only by server-side apply (patch, and create
@@ -87,15 +89,13 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	srv := &ftpv1.FTPServer{}
 	if err := r.Get(ctx, req.NamespacedName, srv); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.release(ctx, req.NamespacedName) // children go with the ownerRefs
-			r.forgetAnnouncements(req.NamespacedName)
+			r.forget(ctx, req.NamespacedName) // children go with the ownerRefs
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	if !srv.DeletionTimestamp.IsZero() {
-		r.release(ctx, req.NamespacedName)
-		r.forgetAnnouncements(req.NamespacedName)
+		r.forget(ctx, req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 
@@ -124,14 +124,27 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		r.reconcileAddress,
 	} {
 		if err := phase(ctx, p); err != nil {
-			var terminal *notOwnedError
-			if errors.As(err, &terminal) {
-				return ctrl.Result{}, reconcile.TerminalError(err)
-			}
-			return ctrl.Result{RequeueAfter: p.requeueAfter}, err
+			return r.stopped(ctx, req.NamespacedName, p, err)
 		}
 	}
+	r.blockers.forget(req.NamespacedName)
 	return ctrl.Result{RequeueAfter: p.requeueAfter}, nil
+}
+
+// stopped ends a pass that a phase stopped with err. An object in the way of a child (NotOwned) waits for a
+// person: no retry fixes it, so the error is terminal, and a watch of that object brings the server back when it
+// goes or is handed over (blockerWatches). When that watch cannot run, the error is retried with backoff instead.
+func (r *FTPServerReconciler) stopped(ctx context.Context, key types.NamespacedName, p *pass, err error) (ctrl.Result, error) {
+	var notOwned *notOwnedError
+	if !errors.As(err, &notOwned) {
+		r.blockers.forget(key)
+		return ctrl.Result{RequeueAfter: p.requeueAfter}, err
+	}
+	if werr := r.blockers.watch(ctx, key, notOwned.blocker); werr != nil {
+		log.FromContext(ctx).Info("cannot watch the object in the server's way; retrying with backoff", "error", werr.Error())
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, reconcile.TerminalError(err)
 }
 
 // pass carries what one reconcile learned from phase to phase.
@@ -268,6 +281,7 @@ var transitions = map[string]struct {
 	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonPortConflict:                  {corev1.EventTypeWarning, "NodePortConflict"},
 	ftpv1.ConditionServiceReady + "/" + ftpv1.ReasonNotOwned:                        {corev1.EventTypeWarning, "NotOwned"},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonNotOwned:                       {corev1.EventTypeWarning, "NotOwned"},
+	ftpv1.ConditionAddress + "/" + ftpv1.ReasonNotOwned:                             {corev1.EventTypeWarning, "NotOwned"},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonSecretMissing:                  {corev1.EventTypeWarning, "SecretMissing"},
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonAddressAssigned:                      {corev1.EventTypeNormal, "AddressAssigned"},
 	ftpv1.ConditionLoadBalancerCompatible + "/" + ftpv1.ReasonAboveCloudCap:         {corev1.EventTypeWarning, "AboveCloudListenerCap"},
@@ -281,6 +295,8 @@ var transitions = map[string]struct {
 	ftpv1.ConditionAddress + "/" + ftpv1.ReasonApplyFailed:                          {corev1.EventTypeWarning, "ApplyFailed"},
 	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonCountExceedsPool:              {corev1.EventTypeWarning, "CountExceedsPool"},
 	ftpv1.ConditionServiceAnnotationsAllowed + "/" + ftpv1.ReasonAnnotationsRefused: {corev1.EventTypeWarning, ftpv1.ReasonAnnotationsRefused},
+	ftpv1.ConditionUsersAccepted + "/" + ftpv1.ReasonDuplicateUsers:                 {corev1.EventTypeWarning, ftpv1.ReasonDuplicateUsers},
+	ftpv1.ConditionUsersAccepted + "/" + ftpv1.ReasonInvalidUsers:                   {corev1.EventTypeWarning, ftpv1.ReasonInvalidUsers},
 	// The pod's own reasons (pods.go), announced once when WorkloadReady takes them.
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonErrImagePull:               {corev1.EventTypeWarning, ftpv1.ReasonErrImagePull},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonImagePullBackOff:           {corev1.EventTypeWarning, ftpv1.ReasonImagePullBackOff},
@@ -325,8 +341,11 @@ func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.C
 	return true
 }
 
-// forgetAnnouncements drops what firstAnnouncement remembers of a deleted server.
-func (r *FTPServerReconciler) forgetAnnouncements(key types.NamespacedName) {
+// forget drops what the operator holds for a deleted server: its ports, the watch of an object in its way, and
+// what firstAnnouncement remembers.
+func (r *FTPServerReconciler) forget(ctx context.Context, key types.NamespacedName) {
+	r.release(ctx, key)
+	r.blockers.forget(key)
 	r.announcedMu.Lock()
 	defer r.announcedMu.Unlock()
 	for k := range r.announced {
@@ -342,6 +361,14 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.released = make(chan event.GenericEvent, 16)
+	blockers, err := newBlockerWatches(mgr.GetConfig(), mgr.GetHTTPClient(), mgr.GetRESTMapper())
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(blockers); err != nil {
+		return err
+	}
+	r.blockers = blockers
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
@@ -362,6 +389,8 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// cache holds only pods with the operator's label (ScopeCache).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(serverOfPod)).
 		WatchesRawSource(source.Channel(r.released, handler.EnqueueRequestsFromMapFunc(r.serversWithoutGrant))).
+		// A NotOwned server, when the object in its way goes or is handed over (blockers.go).
+		WatchesRawSource(source.Channel(r.blockers.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -371,6 +400,9 @@ func secretNames(o client.Object) []string {
 	var names []string
 	for _, u := range srv.Spec.Users {
 		names = append(names, u.PasswordSecretRef.Name)
+	}
+	for _, f := range srv.Spec.UsersFrom {
+		names = append(names, f.SecretRef.Name)
 	}
 	if srv.Spec.TLS != nil {
 		names = append(names, srv.Spec.TLS.SecretRef.Name)

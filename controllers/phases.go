@@ -172,10 +172,15 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 	if err != nil {
 		return err
 	}
-	users, err := render.UsersSecret(srv, passwords)
+	from, invalid, err := r.userSources(ctx, srv)
 	if err != nil {
 		return err
 	}
+	users, err := render.UsersSecret(srv, passwords, from)
+	if err != nil {
+		return err
+	}
+	reportUsers(srv, from, invalid)
 	for _, o := range []client.Object{users, render.ServiceAccount(srv), render.Role(srv), render.RoleBinding(srv)} {
 		if err := r.apply(ctx, srv, o); err != nil {
 			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
@@ -234,6 +239,9 @@ func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTP
 	for _, u := range srv.Spec.Users {
 		key := u.PasswordSecretRef.KeyOrDefault()
 		want[u.PasswordSecretRef.Name] = append(want[u.PasswordSecretRef.Name], key)
+	}
+	for _, f := range srv.Spec.UsersFrom {
+		want[f.SecretRef.Name] = append(want[f.SecretRef.Name], f.KeyOrDefault())
 	}
 	if srv.Spec.TLS != nil {
 		n := srv.Spec.TLS.SecretRef.Name

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
@@ -148,17 +146,8 @@ func TestSmallerPoolKeepsGrantsOutsideIt(t *testing.T) {
 // LoadBalancer Services take no node ports by default, so many servers fit; a server that asks for node ports
 // beyond the range is told so (condition, Warning event, Stalled), gives its grant back, and is not retried hot.
 func TestNodePortRange(t *testing.T) {
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	env.ControlPlane.GetAPIServer().Configure().Set("service-node-port-range", "30000-30009")
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := support.EnvtestFor(t, support.EnvtestOptions{APIServerFlags: map[string]string{"service-node-port-range": "30000-30009"}})
+	cfg, c := e.Config, e.Client
 	ctx := context.Background()
 	const ns = "nodeports"
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {

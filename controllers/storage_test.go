@@ -1,12 +1,10 @@
 package controllers
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
@@ -216,38 +213,11 @@ func templateHash(tpl corev1.PodTemplateSpec) string {
 
 // login tries USER/PASS on a real engine and returns the reply code to PASS.
 func login(addr, user, pass string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	replies, err := support.ControlDialog(addr, "USER "+user, "PASS "+pass)
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	read := func() (string, error) {
-		for range 64 {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return line, err
-			}
-			if len(line) >= 4 && line[3] == ' ' {
-				return line[:3], nil
-			}
-		}
-		return "", fmt.Errorf("reply too long")
-	}
-	if _, err := read(); err != nil {
-		return "", err
-	}
-	if _, err := fmt.Fprintf(c, "USER %s\r\n", user); err != nil {
-		return "", err
-	}
-	if _, err := read(); err != nil {
-		return "", err
-	}
-	if _, err := fmt.Fprintf(c, "PASS %s\r\n", pass); err != nil {
-		return "", err
-	}
-	return read()
+	return replies[1][:3], nil
 }
 
 // TestAddingUserKeepsThePodRunning: adding a user (with a Secret of its own) changes the users Secret, not the
@@ -261,38 +231,10 @@ func TestAddingUserKeepsThePodRunning(t *testing.T) {
 	dep := getDeployment(t, ns, "team")
 	gen, hash := dep.Generation, templateHash(dep.Spec.Template)
 
-	usersSecret := func() *corev1.Secret {
-		s := &corev1.Secret{}
-		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "team-ftpd-users"}, s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	usersSecret := func() *corev1.Secret { return getUsersSecret(t, ns, "team") }
 	mount := filepath.Join(t.TempDir(), "users")
-	usersFile, err := support.MountUsersSecret(mount, usersSecret())
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := ftpd.NewFileAuthenticator(usersFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pasv := support.FreePort(t)
-	engine := &ftpd.Server{Auth: auth, FileSystems: ftpd.RootFS{Dir: t.TempDir()}, PassivePorts: ftpd.PortRange{Start: int32(pasv), End: int32(pasv)}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- engine.Serve(l) }()
-	t.Cleanup(func() { _ = engine.Close() })
-	addr := l.Addr().String()
+	addr := support.ServeUsersSecret(t, mount, usersSecret())
 	if code, err := login(addr, "acme", "s3cret"); code != "230" {
-		select {
-		case err := <-served:
-			t.Fatalf("engine: %v", err)
-		default:
-		}
 		t.Fatalf("acme before: %s %v", code, err)
 	}
 	if code, _ := login(addr, "carol@example.com", "c4rol"); code == "230" {

@@ -3,32 +3,22 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
@@ -41,62 +31,16 @@ var (
 	metallbDir string // MetalLB controller and CRDs (hack/metallb.sh), when present
 	restConfig *rest.Config
 	k8s        client.Client
-	scheme     = runtime.NewScheme()
+	scheme     *runtime.Scheme
 	nsCounter  atomic.Int32
 )
 
-// TestMain starts one real kube-apiserver and etcd (envtest) for the package. KUBEBUILDER_ASSETS must point at
-// them: `make test` provides them (hack/envtest-assets.sh).
+// TestMain starts one real kube-apiserver and etcd (envtest) for the package, with MetalLB's CRDs when its
+// controller is there. KUBEBUILDER_ASSETS must point at them: `make test` provides them (hack/envtest-assets.sh).
 func TestMain(m *testing.M) {
-	if err := support.UseEnvtestAssets(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(zapLevel()))))
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = ftpv1.AddToScheme(scheme)
-	crds := []string{filepath.Join("..", "config", "crd", "bases")}
-	if metallbDir = findMetalLB(); metallbDir != "" {
-		crds = append(crds, filepath.Join(metallbDir, "crds"))
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
-	// envtest's default Service range (10.0.0.0/24) holds 254 ClusterIPs; the suite's tests together need more.
-	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
-	testEnv = env
-	var err error
-	if restConfig, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		os.Exit(1)
-	}
-	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-	}
-	os.Exit(code)
-}
-
-// findMetalLB returns $METALLB_DIR, or the folder hack/metallb.sh caches it in.
-func findMetalLB() string {
-	if d := os.Getenv("METALLB_DIR"); d != "" {
-		return d
-	}
-	matches, _ := filepath.Glob(filepath.Join("..", "bin", "metallb", "v*", "controller"))
-	if len(matches) == 0 {
-		return ""
-	}
-	abs, _ := filepath.Abs(filepath.Dir(matches[len(matches)-1]))
-	return abs
-}
-
-func zapLevel() int8 {
-	if os.Getenv("TEST_VERBOSE_OPERATOR") != "" {
-		return -1
-	}
-	return 2 // errors only
+	support.EnvtestMain(m, support.EnvtestOptions{MetalLB: true}, func(e *support.Envtest) {
+		testEnv, metallbDir, restConfig, k8s, scheme = e.Env, e.MetalLBDir, e.Config, e.Client, e.Scheme
+	}, nil)
 }
 
 // operator is one running manager, watching one namespace with its own pool.
@@ -144,17 +88,7 @@ func startOperatorWith(t *testing.T, c opConfig) *operator {
 	if c.cfg == nil {
 		c.cfg = restConfig
 	}
-	nss := map[string]cache.Config{}
-	for _, ns := range c.namespaces {
-		nss[ns] = cache.Config{}
-	}
-	opts := ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: nss},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	}
+	opts := support.ManagerOptions(scheme, c.namespaces...)
 	if c.intercept != nil {
 		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			cl, err := client.NewWithWatch(cfg, client.Options{Scheme: o.Scheme, Mapper: o.Mapper})
@@ -233,17 +167,7 @@ func create(t *testing.T, obj client.Object) {
 // eventually polls cond every 50 ms until it returns true, for at most timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+	support.Eventually(t, timeout, 50*time.Millisecond, what, cond)
 }
 
 // getServer reads an FTPServer from the API server.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -42,7 +43,29 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 		}, "spec.passivePorts.range.start in body should be greater than or equal to 1"},
 		{"duplicate user names", func(s *ftpv1.FTPServer) { s.Spec.Users = append(s.Spec.Users, s.Spec.Users[0]) },
 			`spec.users[1]: Duplicate value: {"name":"acme"}`},
-		{"no users", func(s *ftpv1.FTPServer) { s.Spec.Users = nil }, "spec.users: Required value"},
+		{"no users", func(s *ftpv1.FTPServer) { s.Spec.Users = nil }, "spec needs users or usersFrom"},
+		{"users only from a Secret are accepted", func(s *ftpv1.FTPServer) {
+			s.Spec.Users = nil
+			s.Spec.UsersFrom = []ftpv1.UsersFrom{{SecretRef: ftpv1.LocalObjectReference{Name: "bulk"}}}
+		}, ""},
+		{"usersFrom names a Secret key twice", func(s *ftpv1.FTPServer) {
+			s.Spec.UsersFrom = []ftpv1.UsersFrom{{SecretRef: ftpv1.LocalObjectReference{Name: "bulk"}}, {SecretRef: ftpv1.LocalObjectReference{Name: "bulk"}, Key: "htpasswd"}}
+		}, "usersFrom names the same Secret key twice"},
+		{"pod label that selects the pods", func(s *ftpv1.FTPServer) {
+			s.Spec.PodTemplate = &ftpv1.PodTemplate{Metadata: ftpv1.PodTemplateMetadata{Labels: map[string]string{"team": "a", "app.kubernetes.io/instance": "other"}}}
+		}, "podTemplate.metadata.labels must not set app.kubernetes.io/instance: the operator selects the server's pods by that label"},
+		{"pod label that marks the operator's objects", func(s *ftpv1.FTPServer) {
+			s.Spec.PodTemplate = &ftpv1.PodTemplate{Metadata: ftpv1.PodTemplateMetadata{Labels: map[string]string{"app.kubernetes.io/managed-by": "me"}}}
+		}, "must not set app.kubernetes.io/managed-by"},
+		{"negative supplemental group", func(s *ftpv1.FTPServer) {
+			s.Spec.PodTemplate = &ftpv1.PodTemplate{SecurityContext: &ftpv1.PodSecurityContext{SupplementalGroups: []int64{-1}}}
+		}, "spec.podTemplate.securityContext.supplementalGroups[0] in body should be greater than or equal to 0"},
+		{"pod placement is accepted", func(s *ftpv1.FTPServer) {
+			s.Spec.PodTemplate = &ftpv1.PodTemplate{
+				Metadata:     ftpv1.PodTemplateMetadata{Labels: map[string]string{"app.kubernetes.io/part-of": "billing"}},
+				NodeSelector: map[string]string{"disk": "ssd"}, PriorityClassName: "high",
+			}
+		}, ""},
 		{"TLS mode without a Secret", func(s *ftpv1.FTPServer) { s.Spec.TLS = &ftpv1.TLSSpec{Mode: ftpv1.TLSRequired} },
 			"spec.tls.secretRef.name: Invalid value: \"\""},
 		{"unknown TLS mode", func(s *ftpv1.FTPServer) {
@@ -85,18 +108,22 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 		{"unknown active mode", func(s *ftpv1.FTPServer) { s.Spec.ActiveMode = "Maybe" }, `spec.activeMode: Unsupported value: "Maybe"`},
 	}
 	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, ns, "v"+string(rune('a'+i)), tt.mut)
-			err := k8s.Create(context.Background(), srv)
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("valid spec refused: %v", err)
-			case tt.want != "" && err == nil:
-				t.Fatalf("invalid spec accepted")
-			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
-				t.Fatalf("message\n  %v\ndoes not say\n  %s", err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { admit(t, newServer(t, ns, fmt.Sprintf("v%d", i), tt.mut), tt.want) })
+	}
+}
+
+// admit creates srv on the real API server: want "" means it must be accepted, else refused with a message that
+// holds want.
+func admit(t *testing.T, srv *ftpv1.FTPServer, want string) {
+	t.Helper()
+	err := k8s.Create(context.Background(), srv)
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("valid spec refused: %v", err)
+	case want != "" && err == nil:
+		t.Fatalf("invalid spec accepted")
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Fatalf("message\n  %v\ndoes not say\n  %s", err, want)
 	}
 }
 

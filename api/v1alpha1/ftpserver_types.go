@@ -11,14 +11,30 @@ import (
 
 // FTPServerSpec is the desired state of an FTP server: who may log in, where files live, how the server is
 // exposed and how many passive data ports it gets.
+// +kubebuilder:validation:XValidation:rule="(has(self.users) && size(self.users) > 0) || (has(self.usersFrom) && size(self.usersFrom) > 0)",message="spec needs users or usersFrom: a server nobody can log in to serves nothing"
+// +kubebuilder:validation:XValidation:rule="!has(self.passivePorts) || !has(self.passivePorts.multiplexing) || self.passivePorts.multiplexing != 'Enabled' || has(self.proxyProtocol) || (has(self.service) && has(self.service.type) && self.service.type == 'ClusterIP') || (has(self.service) && has(self.service.externalTrafficPolicy) ? self.service.externalTrafficPolicy == 'Local' : !(has(self.service) && has(self.service.type) && self.service.type == 'NodePort'))",message="passivePorts.multiplexing Enabled needs the real client addresses: set proxyProtocol, or service.externalTrafficPolicy Local (the default for a LoadBalancer); with Cluster, clients share the node's address and one could receive another's data"
 type FTPServerSpec struct {
-	// users who may log in. Passwords come only from Secrets.
-	// +required
+	// users who may log in. Passwords come only from Secrets. For more than a few users, use usersFrom.
+	// +optional
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
-	Users []User `json:"users"`
+	Users []User `json:"users,omitempty"`
+
+	// usersFrom names Secrets that hold many users each, one per line (name:bcrypt-hash[:home[:access]], see
+	// UsersFrom), beside users. A name defined twice is served from its first source (users first, then
+	// usersFrom in order), and condition UsersAccepted names it. A changed password reaches the pod without a
+	// restart (docs/security.md says how long it takes).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.secretRef.name == a.secretRef.name && b.key == a.key))",message="usersFrom names the same Secret key twice"
+	UsersFrom []UsersFrom `json:"usersFrom,omitempty"`
+
+	// podTemplate places and labels the server's pods: node selector, tolerations, affinity, topology spread,
+	// priority, groups and image pull Secrets. The engine container is the operator's and cannot be changed.
+	// +optional
+	PodTemplate *PodTemplate `json:"podTemplate,omitempty"`
 
 	// storage is where the files live: a volume, or an S3-compatible bucket (s3). At most one source may be set;
 	// without one the server uses an emptyDir of at most 1Gi, which loses every file when the pod goes away (the
@@ -26,12 +42,14 @@ type FTPServerSpec struct {
 	// +optional
 	Storage Storage `json:"storage,omitempty"`
 
-	// service controls the Service that exposes the control port and every passive port on one address.
+	// service controls the Service that exposes the control port and every passive port on one address. Defaults to
+	// a LoadBalancer.
 	// +optional
 	// +kubebuilder:default={type: LoadBalancer}
 	Service ServiceSpec `json:"service,omitempty"`
 
-	// passivePorts is either a count of ports allocated from the operator's pool, or a pinned range.
+	// passivePorts is either a count of ports allocated from the operator's pool, or a pinned range. Defaults to a
+	// count of 16.
 	// +optional
 	// +kubebuilder:default={count: 16}
 	PassivePorts PassivePorts `json:"passivePorts,omitempty"`
@@ -55,7 +73,8 @@ type FTPServerSpec struct {
 	// +optional
 	ProxyProtocol *ProxyProtocol `json:"proxyProtocol,omitempty"`
 
-	// activeMode allows PORT/EPRT, where the server dials the client. Clients behind NAT cannot use it.
+	// activeMode allows PORT/EPRT, where the server dials the client. Clients behind NAT cannot use it. Defaults to
+	// Disabled.
 	// +optional
 	// +kubebuilder:default=Disabled
 	ActiveMode ActiveMode `json:"activeMode,omitempty"`
@@ -63,6 +82,41 @@ type FTPServerSpec struct {
 	// resources of the FTP server container.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// limits bounds sessions, timeouts and bandwidth.
+	// +optional
+	// +kubebuilder:default={}
+	Limits Limits `json:"limits,omitempty"`
+
+	// addressOverrides advertise other addresses in passive replies to clients in given CIDRs, for example the
+	// Service's cluster IP to clients inside the cluster and the load balancer's address (status.address) to the
+	// rest. The most specific CIDR that holds the client wins.
+	// +optional
+	// +listType=map
+	// +listMapKey=cidr
+	// +kubebuilder:validation:MaxItems=32
+	AddressOverrides []AddressOverride `json:"addressOverrides,omitempty"`
+
+	// transferLog, when set, writes one line per transfer to the pod's standard output.
+	// +optional
+	TransferLog *TransferLog `json:"transferLog,omitempty"`
+
+	// lockout bounds password guessing.
+	// +optional
+	// +kubebuilder:default={}
+	Lockout Lockout `json:"lockout,omitempty"`
+
+	// shutdownGracePeriod is how long a pod that is stopped (an update, a drain) lets running transfers finish:
+	// the pod's terminationGracePeriodSeconds. The engine stops taking new sessions at once and closes the rest
+	// 5s before the period ends (half the period when it is under 10s), so that its last replies and transfer log
+	// lines are out before the kubelet kills it. Longer periods make updates slower: the next pod starts only when
+	// this one is gone. A Go duration from 1s to 1h; defaults to 60s.
+	// +optional
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="shutdownGracePeriod must be a duration from 1s to 1h, such as 60s"
+	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
 }
 
 // User is an account of the FTP server.
@@ -86,7 +140,7 @@ type User struct {
 	HomeDirectory string `json:"homeDirectory,omitempty"`
 
 	// access is what the user may do: ReadWrite, ReadOnly, or WriteOnly (a drop box: upload, no listing or
-	// download).
+	// download). Defaults to ReadWrite.
 	// +optional
 	// +kubebuilder:default=ReadWrite
 	Access Access `json:"access,omitempty"`
@@ -94,10 +148,7 @@ type User struct {
 
 // AccessOrDefault is access, ReadWrite when unset.
 func (u User) AccessOrDefault() Access {
-	if u.Access == "" {
-		return AccessReadWrite
-	}
-	return u.Access
+	return orDefault(u.Access, AccessReadWrite)
 }
 
 // SecretKeySelector selects a key of a Secret in the FTPServer's namespace.
@@ -120,10 +171,7 @@ const DefaultPasswordKey = "password"
 
 // KeyOrDefault is key, DefaultPasswordKey when unset.
 func (s SecretKeySelector) KeyOrDefault() string {
-	if s.Key == "" {
-		return DefaultPasswordKey
-	}
-	return s.Key
+	return orDefault(s.Key, DefaultPasswordKey)
 }
 
 // Access is what a user may do with files.
@@ -216,10 +264,7 @@ func (t VolumeClaimTemplate) AccessModesOrDefault() []corev1.PersistentVolumeAcc
 
 // RetentionOrDefault is retention, Retain when unset.
 func (t VolumeClaimTemplate) RetentionOrDefault() ClaimRetention {
-	if t.Retention == "" {
-		return ClaimRetain
-	}
-	return t.Retention
+	return orDefault(t.Retention, ClaimRetain)
 }
 
 // DefaultEmptyDirSizeLimit caps the emptyDir that holds the files when storage sets no sizeLimit.
@@ -243,7 +288,7 @@ func (s Storage) EmptyDirOrDefault() *corev1.EmptyDirVolumeSource {
 
 // ServiceSpec shapes the Service of an FTPServer.
 type ServiceSpec struct {
-	// type of the Service: LoadBalancer, NodePort or ClusterIP.
+	// type of the Service: LoadBalancer (the default), NodePort or ClusterIP.
 	// +optional
 	// +kubebuilder:default=LoadBalancer
 	// +kubebuilder:validation:Enum=LoadBalancer;NodePort;ClusterIP
@@ -342,6 +387,14 @@ type PassivePorts struct {
 	// range pins the ports; they must be inside the operator's pool and free.
 	// +optional
 	Range *PortRange `json:"range,omitempty"`
+
+	// multiplexing lets clients from different addresses use the same passive port at once (a data connection
+	// goes to the session of its client's address), so a few ports serve many clients. It needs the real client
+	// addresses: proxyProtocol, or service.externalTrafficPolicy Local (the default for a LoadBalancer), or a
+	// ClusterIP Service. Two sessions from one address still need a port each. Defaults to Disabled.
+	// +optional
+	// +kubebuilder:default=Disabled
+	Multiplexing PassiveMultiplexing `json:"multiplexing,omitempty"`
 }
 
 // PortRange is an inclusive range of TCP ports.
@@ -409,18 +462,12 @@ type TLSSpec struct {
 // RequireSessionReuseOrDefault is requireSessionReuse with its default (Enabled) applied; for objects that did
 // not pass through the API server's defaulting.
 func (t *TLSSpec) RequireSessionReuseOrDefault() TLSSessionReuse {
-	if t.RequireSessionReuse == "" {
-		return TLSSessionReuseEnabled
-	}
-	return t.RequireSessionReuse
+	return orDefault(t.RequireSessionReuse, TLSSessionReuseEnabled)
 }
 
 // ModeOrDefault is mode, Required when unset.
 func (t TLSSpec) ModeOrDefault() TLSMode {
-	if t.Mode == "" {
-		return TLSRequired
-	}
-	return t.Mode
+	return orDefault(t.Mode, TLSRequired)
 }
 
 // LocalObjectReference names an object in the FTPServer's namespace.
@@ -465,10 +512,7 @@ const (
 
 // ActiveModeOrDefault is activeMode, Disabled when unset.
 func (s FTPServerSpec) ActiveModeOrDefault() ActiveMode {
-	if s.ActiveMode == "" {
-		return ActiveModeDisabled
-	}
-	return s.ActiveMode
+	return orDefault(s.ActiveMode, ActiveModeDisabled)
 }
 
 // FTPServerStatus is the observed state of an FTPServer.
@@ -498,8 +542,8 @@ type FTPServerStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// conditions: Ready summarises PortsAllocated, ServiceReady, AddressAssigned and WorkloadReady; Stalled is
-	// True while only a person can unblock the server. LoadBalancerCompatible and StoragePersistent are warnings
-	// that do not affect Ready.
+	// True while only a person can unblock the server. LoadBalancerCompatible, StoragePersistent and UsersAccepted
+	// are warnings that do not affect Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

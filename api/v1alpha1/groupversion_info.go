@@ -18,3 +18,12 @@ var (
 	// AddToScheme adds the types of this API to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+// orDefault is v, def when v is the zero value: the one shape of the API's XOrDefault methods.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

@@ -5,8 +5,10 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -54,6 +56,31 @@ func TestRenderedArgsParse(t *testing.T) {
 			s.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: "tls"}, RequireSessionReuse: ftpv1.TLSSessionReuseEnabled}
 		}, func(t *testing.T, c engineconfig.Config) {
 			if !c.TLS.RequireSessionReuse {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"limits, lockout, overrides, multiplexing, JSON transfer log, grace period", func(s *ftpv1.FTPServer) {
+			s.Spec.Limits = ftpv1.Limits{MaxSessions: ptr.To[int32](20), MaxSessionsPerIP: ptr.To[int32](4),
+				IdleTimeout: &metav1.Duration{Duration: 45 * time.Second}, DataTimeout: &metav1.Duration{Duration: 7 * time.Second},
+				BandwidthPerConnection: ptr.To(resource.MustParse("512Ki"))}
+			s.Spec.Lockout = ftpv1.Lockout{Threshold: ptr.To[int32](2), Backoff: &metav1.Duration{Duration: 10 * time.Second}}
+			s.Spec.AddressOverrides = []ftpv1.AddressOverride{{CIDR: "10.0.0.0/8", Address: "10.96.0.10"}, {CIDR: "127.0.0.2/32", Address: "ftp.example.com"}}
+			s.Spec.PassivePorts.Multiplexing = ftpv1.PassiveMultiplexingEnabled
+			s.Spec.TransferLog = &ftpv1.TransferLog{Format: ftpv1.TransferLogJSON}
+			s.Spec.ShutdownGracePeriod = &metav1.Duration{Duration: 30 * time.Second}
+		}, func(t *testing.T, c engineconfig.Config) {
+			l := c.Limits
+			if l.MaxSessions != 20 || l.MaxSessionsPerIP != 4 || l.IdleTimeout != 45*time.Second || l.DataTimeout != 7*time.Second ||
+				l.BandwidthLimit != 512<<10 || l.LockoutThreshold != 2 || l.LockoutBackoff != 10*time.Second ||
+				!c.Passive.Mux || c.XferLog != "-" || c.XferLogFormat != ftpd.XferLogJSON || c.ShutdownTimeout != 25*time.Second ||
+				!reflect.DeepEqual(c.Address.Overrides, []ftpd.AddressOverride{
+					{Prefix: netip.MustParsePrefix("127.0.0.2/32"), Address: "ftp.example.com"},
+					{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Address: "10.96.0.10"}}) {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"xferlog transfer log", func(s *ftpv1.FTPServer) { s.Spec.TransferLog = &ftpv1.TransferLog{} }, func(t *testing.T, c engineconfig.Config) {
+			if c.XferLog != "-" || c.XferLogFormat != ftpd.XferLogWuFTPD {
 				t.Fatalf("%+v", c)
 			}
 		}},

@@ -33,7 +33,7 @@ func followFTPServerAddress(ctx context.Context, target engineconfig.FollowTarge
 		case err != nil:
 			logger.Error("following the address the operator publishes", "ftpserver", target.String(), "err", err)
 		default:
-			logger.Info("following the address the operator publishes", "ftpserver", target.String(), "after", time.Since(start).String())
+			logger.Info("following the address the operator publishes", "ftpserver", target.String(), "afterSeconds", time.Since(start).Seconds())
 		}
 	}()
 	return nil

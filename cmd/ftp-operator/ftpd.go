@@ -18,6 +18,7 @@ import (
 
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/logformat"
 )
 
 // runFTPD runs the `ftpd` subcommand until ctx is cancelled, then drains.
@@ -29,7 +30,7 @@ func runFTPD(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	logger := logformat.NewSlogLogger(os.Stderr, cfg.SlogLevel())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := ftpd.NewMetrics(reg)
@@ -137,6 +138,7 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		BandwidthLimit:   cfg.Limits.BandwidthLimit,
 		SyncUploads:      cfg.FsyncUploads,
 		Lockout:          ftpd.LockoutPolicy{Threshold: cfg.Limits.LockoutThreshold, Backoff: cfg.Limits.LockoutBackoff},
+		XferLogFormat:    cfg.XferLogFormat,
 		Logger:           logger,
 		Metrics:          metrics,
 	}

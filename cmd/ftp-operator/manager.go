@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ import (
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/controllers"
+	"github.com/ftp-operator/ftp-operator/internal/logformat"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
@@ -36,6 +39,8 @@ func runManager(ctx context.Context, args []string) error {
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader so that only one replica allocates ports")
 	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader-election lease (default: the pod's namespace)")
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
+	metricsSecure := fs.Bool("metrics-secure", false, "serve the metrics over HTTPS to authenticated and authorised clients only: each scrape's bearer token is checked with a TokenReview and a SubjectAccessReview for GET /metrics (the manager needs create on both)")
+	metricsCertDir := fs.String("metrics-cert-dir", "", "folder holding tls.crt and tls.key of the HTTPS metrics endpoint, reloaded when they change (with --metrics-secure; empty: a self-signed certificate made at start)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	workers := fs.Int("max-concurrent-reconciles", 4, "FTPServers reconciled at once")
 	// Several installs in one cluster: each watches its own namespaces (and needs a passive-port pool of its own).
@@ -46,7 +51,7 @@ func runManager(ctx context.Context, args []string) error {
 	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	allowedAnnotations := fs.String("allowed-service-annotations", render.DefaultAllowedServiceAnnotations,
 		"comma-separated Service annotation keys that tenants may set through spec.service.annotations: exact keys, prefix/* or * (every key); others are left off the Service")
-	opts := zap.Options{Development: false}
+	opts := managerLogOptions()
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -64,6 +69,10 @@ func runManager(ctx context.Context, args []string) error {
 	}
 	if *nsLimit < 0 || *nsLimit > 65535 {
 		return fmt.Errorf("--max-ports-per-namespace %d: want 0 (no limit) to 65535", *nsLimit)
+	}
+	metricsOpts, err := metricsServerOptions(*metricsAddr, *metricsSecure, *metricsCertDir)
+	if err != nil {
+		return err
 	}
 	if *image == "" {
 		return errors.New("--ftpd-image is required (the operator's own image)")
@@ -97,7 +106,7 @@ func runManager(ctx context.Context, args []string) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, controllers.ScopeCache(ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "ftp-operator.ftpoperator.io",
@@ -139,6 +148,39 @@ func runManager(ctx context.Context, args []string) error {
 	}
 	ctrl.Log.WithName("setup").Info("starting manager", "version", version, "passivePortPool", r.String(), "maxPortsPerNamespace", *nsLimit, "ftpdImage", *image)
 	return mgr.Start(ctx)
+}
+
+// managerLogOptions writes the operator's log in the schema of internal/logformat, the engine's too.
+func managerLogOptions() zap.Options {
+	return zap.Options{Development: false, TimeEncoder: logformat.ZapTime,
+		EncoderConfigOptions: []zap.EncoderConfigOption{logformat.ZapEncoderConfig}}
+}
+
+// metricsServerOptions serves the metrics on addr: plain HTTP, or with secure HTTPS behind a TokenReview and
+// SubjectAccessReview filter (metricsAuthFilter, the checks of the kubebuilder scaffold's). HTTP/2 is off on that endpoint, as in
+// the scaffold: its stream handling has had denial-of-service flaws (CVE-2023-44487) and a scrape gains nothing.
+func metricsServerOptions(addr string, secure bool, certDir string) (metricsserver.Options, error) {
+	o := metricsserver.Options{BindAddress: addr}
+	if !secure {
+		if certDir != "" {
+			return o, errors.New("--metrics-cert-dir needs --metrics-secure")
+		}
+		return o, nil
+	}
+	if certDir != "" {
+		// controller-runtime falls back to a self-signed certificate when the files are missing; a folder given on
+		// purpose must hold them.
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Stat(filepath.Join(certDir, f)); err != nil {
+				return o, fmt.Errorf("--metrics-cert-dir: %w", err)
+			}
+		}
+		o.CertDir = certDir
+	}
+	o.SecureServing = true
+	o.FilterProvider = metricsAuthFilter
+	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	return o, nil
 }
 
 // checkPool refuses a pool that holds a port with another use: the Service's control ports (21, 990), the ports the

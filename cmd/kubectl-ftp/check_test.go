@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,20 +31,12 @@ func startAPI(t *testing.T) client.Client {
 
 func startAPIEnv(t *testing.T) (client.Client, *envtest.Environment) {
 	t.Helper()
-	if err := support.UseEnvtestAssets(); err != nil {
-		t.Fatal(err)
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	e := support.EnvtestFor(t, support.EnvtestOptions{})
+	c, err := client.New(e.Config, client.Options{Scheme: newScheme()}) // the plugin's own scheme
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, env
+	return c, e.Env
 }
 
 // server creates an FTPServer with user acme whose password Secret holds password, and sets its status to

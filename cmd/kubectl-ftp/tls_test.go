@@ -2,19 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,40 +11,23 @@ import (
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/testcert"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
-// selfSignedCert makes a server certificate for the given IPs and names; it returns it and the PEM of its CA (the
-// certificate itself) in a file.
-func selfSignedCert(t *testing.T, ips []net.IP, names ...string) (tls.Certificate, string) {
+// selfSignedCert makes a server certificate for the given hosts (IPs or names) that is its own CA; it returns it
+// and the PEM of that CA (the certificate itself) in a file.
+func selfSignedCert(t *testing.T, hosts ...string) (*testcert.Cert, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "ftp test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: ips, DNSNames: names, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca
+	c := testcert.New(t, testcert.Options{Hosts: hosts, CA: true})
+	return c, c.WriteCA(t)
 }
 
 // tlsServer creates an FTPServer with spec.tls that points at a TLS-required engine serving cert.
-func tlsServer(t *testing.T, c client.Client, ns, name string, cert tls.Certificate) {
+func tlsServer(t *testing.T, c client.Client, ns, name string, cert *testcert.Cert) {
 	t.Helper()
 	engine, addr := support.StartEngineWith(t, func(s *ftpd.Server) {
-		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.TLSConfig = cert.ServerConfig()
 		s.TLSMode = ftpd.TLSRequired
 	})
 	server(t, c, ns, name, support.EnginePassword, addr, engine.PassivePorts.Start)
@@ -80,7 +52,7 @@ func TestCheckTLS(t *testing.T) {
 	}
 
 	t.Run("valid certificate", func(t *testing.T) {
-		cert, ca := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
+		cert, ca := selfSignedCert(t, "127.0.0.1")
 		tlsServer(t, c, ns, "secure", cert)
 		res, code, _ := checkCLI(t, c, ns, "secure", "", "--certificate-authority", ca)
 		if code != exitOK || !res.OK {
@@ -92,7 +64,7 @@ func TestCheckTLS(t *testing.T) {
 	})
 
 	t.Run("certificate for another host", func(t *testing.T) {
-		cert, ca := selfSignedCert(t, nil, "ftp.example.com")
+		cert, ca := selfSignedCert(t, "ftp.example.com")
 		tlsServer(t, c, ns, "wrongname", cert)
 		res, code, _ := checkCLI(t, c, ns, "wrongname", "", "--certificate-authority", ca)
 		if code != exitFailed || res.OK {
@@ -106,9 +78,9 @@ func TestCheckTLS(t *testing.T) {
 	})
 
 	t.Run("implicit TLS", func(t *testing.T) {
-		cert, ca := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
+		cert, ca := selfSignedCert(t, "127.0.0.1")
 		engine, _ := support.StartEngineWith(t, func(s *ftpd.Server) {
-			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			s.TLSConfig = cert.ServerConfig()
 			s.TLSMode = ftpd.TLSImplicit
 		})
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -138,9 +110,9 @@ func TestCheckTLS(t *testing.T) {
 	})
 
 	t.Run("spec without tls, server requires it", func(t *testing.T) {
-		cert, _ := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
+		cert, _ := selfSignedCert(t, "127.0.0.1")
 		engine, addr := support.StartEngineWith(t, func(s *ftpd.Server) {
-			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			s.TLSConfig = cert.ServerConfig()
 			s.TLSMode = ftpd.TLSRequired
 		})
 		server(t, c, ns, "plainspec", support.EnginePassword, addr, engine.PassivePorts.Start)
@@ -149,7 +121,7 @@ func TestCheckTLS(t *testing.T) {
 	})
 
 	t.Run("unknown authority", func(t *testing.T) {
-		cert, _ := selfSignedCert(t, []net.IP{net.ParseIP("127.0.0.1")})
+		cert, _ := selfSignedCert(t, "127.0.0.1")
 		tlsServer(t, c, ns, "unknownca", cert)
 		res, _, _ := checkCLI(t, c, ns, "unknownca", "")
 		wantStep(t, res, StepTLS, StepFail, "unknown authority", "--certificate-authority")

@@ -35,12 +35,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
@@ -115,34 +112,16 @@ func run(ctx context.Context, binary, dir string, once bool) error {
 	}
 
 	step("starting kube-apiserver and etcd")
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{"config/crd/bases", filepath.Join(metallb, "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("starting the API server: %w", err)
-	}
-	defer func() { _ = env.Stop() }()
-	admin, err := env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	e, err := support.StartEnvtest(support.EnvtestOptions{MetalLB: true})
 	if err != nil {
 		return err
 	}
-	kc, err := admin.KubeConfig()
-	if err != nil {
-		return err
-	}
+	defer func() { _ = e.Stop() }()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+	if err := support.WriteKubeconfig(e.Env, "demo-admin", kubeconfig); err != nil {
 		return err
 	}
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = ftpv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
+	c := e.Client
 
 	var ps procs
 	defer func() { ps.stopAll() }() // a closure: ps grows after this line
@@ -162,7 +141,7 @@ func run(ctx context.Context, binary, dir string, once bool) error {
 	if err := c.Create(ctx, pool); err != nil {
 		return err
 	}
-	metricsPort, err := freePort()
+	metricsPort, err := support.FreeLoopbackPort()
 	if err != nil {
 		return err
 	}
@@ -187,7 +166,7 @@ func run(ctx context.Context, binary, dir string, once bool) error {
 	step("operator: passive ports %s, address %s", srv.Status.PassivePortRange, srv.Status.Address)
 
 	step("running the pod's command the way the kubelet would")
-	healthPort, err := freePort()
+	healthPort, err := support.FreeLoopbackPort()
 	if err != nil {
 		return err
 	}
@@ -239,15 +218,6 @@ Logs: %[5]s/*.log
 	<-ctx.Done()
 	step("stopping")
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func applyManifest(ctx context.Context, c client.Client, manifest []byte) error {

@@ -56,15 +56,17 @@ func TestDockerfileMatchesImagepack(t *testing.T) {
 	}
 	build, final := stages[0], stages[len(stages)-1]
 
-	var static bool
-	for _, in := range build {
-		if in.cmd == "RUN" && strings.Contains(in.args, "CGO_ENABLED=0") && strings.Contains(in.args, "go build") &&
-			strings.Contains(in.args, "-o /out/ftp-operator ./cmd/ftp-operator") {
-			static = true
+	for _, b := range []string{"ftp-operator", "kubectl-ftp"} {
+		var static bool
+		for _, in := range build {
+			if in.cmd == "RUN" && strings.Contains(in.args, "CGO_ENABLED=0") && strings.Contains(in.args, "go build") &&
+				strings.Contains(in.args, "-o /out/"+b+" ./cmd/"+b) {
+				static = true
+			}
 		}
-	}
-	if !static {
-		t.Errorf("the build stage does not build ./cmd/ftp-operator with CGO_ENABLED=0")
+		if !static {
+			t.Errorf("the build stage does not build ./cmd/%s with CGO_ENABLED=0", b)
+		}
 	}
 
 	base := strings.Fields(final[0].args)[0]
@@ -100,8 +102,21 @@ func TestDockerfileMatchesImagepack(t *testing.T) {
 	if want := fmt.Sprintf("%d:%d", defaultUID, defaultUID); !slices.Equal(get("USER"), []string{want}) {
 		t.Errorf("USER %q, imagepack uses %s", get("USER"), want)
 	}
-	if got := get("COPY"); len(got) != 1 || !strings.HasSuffix(got[0], " /out/ftp-operator /ftp-operator") {
-		t.Errorf("final stage COPY %q, want only the binary at /ftp-operator", got)
+	// The binaries at the top; make image and make release pack kubectl-ftp with --extra /kubectl-ftp=.
+	if got := get("COPY"); len(got) != 2 || !strings.HasSuffix(got[0], " /out/ftp-operator /ftp-operator") ||
+		!strings.HasSuffix(got[1], " /out/kubectl-ftp /kubectl-ftp") {
+		t.Errorf("final stage COPY %q, want the binary at /ftp-operator and the plugin at /kubectl-ftp", got)
+	}
+	mk, err := os.ReadFile("../mk/packaging.mk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"image", "release"} {
+		_, body, _ := strings.Cut(string(mk), "\n"+target+":")
+		body, _, _ = strings.Cut(body, "\n\n")
+		if !strings.Contains(body, "--extra /kubectl-ftp=") {
+			t.Errorf("make %s does not pack --extra /kubectl-ftp=...", target)
+		}
 	}
 	if run := get("RUN"); len(run) != 0 {
 		t.Errorf("final stage runs %q; it has no shell", run)

@@ -1,7 +1,8 @@
 // Command imagepack packs a static linux/amd64 binary into a reproducible image tarball (the docker-archive
 // format that `docker load`, `ctr images import` and `kind load image-archive` read), without a container engine.
 //
-//	imagepack --binary bin/ftp-operator --tag localhost/ftp-operator:v0.1.0 --out bin/image/ftp-operator-v0.1.0.tar
+//	imagepack --binary bin/ftp-operator --extra /kubectl-ftp=bin/kubectl-ftp --tag localhost/ftp-operator:v0.1.0 \
+//	    --out bin/image/ftp-operator-v0.1.0.tar
 //
 // For a release it writes OCI image layouts and pushes them to a registry:
 //
@@ -63,6 +64,8 @@ func run(args []string) error {
 	gid := fs.Int("gid", defaultUID, "group the process runs as")
 	var labels labelFlag
 	fs.Var(&labels, "label", "KEY=VALUE label of the image config (repeatable)")
+	var extras extraFlag
+	fs.Var(&extras, "extra", "/PATH=FILE: one more static executable in the image, such as /kubectl-ftp=bin/kubectl-ftp (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,7 +82,7 @@ func run(args []string) error {
 	}
 	img, err := Build(Options{
 		Binary: *binary, EntrypointPath: *entrypoint, Cmd: strings.Fields(*cmd),
-		UID: *uid, GID: *gid, Created: created, Labels: labels,
+		UID: *uid, GID: *gid, Created: created, Labels: labels, Extras: extras,
 	})
 	if err != nil {
 		return err
@@ -156,6 +159,26 @@ func (l *labelFlag) Set(s string) error {
 	return nil
 }
 
+// extraFlag collects --extra /PATH=FILE.
+type extraFlag map[string]string
+
+func (e *extraFlag) String() string { return fmt.Sprint(map[string]string(*e)) }
+
+func (e *extraFlag) Set(s string) error {
+	at, file, ok := strings.Cut(s, "=")
+	if !ok || !strings.HasPrefix(at, "/") || file == "" {
+		return fmt.Errorf("--extra %q is not /PATH=FILE", s)
+	}
+	if *e == nil {
+		*e = map[string]string{}
+	}
+	if _, dup := (*e)[at]; dup {
+		return fmt.Errorf("--extra: %s given twice", at)
+	}
+	(*e)[at] = file
+	return nil
+}
+
 // runIndex writes a multi-platform image (one image per --binary OS/ARCH=PATH) as an OCI image layout.
 func runIndex(args []string) error {
 	fs := flag.NewFlagSet("imagepack index", flag.ContinueOnError)
@@ -167,6 +190,8 @@ func runIndex(args []string) error {
 	cmd := fs.String("cmd", defaultCmd, "default arguments, space separated")
 	var labels labelFlag
 	fs.Var(&labels, "label", "KEY=VALUE label of the image config (repeatable)")
+	var extras extraFlag
+	fs.Var(&extras, "extra", "/PATH=FILE: one more static executable per platform, {arch} in FILE replaced by amd64 or arm64 (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -182,7 +207,7 @@ func runIndex(args []string) error {
 	}
 	idx, err := BuildIndex(Options{
 		EntrypointPath: *entrypoint, Cmd: strings.Fields(*cmd),
-		UID: defaultUID, GID: defaultUID, Created: created, Labels: labels,
+		UID: defaultUID, GID: defaultUID, Created: created, Labels: labels, Extras: extras,
 	}, bins.archs, bins.paths)
 	if err != nil {
 		return err

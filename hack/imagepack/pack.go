@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -37,6 +38,9 @@ type Options struct {
 	Created time.Time
 	// Labels are copied into the image config.
 	Labels map[string]string
+	// Extras are more static executables for Arch, by their absolute path in the image, such as
+	// {"/kubectl-ftp": "bin/kubectl-ftp"}. In BuildIndex a file name may hold {arch}, replaced per platform.
+	Extras map[string]string
 }
 
 // ErrNotStatic is returned for a binary that needs a dynamic loader: the image has no libc.
@@ -50,8 +54,8 @@ type file struct {
 	data     []byte
 }
 
-// Build returns the image: one layer holding the binary, a minimal /etc/passwd and /etc/group, the nonroot home
-// and a world-writable /tmp, with every timestamp set to o.Created.
+// Build returns the image: one layer holding the binary (and the extra ones), a minimal /etc/passwd and /etc/group,
+// the nonroot home and a world-writable /tmp, with every timestamp set to o.Created.
 func Build(o Options) (v1.Image, error) {
 	bin, err := os.ReadFile(o.Binary)
 	if err != nil {
@@ -64,7 +68,18 @@ func Build(o Options) (v1.Image, error) {
 	if err := checkStatic(bin, arch); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Binary, err)
 	}
-	layerTar, err := layerTar(o, bin)
+	extras := map[string][]byte{}
+	for at, file := range o.Extras {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkStatic(b, arch); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		extras[at] = b
+	}
+	layerTar, err := layerTar(o, bin, extras)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +157,7 @@ func checkStatic(bin []byte, arch string) error {
 
 // layerTar writes the layer as an uncompressed tar with entries sorted by name, owned by numeric IDs only and
 // stamped with o.Created, so that the same binary always gives the same bytes.
-func layerTar(o Options, bin []byte) ([]byte, error) {
+func layerTar(o Options, bin []byte, extras map[string][]byte) ([]byte, error) {
 	nonroot := fmt.Sprintf("%d", o.UID)
 	files := []file{
 		{name: "etc/", mode: 0o755},
@@ -158,7 +173,19 @@ func layerTar(o Options, bin []byte) ([]byte, error) {
 		return nil, fmt.Errorf("entrypoint %q must be an absolute path", o.EntrypointPath)
 	}
 	files = append(files, file{name: entry[1:], mode: 0o755, data: bin})
+	for at, b := range extras {
+		p := filepath.ToSlash(filepath.Clean(at))
+		if len(p) < 2 || p[0] != '/' || strings.Count(p, "/") != 1 {
+			return nil, fmt.Errorf("extra binary %q: want a path at the image's top, such as /kubectl-ftp", at)
+		}
+		files = append(files, file{name: p[1:], mode: 0o755, data: b})
+	}
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	for i := 1; i < len(files); i++ {
+		if files[i].name == files[i-1].name {
+			return nil, fmt.Errorf("/%s is in the image twice", files[i].name)
+		}
+	}
 
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

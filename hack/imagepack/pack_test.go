@@ -150,37 +150,17 @@ func TestTarballLoadsAsImage(t *testing.T) {
 		t.Errorf("Created %v, want the epoch", cf.Created)
 	}
 
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers: %d, %v", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
 	want, _ := os.ReadFile(bin)
 	got := map[string]*tar.Header{}
 	var names []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, e := range layerEntries(t, img) {
+		got[e.h.Name] = e.h
+		names = append(names, e.h.Name)
+		if e.h.Name == "ftp-operator" && !bytes.Equal(e.data, want) {
+			t.Errorf("ftp-operator in the layer differs from the binary")
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[h.Name] = h
-		names = append(names, h.Name)
-		if h.Name == "ftp-operator" {
-			b, _ := io.ReadAll(tr)
-			if !bytes.Equal(b, want) {
-				t.Errorf("ftp-operator in the layer differs from the binary")
-			}
-		}
-		if !h.ModTime.Equal(time.Unix(0, 0)) {
-			t.Errorf("%s: mtime %v, want the epoch", h.Name, h.ModTime)
+		if !e.h.ModTime.Equal(time.Unix(0, 0)) {
+			t.Errorf("%s: mtime %v, want the epoch", e.h.Name, e.h.ModTime)
 		}
 	}
 	if !slices.IsSorted(names) {
@@ -256,4 +236,130 @@ func readFromTar(t *testing.T, p, member string) []byte {
 			return b
 		}
 	}
+}
+
+// TestExtraBinaries: --extra puts more static executables (kubectl-ftp) at the image's top, reproducibly, with the
+// same checks as the main binary; in an index each platform gets the file built for it.
+func TestExtraBinaries(t *testing.T) {
+	bin, plugin := staticBinary(t, "operator"), staticBinary(t, "plugin")
+	o := options(bin)
+	o.Extras = map[string]string{"/kubectl-ftp": plugin}
+	_, da := pack(t, o)
+	out, db := pack(t, o)
+	if da != db {
+		t.Errorf("same binaries, different digests: %s vs %s", da, db)
+	}
+	if _, dPlain := pack(t, options(bin)); dPlain == da {
+		t.Errorf("the extra binary does not change the digest")
+	}
+	ref, _ := name.NewTag(testTag)
+	img, err := tarball.ImageFromPath(out, &ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := layerFiles(t, img)
+	want, _ := os.ReadFile(plugin)
+	if f, ok := files["kubectl-ftp"]; !ok || f.mode != 0o755 || !bytes.Equal(f.data, want) {
+		t.Errorf("kubectl-ftp in the layer: present %v, mode %o, same bytes %v", ok, f.mode, bytes.Equal(f.data, want))
+	}
+	if _, ok := files["ftp-operator"]; !ok {
+		t.Errorf("ftp-operator missing beside the extra binary")
+	}
+
+	dyn, _ := exec.LookPath("true")
+	for _, tt := range []struct {
+		name   string
+		extras map[string]string
+	}{
+		{"dynamic executable", map[string]string{"/kubectl-ftp": dyn}},
+		{"same path as the entrypoint", map[string]string{"/ftp-operator": plugin}},
+		{"not at the top", map[string]string{"/usr/bin/kubectl-ftp": plugin}},
+		{"relative path", map[string]string{"kubectl-ftp": plugin}},
+		{"missing file", map[string]string{"/kubectl-ftp": filepath.Join(t.TempDir(), "none")}},
+	} {
+		o := options(bin)
+		o.Extras = tt.extras
+		if _, err := Build(o); err == nil {
+			t.Errorf("%s: packed", tt.name)
+		}
+	}
+
+	// An index: {arch} names each platform's build.
+	dir := t.TempDir()
+	for _, arch := range []string{"amd64", "arm64"} {
+		b, err := os.ReadFile(staticBinaryFor(t, "plugin", arch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "kubectl-ftp-"+arch), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mo, bins := multiArch(t)
+	mo.Extras = map[string]string{"/kubectl-ftp": filepath.Join(dir, "kubectl-ftp-{arch}")}
+	idx, err := BuildIndex(mo, []string{"amd64", "arm64"}, bins)
+	if err != nil {
+		t.Fatalf("BuildIndex: %v", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, ok := layerFiles(t, img)["kubectl-ftp"]
+		if !ok {
+			t.Errorf("%s: no kubectl-ftp", d.Platform.Architecture)
+			continue
+		}
+		if err := checkStatic(f.data, d.Platform.Architecture); err != nil {
+			t.Errorf("%s: kubectl-ftp: %v", d.Platform.Architecture, err)
+		}
+	}
+}
+
+// entry is one member of a layer.
+type entry struct {
+	h    *tar.Header
+	data []byte
+}
+
+// layerEntries reads the members of an image's single layer, in order.
+func layerEntries(t *testing.T, img v1.Image) []entry {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers: %d, %v", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var out []entry
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out = append(out, entry{h, b})
+	}
+}
+
+// layerFiles is layerEntries by name.
+func layerFiles(t *testing.T, img v1.Image) map[string]file {
+	t.Helper()
+	out := map[string]file{}
+	for _, e := range layerEntries(t, img) {
+		out[e.h.Name] = file{name: e.h.Name, mode: e.h.Mode, data: e.data}
+	}
+	return out
 }

@@ -42,6 +42,10 @@ func BuildIndex(o Options, archs []string, binaries map[string]string) (v1.Image
 	for _, arch := range archs {
 		oa := o
 		oa.Arch, oa.Binary, oa.OCI = arch, binaries[arch], true
+		oa.Extras = map[string]string{}
+		for at, file := range o.Extras {
+			oa.Extras[at] = strings.ReplaceAll(file, "{arch}", arch)
+		}
 		img, err := Build(oa)
 		if err != nil {
 			return nil, fmt.Errorf("linux/%s: %w", arch, err)

@@ -1,5 +1,8 @@
 # Benchmarks (issue 6): the engine against vsftpd, pure-ftpd and proftpd, and the operator at scale.
 # Not part of `make test`. Writes docs/benchmarks.md and docs/benchmarks.png.
+# Everything it runs lives under test/bench: harness/ (the command that starts the servers, measures and writes the
+# page; install-servers.sh), the operator benchmarks (*_test.go, -tags bench) and notes.md (hand-written, appended).
+# This file only runs them in order; docs/benchmarks.md ("Where it lives") says the same for readers.
 #   BENCH_QUICK=1   a ~2-minute smoke run (smaller sizes, fewer repetitions)
 #   BENCH_SIZE      RETR/STOR size (default 1G; accepts K/M/G), BENCH_REPS, BENCH_SESSIONS, BENCH_PAR_SIZE,
 #   BENCH_IDLE      idle sessions for our engine (default 10000, bounded by RLIMIT_NOFILE), BENCH_IDLE_FORKING
@@ -21,12 +24,12 @@ BENCH_TMP := $(BIN)/bench-results
 .PHONY: bench
 bench: build envtest-assets metallb ## Benchmark the engine against vsftpd, pure-ftpd, proftpd and raw TCP (curl), and the operator on envtest; writes docs/benchmarks.md (BENCH_QUICK=1: ~2 min smoke run).
 	@mkdir -p $(BENCH_TMP)
-	hack/bench/install-servers.sh $(BIN)/bench-peers >/dev/null
+	test/bench/harness/install-servers.sh $(BIN)/bench-peers >/dev/null
 	go test -run '^$$' -bench 'AllocateAsPoolFills' -benchtime $(if $(filter-out 0,$(BENCH_QUICK)),200ms,1s) -count 1 ./internal/portalloc/ | tee $(BENCH_TMP)/alloc.txt
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" METALLB_DIR="$$(hack/metallb.sh)" \
 		BENCH_OPERATOR_OUT=$(BENCH_TMP)/operator.json FTP_OPERATOR_BIN=$(BIN)/ftp-operator \
 		go test -tags bench -count 1 -timeout 10m -run . -v ./test/bench/ 2>&1 | tee $(BENCH_TMP)/operator.txt | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|RESULT' || true
-	cd hack/bench && go build -o $(BIN)/bench .
+	go build -o $(BIN)/bench ./test/bench/harness
 	$(BIN)/bench --engine $(BIN)/ftp-operator --peers $(BIN)/bench-peers/root \
-		--operator $(BENCH_TMP)/operator.json --alloc $(BENCH_TMP)/alloc.txt --notes hack/bench/notes.md \
+		--operator $(BENCH_TMP)/operator.json --alloc $(BENCH_TMP)/alloc.txt --notes test/bench/notes.md \
 		--out $(BENCH_OUT) --png $(BENCH_PNG)

@@ -23,8 +23,8 @@ TEST_EXTRA += test-packaging
 ##@ Packaging
 
 .PHONY: image
-image: build $(IMAGEPACK) ## Pack bin/ftp-operator into bin/image/ftp-operator-VERSION.tar as IMG (localhost/ftp-operator:VERSION), reproducibly, without Docker.
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) --binary $(BIN)/ftp-operator --tag $(IMG) --out $(IMAGE_TAR) \
+image: build $(IMAGEPACK) ## Pack bin/ftp-operator (and the kubectl-ftp plugin at /kubectl-ftp) into bin/image/ftp-operator-VERSION.tar as IMG (localhost/ftp-operator:VERSION), reproducibly, without Docker.
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) --binary $(BIN)/ftp-operator --extra /kubectl-ftp=$(BIN)/kubectl-ftp --tag $(IMG) --out $(IMAGE_TAR) \
 		--label org.opencontainers.image.title=ftp-operator \
 		--label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.source=https://github.com/ftp-operator/ftp-operator
@@ -35,9 +35,12 @@ release: helm kustomize $(IMAGEPACK) ## Write dist/: the image for linux/amd64 a
 	for arch in $(RELEASE_ARCHS); do \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
 			-o $(DIST)/bin/linux-$$arch/ftp-operator ./cmd/ftp-operator || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+			-o $(DIST)/bin/linux-$$arch/kubectl-ftp ./cmd/kubectl-ftp || exit 1; \
 	done
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) index --tag $(IMG) --out $(DIST)/image \
 		$(foreach a,$(RELEASE_ARCHS),--binary linux/$(a)=$(DIST)/bin/linux-$(a)/ftp-operator) \
+		--extra /kubectl-ftp=$(DIST)/bin/linux-{arch}/kubectl-ftp \
 		--label org.opencontainers.image.title=ftp-operator \
 		--label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.source=https://github.com/ftp-operator/ftp-operator \
@@ -91,6 +94,7 @@ test-packaging: helm kustomize envtest-assets build test-imagepack ## Lint the c
 	$(HELM) lint --strict $(CHART_DIR) --set metrics.serviceMonitor.enabled=true --set crds.keep=false --set leaderElection.enabled=false
 	$(HELM) lint --strict $(CHART_DIR) --set networkPolicy.enabled=true --set replicaCount=2
 	$(HELM) lint --strict $(CHART_DIR) --set ftpd.podMonitor.enabled=true --set ftpd.podMonitor.labels.release=prom
+	$(HELM) lint --strict $(CHART_DIR) --set grafanaDashboard.enabled=true --set grafanaDashboard.namespace=monitoring --set prometheusRule.enabled=true --set prometheusRule.labels.release=prom --set prometheusRule.poolFreeRatio=0.2
 	$(HELM) lint --strict $(CHART_DIR) --set podDisruptionBudget.enabled=true --set 'watchNamespaces={team-a,team-b}' --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/envtest-assets.sh)" HELM=$(HELM) KUSTOMIZE=$(KUSTOMIZE) FTP_OPERATOR_BIN=$(BIN)/ftp-operator PACKAGING_TOOLS_REQUIRED=1 \
 		go test -count=1 ./test/packaging/ ./hack/chartgen/ ./hack/apidocs/

@@ -40,6 +40,8 @@ type Config struct {
 	ActiveMode bool
 	// XferLog appends wu-ftpd compatible transfer log lines to this file ("-" = stdout, "" = none).
 	XferLog string
+	// XferLogFormat is the transfer log's format: xferlog (wu-ftpd lines) or json (one object per line).
+	XferLogFormat ftpd.XferLogFormat
 	// FsyncUploads fsyncs each upload before renaming it into place.
 	FsyncUploads bool
 	// LogLevel is debug, info, warn or error.
@@ -157,13 +159,14 @@ func Default() Config {
 		Limits: Limits{
 			IdleTimeout:      ftpd.DefaultIdleTimeout,
 			LoginTimeout:     ftpd.DefaultLoginTimeout,
-			DataTimeout:      30 * time.Second,
+			DataTimeout:      ftpd.DefaultDataTimeout,
 			MaxSessions:      ftpd.DefaultMaxSessions,
 			MaxSessionsPerIP: ftpd.DefaultMaxSessionsPerIP,
 			LockoutThreshold: ftpd.DefaultLockoutThreshold,
 			LockoutBackoff:   ftpd.DefaultLockoutBackoff,
 		},
 		ActiveMode:      true,
+		XferLogFormat:   ftpd.XferLogWuFTPD,
 		LogLevel:        "info",
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -204,6 +207,9 @@ func (c Config) Validate() error {
 		if !p.IsValid() || p != p.Masked() {
 			return fmt.Errorf("--proxy-protocol-trusted: %s is not a network address", p)
 		}
+	}
+	if c.XferLogFormat != ftpd.XferLogWuFTPD && c.XferLogFormat != ftpd.XferLogJSON {
+		return fmt.Errorf("--xferlog-format %q: want %s or %s", c.XferLogFormat, ftpd.XferLogWuFTPD, ftpd.XferLogJSON)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

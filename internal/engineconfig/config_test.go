@@ -82,7 +82,7 @@ func full() Config {
 		ProxyProtocol: ProxyProtocol{Enabled: true, Trusted: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}},
 		Limits: Limits{IdleTimeout: time.Minute, LoginTimeout: -1, DataTimeout: time.Second, MaxSessions: 7,
 			MaxSessionsPerIP: 3, BandwidthLimit: 1 << 20, LockoutThreshold: 9, LockoutBackoff: time.Hour},
-		ActiveMode: false, XferLog: "-", FsyncUploads: true, LogLevel: "debug", ShutdownTimeout: time.Minute,
+		ActiveMode: false, XferLog: "-", XferLogFormat: ftpd.XferLogJSON, FsyncUploads: true, LogLevel: "debug", ShutdownTimeout: time.Minute,
 		S3: S3{Endpoint: "https://s3.example.com:9000", Bucket: "b", Prefix: "p", Region: "r", ForcePathStyle: true,
 			AccessKeyIDFile: "/s/ak", SecretAccessKeyFile: "/s/sk", CABundle: "/s/ca.crt"},
 	}
@@ -129,7 +129,10 @@ func FuzzConfigRoundTrip(f *testing.F) {
 		c.ActiveMode = active
 		c.Limits.IdleTimeout, c.Limits.LoginTimeout = time.Duration(d), time.Duration(-d)
 		c.Limits.MaxSessions, c.Limits.BandwidthLimit = sessions, bw
-		c.LogLevel, c.XferLog = level, xferlog
+		c.LogLevel, c.XferLog, c.XferLogFormat = level, xferlog, ftpd.XferLogWuFTPD
+		if reuse != active {
+			c.XferLogFormat = ftpd.XferLogJSON
+		}
 		c.ImplicitListen, c.HealthListen, c.Passive.Host, c.Address.File = s1, s2, s2+s1, s1+s2
 		c.Passive.Mux, c.FsyncUploads, c.ProxyProtocol.Enabled = reuse, !reuse, active
 		c.Limits.DataTimeout, c.Limits.LockoutBackoff, c.ShutdownTimeout = time.Duration(bw), time.Duration(-bw), time.Duration(d)
@@ -161,6 +164,7 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{append(base, "--kubernetes-ftpserver=noslash"), "kubernetes-ftpserver"},
 		{append(base, "--log-level=loud"), "--log-level"},
 		{append(base, "--idle-timeout=soon"), "idle-timeout"},
+		{append(base, "--xferlog-format=csv"), "--xferlog-format"},
 	} {
 		_, err := Parse(tt.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

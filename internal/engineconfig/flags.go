@@ -56,6 +56,8 @@ var flags = []flagDef{
 	{"address-overrides", "per-client-CIDR PASV addresses: CIDR=ADDR[,CIDR=ADDR...]", false,
 		func(c *Config) flag.Value { return overrides{&c.Address.Overrides} }},
 	{"xferlog", "append wu-ftpd compatible transfer log lines to this file (\"-\" = stdout)", false, func(c *Config) flag.Value { return str(&c.XferLog) }},
+	{"xferlog-format", "format of --xferlog: xferlog (wu-ftpd lines) or json (one object per transfer)", false,
+		func(c *Config) flag.Value { return xferLogFormat{&c.XferLogFormat} }},
 	{"idle-timeout", "close control connections idle this long", false, func(c *Config) flag.Value { return duration(&c.Limits.IdleTimeout) }},
 	{"login-timeout", "close connections not logged in this long after connecting (negative = only --idle-timeout)", false,
 		func(c *Config) flag.Value { return duration(&c.Limits.LoginTimeout) }},
@@ -255,6 +257,16 @@ func (v tlsMode) String() string {
 	return string(*v.p)
 }
 func (v tlsMode) Set(s string) error { *v.p = ftpd.TLSMode(s); return nil } // Validate checks the value
+
+type xferLogFormat struct{ p *ftpd.XferLogFormat }
+
+func (v xferLogFormat) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return string(*v.p)
+}
+func (v xferLogFormat) Set(s string) error { *v.p = ftpd.XferLogFormat(s); return nil } // Validate checks the value
 
 type portRange struct{ p *ftpd.PortRange }
 

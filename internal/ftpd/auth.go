@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -56,6 +57,10 @@ type Authenticator interface {
 // UsersFile is the on-disk user list (YAML or JSON).
 type UsersFile struct {
 	Users []UserEntry `json:"users"`
+	// UserLists are paths of user lists (ParseUserList) with more users; a relative path is relative to the users
+	// file's folder. A name that Users or an earlier list already defines is skipped: the first definition wins.
+	// Lines that do not parse are skipped.
+	UserLists []string `json:"userLists,omitempty"`
 }
 
 // UserEntry is one user in a UsersFile. Exactly one of Password,
@@ -158,17 +163,19 @@ func isBcrypt(s string) bool {
 	return len(s) == 60 && (strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$"))
 }
 
-// FileAuthenticator authenticates against a users file. The file and every
-// passwordFile are re-read when they change (checked at each login, by
-// content identity: inode, size and modification time, following symlinks,
-// so Kubernetes' "..data" symlink swap is seen), without restart. A file that
-// becomes invalid keeps the last good user list in force.
+// FileAuthenticator authenticates against a users file. The file, its user
+// lists and every passwordFile are re-read when they change (checked at each
+// login, by content identity: inode, size and modification time, following
+// symlinks, so Kubernetes' "..data" symlink swap is seen), without restart. A
+// file that becomes invalid or unreadable keeps the last good user list in
+// force.
 type FileAuthenticator struct {
 	Path string
 
 	mu      sync.Mutex
 	users   map[string]UserEntry
 	stamp   fileStamp
+	lists   []listStamp // the user lists of the loaded file, as they were read
 	loadErr error
 	dummy   dummyHashes
 }
@@ -203,14 +210,10 @@ func (a *FileAuthenticator) reload() error {
 	st := stampOf(fi)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.users != nil && st == a.stamp {
+	if a.users != nil && st == a.stamp && listsUnchanged(a.lists) {
 		return nil
 	}
-	data, err := os.ReadFile(a.Path)
-	if err != nil {
-		return fmt.Errorf("reading users file: %w", err)
-	}
-	f, err := ParseUsersFile(data)
+	users, lists, err := a.load()
 	if err != nil {
 		a.loadErr = err
 		if a.users != nil {
@@ -218,8 +221,31 @@ func (a *FileAuthenticator) reload() error {
 		}
 		return err
 	}
+	a.users, a.stamp, a.lists, a.loadErr = users, st, lists, nil
+	return nil
+}
+
+// listStamp is a user list's path and its stamp when it was read.
+type listStamp struct {
+	path  string
+	stamp fileStamp
+}
+
+// load reads the users file and its user lists.
+func (a *FileAuthenticator) load() (map[string]UserEntry, []listStamp, error) {
+	data, err := os.ReadFile(a.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading users file: %w", err)
+	}
+	f, err := ParseUsersFile(data)
+	if err != nil {
+		return nil, nil, err
+	}
 	users := make(map[string]UserEntry, len(f.Users))
-	for _, u := range f.Users {
+	add := func(u UserEntry) {
+		if _, dup := users[u.Name]; dup {
+			return // the first definition wins
+		}
 		users[u.Name] = u
 		for _, h := range []string{u.PasswordHash, u.Password} {
 			if isBcrypt(h) {
@@ -227,8 +253,40 @@ func (a *FileAuthenticator) reload() error {
 			}
 		}
 	}
-	a.users, a.stamp, a.loadErr = users, st, nil
-	return nil
+	for _, u := range f.Users {
+		add(u)
+	}
+	sts := make([]listStamp, 0, len(f.UserLists))
+	for _, p := range f.UserLists {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(a.Path), p)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("user list: %w", err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading user list: %w", err)
+		}
+		list, _ := ParseUserList(b) // lines that do not parse are left out; the operator names them in a condition
+		for _, u := range list {
+			add(u)
+		}
+		sts = append(sts, listStamp{path: p, stamp: stampOf(fi)})
+	}
+	return users, sts, nil
+}
+
+// listsUnchanged says whether every user list still has the stamp it was read with.
+func listsUnchanged(sts []listStamp) bool {
+	for _, l := range sts {
+		fi, err := os.Stat(l.path)
+		if err != nil || stampOf(fi) != l.stamp {
+			return false
+		}
+	}
+	return true
 }
 
 // Ready reports whether a valid users list is loaded.

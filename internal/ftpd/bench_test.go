@@ -85,12 +85,7 @@ func baselineCopy(b *testing.B, path string) time.Duration {
 // requirement on (the client resumes), off with a resuming client, and off with a client doing a full handshake
 // (the baseline). It reports µs per transfer for each and the ratios to the baseline.
 func BenchmarkPROTPDataConnection(b *testing.B) {
-	dir := b.TempDir()
-	certFile, keyFile, _ := selfSigned(b, dir, "bench")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cr, _ := certReloader(b, b.TempDir(), "bench")
 	type client struct {
 		name string
 		r    *raw

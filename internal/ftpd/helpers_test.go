@@ -3,18 +3,12 @@ package ftpd
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -29,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/internal/testcert"
 )
 
 type testEnv struct {
@@ -270,47 +265,30 @@ func (e *testEnv) sessions() int {
 	return len(e.srv.sessions)
 }
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and returns the
-// file paths and the parsed certificate.
+// selfSigned writes a self-signed certificate for 127.0.0.1 and localhost as dir/tls.crt and dir/tls.key (each
+// renamed into place, so a concurrent reload never sees half a pair) and returns the file paths and the certificate.
 func selfSigned(t testing.TB, dir, cn string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := testcert.New(t, testcert.Options{CommonName: cn, Hosts: []string{"127.0.0.1", "localhost"}})
+	certFile, keyFile = c.WriteFiles(t, dir)
+	return certFile, keyFile, c.X509
+}
+
+// certReloader serves a certificate from selfSigned(t, dir, cn); selfSigned(t, dir, …) again replaces it. It
+// returns the reloader and the certificate it serves first.
+func certReloader(t testing.TB, dir, cn string) (*CertReloader, *x509.Certificate) {
+	t.Helper()
+	certFile, keyFile, cert := selfSigned(t, dir, cn)
+	cr, err := NewCertReloader(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	// Write to temp names and rename so a concurrent reload never sees half a pair.
-	writeAtomic(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeAtomic(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
-	cert, _ = x509.ParseCertificate(der)
-	return certFile, keyFile, cert
+	return cr, cert
 }
 
 func writeAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	testcert.WriteAtomic(t, path, data)
 }
 
 // clientTLS is a client config that resumes the control connection's TLS session on data connections, as FTPS

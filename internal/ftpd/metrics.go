@@ -149,13 +149,7 @@ func (m *Metrics) transfer(dir string, n int64, d time.Duration, err error) {
 		return
 	}
 	m.bytes.WithLabelValues(dir).Add(float64(n))
-	res := "ok"
-	switch {
-	case errors.Is(err, errTransferAbort):
-		res = "aborted"
-	case err != nil:
-		res = "failed"
-	}
+	res := transferResult(err)
 	// ftpd_transfers_total keeps its two results (ok, failed) for existing dashboards.
 	if err == nil {
 		m.transfers.WithLabelValues(dir, "ok").Inc()
@@ -168,6 +162,17 @@ func (m *Metrics) transfer(dir string, n int64, d time.Duration, err error) {
 	}
 	m.xferSeconds.WithLabelValues(direction, res).Observe(d.Seconds())
 	m.xferSize.WithLabelValues(direction, res).Observe(float64(n))
+}
+
+// transferResult names a transfer's outcome: ok, aborted (by ABOR) or failed.
+func transferResult(err error) string {
+	switch {
+	case errors.Is(err, errTransferAbort):
+		return "aborted"
+	case err != nil:
+		return "failed"
+	}
+	return "ok"
 }
 
 func (m *Metrics) passive(delta int) {

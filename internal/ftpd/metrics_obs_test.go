@@ -167,11 +167,7 @@ func TestPassivePortsMetric(t *testing.T) {
 
 func TestCertificateExpiryMetric(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, first := selfSigned(t, dir, "first")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cr, first := certReloader(t, dir, "first")
 	cr.CheckInterval = 10 * time.Millisecond
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)

@@ -86,7 +86,9 @@ type Server struct {
 	Banner  string
 	Logger  *slog.Logger
 	Metrics *Metrics
-	XferLog io.Writer
+	// XferLog receives one line per transfer in XferLogFormat (nil = no transfer log).
+	XferLog       io.Writer
+	XferLogFormat XferLogFormat // default XferLogWuFTPD
 
 	initOnce  sync.Once
 	started   time.Time
@@ -115,7 +117,7 @@ func (s *Server) init() {
 		s.lock = newLockout(s.Lockout)
 		s.pool = newPassivePool(s)
 		s.Metrics.passiveRange(s.PassivePorts.Size())
-		s.xfer = &xferlog{w: s.XferLog}
+		s.xfer = &xferlog{w: s.XferLog, format: s.XferLogFormat}
 		s.listeners = make(map[net.Listener]struct{})
 		s.sessions = make(map[*session]struct{})
 		s.perIP = make(map[netip.Addr]int)
@@ -153,6 +155,7 @@ const (
 	DefaultMaxSessionsPerIP = 64
 	DefaultLoginTimeout     = 30 * time.Second
 	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultDataTimeout      = 30 * time.Second
 )
 
 func (s *Server) idleTimeout() time.Duration  { return durOr(s.IdleTimeout, DefaultIdleTimeout) }
@@ -170,7 +173,7 @@ func limitOr(n, def int) int {
 	}
 	return n
 }
-func (s *Server) dataTimeout() time.Duration { return durOr(s.DataTimeout, 30*time.Second) }
+func (s *Server) dataTimeout() time.Duration { return durOr(s.DataTimeout, DefaultDataTimeout) }
 func (s *Server) tlsMode() TLSMode {
 	if s.TLSMode == "" {
 		return TLSExplicit

@@ -1036,11 +1036,7 @@ func TestLargeListing(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, first := selfSigned(t, dir, "first")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cr, first := certReloader(t, dir, "first")
 	cr.CheckInterval = 10 * time.Millisecond
 	for _, mode := range []TLSMode{TLSExplicit, TLSRequired, TLSImplicit} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -1105,9 +1101,7 @@ func TestTLS(t *testing.T) {
 }
 
 func TestRequiredTLSRefusesClearData(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir, "x")
-	cr, _ := NewCertReloader(certFile, keyFile)
+	cr, _ := certReloader(t, t.TempDir(), "x")
 	e := newEnv(t, func(s *Server) { s.TLSConfig = cr.TLSConfig(); s.TLSMode = TLSRequired })
 	r := dialRaw(t, e.addr, "")
 	r.must(234, "AUTH TLS")

@@ -50,12 +50,7 @@ func (r *raw) passivePort(epsv bool) int {
 // FTP session. The attacker must neither receive the victim's download nor supply the victim's upload; the victim
 // gets 522 and its session goes on working with a resumed data connection.
 func TestStolenPassiveDataRefused(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir, "x")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cr, _ := certReloader(t, t.TempDir(), "x")
 	const secret = "the victim's secret payload"
 	for _, version := range []struct {
 		name string
@@ -148,12 +143,7 @@ func TestStolenPassiveDataRefused(t *testing.T) {
 // TestSessionReuseRequiredByDefault: a client without a session cache is refused with a clear 522 and its session
 // stays usable; TLSSessionReuseOptional lets it through.
 func TestSessionReuseRequiredByDefault(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir, "x")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cr, _ := certReloader(t, t.TempDir(), "x")
 	for _, optional := range []bool{false, true} {
 		e := newEnv(t, func(s *Server) { s.TLSConfig = cr.TLSConfig(); s.TLSSessionReuseOptional = optional })
 		e.write(t, "acme/f.txt", "payload")
@@ -197,12 +187,7 @@ func TestSessionReuseRequiredByDefault(t *testing.T) {
 
 // TestSessionReuseImplicitTLS: implicit FTPS binds tickets too.
 func TestSessionReuseImplicitTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir, "x")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cr, _ := certReloader(t, t.TempDir(), "x")
 	e := newEnv(t, func(s *Server) { s.TLSConfig = cr.TLSConfig(); s.TLSMode = TLSImplicit })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -262,12 +247,7 @@ func TestSessionReuseConfigChecks(t *testing.T) {
 // FTP session (clients keep one session cache per server) gets fresh tickets bound to the new session, so its data
 // connections still resume.
 func TestSessionReuseAfterResumedControl(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir, "x")
-	cr, err := NewCertReloader(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cr, _ := certReloader(t, t.TempDir(), "x")
 	e := newEnv(t, func(s *Server) { s.TLSConfig = cr.TLSConfig() })
 	e.write(t, "acme/f.txt", "payload")
 	for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {

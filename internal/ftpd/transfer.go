@@ -250,7 +250,7 @@ func (ss *session) cmdRETR(arg string) bool {
 			stop()
 		}
 		ss.srv.Metrics.transfer("out", n, time.Since(start), err)
-		ss.logXfer(start, vp, n, ascii, false, err == nil)
+		ss.logXfer(start, vp, n, ascii, false, err)
 		ss.finishTransfer(c, err, "Transfer complete.")
 	})
 	return false
@@ -349,7 +349,7 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		}
 		_ = up.Abort() // nothing left after a commit
 		ss.srv.Metrics.transfer("in", n, time.Since(start), err)
-		ss.logXfer(start, vp, n, ascii, true, err == nil)
+		ss.logXfer(start, vp, n, ascii, true, err)
 		msg := "Transfer complete."
 		if unique {
 			msg = "Transfer complete (unique file name: " + path.Base(name) + ")."
@@ -373,12 +373,24 @@ func (ss *session) commit(up Upload, name string, refuseExisting bool) error {
 	return err
 }
 
-func (ss *session) logXfer(start time.Time, name string, n int64, ascii, upload, ok bool) {
+// logXfer writes the transfer record: a wu-ftpd xferlog line (when configured) and a "transfer" log line whose
+// fields docs/logging.md lists: remote (the client's IP), user, file, bytes, direction (upload, download), result
+// (ok, failed, aborted: the labels of ftpd_transfer_duration_seconds), durationSeconds, and error when it failed.
+func (ss *session) logXfer(start time.Time, name string, n int64, ascii, upload bool, err error) {
 	u := ss.user
+	ok := err == nil
 	ss.srv.xfer.log(xferRecord{start: start, remote: ss.clientIP.String(), size: n, name: name, ascii: ascii,
 		upload: upload, user: u.Name, anon: u.Name == "anonymous" || u.Name == "ftp", complete: ok})
-	ss.srv.logger().Info("transfer", "user", u.Name, "file", name, "bytes", n, "upload", upload,
-		"ok", ok, "duration", time.Since(start).String())
+	direction := "download"
+	if upload {
+		direction = "upload"
+	}
+	attrs := []any{"remote", ss.clientIP.String(), "user", u.Name, "file", name, "bytes", n, "direction", direction,
+		"upload", upload, "ok", ok, "result", transferResult(err), "durationSeconds", time.Since(start).Seconds()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	ss.srv.logger().Info("transfer", attrs...)
 }
 
 func (ss *session) cmdHASH(arg string) bool {

@@ -14,7 +14,7 @@ func TestUsersFileRoundTrip(t *testing.T) {
 			{Name: "a@b.c", PasswordFile: "/etc/ftpd/users/a_b.c.password", Home: "/shared/in", Access: WriteOnly},
 			{Name: "ro", Password: "secret: with yaml", Home: "/ro", Access: ReadOnly},
 			{Name: "anonymous", Anonymous: true, Home: "/pub", Access: ReadOnly},
-		}},
+		}, UserLists: []string{"/etc/ftpd/users/usersfrom.list"}},
 	} {
 		data, err := f.Marshal()
 		if err != nil {

@@ -57,12 +57,12 @@ func (e *NamespaceLimitError) Unwrap() error { return ErrNamespaceLimit }
 
 // ConflictError says that a range overlaps ports that another key holds, or that are blocked.
 type ConflictError struct {
-	Port    int32  // the highest port in conflict
-	Holder  string // the key that holds it, or the reason it is blocked
+	// Span is the run of ports of the asked range that Holder holds (or that is blocked for the same reason) and
+	// that ends at the highest port in conflict (Span.End): what a person must free, or move the range off. Ports
+	// below Span.Start may be in conflict too, with another holder.
+	Span    Range
+	Holder  string // the key that holds Span, or the reason it is blocked
 	Blocked bool   // Holder is the reason of a Block, not a key
-	// Span is the part of the asked range that Holder holds (or that is blocked for the same reason) around Port:
-	// what a person must free, or move the range off.
-	Span Range
 	// Asked is the range that was asked for.
 	Asked Range
 }
@@ -206,7 +206,7 @@ func (a *Allocator) allocate(key string, size int32, keep bool) (Range, error) {
 		if !errors.As(err, &ce) {
 			return Range{}, err
 		}
-		start = ce.Port + 1 // nothing starting at or before the conflicting port can fit
+		start = ce.Span.End + 1 // nothing starting at or before the highest conflicting port can fit
 	}
 	return Range{}, fmt.Errorf("%d ports for %s from pool %s: %w", size, key, a.pool, ErrPoolExhausted)
 }
@@ -259,14 +259,14 @@ func (a *Allocator) free(key string, r Range) error {
 			for lo > r.Start && a.holderOf(lo-1) == h {
 				lo--
 			}
-			return &ConflictError{Port: p, Holder: h, Span: Range{Start: lo, End: p}, Asked: r}
+			return &ConflictError{Span: Range{Start: lo, End: p}, Holder: h, Asked: r}
 		}
 		if reason, ok := a.blocked[p]; ok {
 			lo := p
 			for lo > r.Start && a.blocked[lo-1] == reason && a.holderOf(lo-1) == "" {
 				lo--
 			}
-			return &ConflictError{Port: p, Holder: reason, Blocked: true, Span: Range{Start: lo, End: p}, Asked: r}
+			return &ConflictError{Span: Range{Start: lo, End: p}, Holder: reason, Blocked: true, Asked: r}
 		}
 	}
 	return nil

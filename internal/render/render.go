@@ -161,7 +161,7 @@ func implicitTLS(srv *ftpv1.FTPServer) bool {
 // UsersFile is the engine's users file: names, homes and access from the spec, and for each password the path
 // of a file in the same Secret volume (see UsersSecret). passwords holds each user's password Secret value by user
 // name; a user whose Secret or key is missing is left out (the WorkloadReady condition names what is missing), so
-// the other users keep working.
+// the other users keep working. With spec.usersFrom it also names the user list of those users (UserListFileName).
 func UsersFile(srv *ftpv1.FTPServer, passwords map[string][]byte) ([]byte, error) {
 	var doc ftpd.UsersFile
 	for _, u := range srv.Spec.Users {
@@ -174,6 +174,9 @@ func UsersFile(srv *ftpv1.FTPServer, passwords map[string][]byte) ([]byte, error
 			Home:         HomeDirectory(u),
 			Access:       ftpd.Access(u.AccessOrDefault()),
 		})
+	}
+	if p := userListPath(srv); p != "" {
+		doc.UserLists = []string{p}
 	}
 	return doc.Marshal()
 }
@@ -205,11 +208,12 @@ func AddressConfigMap(srv *ftpv1.FTPServer, address string) *corev1.ConfigMap {
 	}
 }
 
-// UsersSecret holds the users file and a copy of every user's password, in the one Secret volume the pod
-// mounts. The pod template names only this Secret, so adding, removing or changing a user, or pointing a user at
-// another Secret, changes no pod template and restarts no pod: the kubelet updates the volume in place and the
-// engine re-reads the users file and password files at the next login.
-func UsersSecret(srv *ftpv1.FTPServer, passwords map[string][]byte) (*corev1.Secret, error) {
+// UsersSecret holds the users file, a copy of every user's password, and the users of spec.usersFrom (from, merged
+// by UsersFromList into one user list), in the one Secret volume the pod mounts. The pod template names only this
+// Secret, so adding, removing or changing a user, or pointing a user at another Secret, changes no pod template
+// and restarts no pod: the kubelet updates the volume in place and the engine re-reads the users file, its user
+// list and the password files at the next login.
+func UsersSecret(srv *ftpv1.FTPServer, passwords map[string][]byte, from []UserSource) (*corev1.Secret, error) {
 	users, err := UsersFile(srv, passwords)
 	if err != nil {
 		return nil, fmt.Errorf("rendering users file: %w", err)
@@ -217,6 +221,12 @@ func UsersSecret(srv *ftpv1.FTPServer, passwords map[string][]byte) (*corev1.Sec
 	data := map[string][]byte{UsersFileName: users}
 	for name, pw := range passwords {
 		data[passwordKey(name)] = pw
+	}
+	if userListPath(srv) != "" {
+		merged, _ := UsersFromList(srv, from)
+		if data[UserListFileName], err = ftpd.MarshalUserList(merged); err != nil {
+			return nil, fmt.Errorf("rendering the users of usersFrom: %w", err)
+		}
 	}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -293,6 +303,7 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 	c.Passive.Ports = PortRange(grant)
 	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
 	c.ActiveMode = srv.Spec.ActiveModeOrDefault() == ftpv1.ActiveModeEnabled
+	tuning(srv, &c)
 	if pp := srv.Spec.ProxyProtocol; pp != nil {
 		c.ProxyProtocol.Enabled = true
 		for _, cidr := range pp.TrustedCIDRs {
@@ -344,7 +355,7 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 		}
 	}
 	volumes, mounts := volumes(srv)
-	return &appsv1.Deployment{
+	dep := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: meta(srv, DeploymentName(srv)),
 		Spec: appsv1.DeploymentSpec{
@@ -363,7 +374,7 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 						Sysctls:        unprivilegedPorts(grant),
 					},
-					TerminationGracePeriodSeconds: ptr.To[int64](60),
+					TerminationGracePeriodSeconds: ptr.To(TerminationGracePeriodSeconds(srv)),
 					Containers: []corev1.Container{{
 						Name:            "ftpd",
 						Image:           opts.Image,
@@ -387,6 +398,8 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 			},
 		},
 	}
+	ApplyPodTemplate(&dep.Spec.Template, srv)
+	return dep
 }
 
 // unprivilegedPorts lets the engine, which runs as non-root with no capabilities, bind passive ports below 1024

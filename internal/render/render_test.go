@@ -156,7 +156,7 @@ func TestUsersFilePointsIntoTheUsersSecret(t *testing.T) {
 	}
 
 	passwords["carol@example.com"] = []byte("c-pw")
-	sec, err := UsersSecret(srv, passwords)
+	sec, err := UsersSecret(srv, passwords, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

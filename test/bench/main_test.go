@@ -6,33 +6,19 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
-	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
-	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/test/bench/benchresult"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
@@ -41,21 +27,14 @@ var (
 	restConfig *rest.Config
 	k8s        client.Client
 	metallbDir string
-	scheme     = runtime.NewScheme()
+	scheme     *runtime.Scheme
 
 	resultsMu sync.Mutex
 	results   []result
 )
 
-// result is one line of the operator section of docs/benchmarks.md (read by hack/bench).
-type result struct {
-	Name   string  `json:"name"`
-	Value  float64 `json:"value"`
-	Unit   string  `json:"unit"`
-	Target string  `json:"target,omitempty"`
-	Pass   *bool   `json:"pass,omitempty"`
-	Note   string  `json:"note,omitempty"`
-}
+// result is one line of the operator section of docs/benchmarks.md (read by test/bench/harness).
+type result = benchresult.Row
 
 func record(t *testing.T, r result) {
 	t.Helper()
@@ -69,86 +48,28 @@ func record(t *testing.T, r result) {
 	resultsMu.Unlock()
 }
 
+// TestMain shares one API server (with MetalLB's CRDs) among the benchmarks and writes their results to
+// $BENCH_OPERATOR_OUT, when set, at the end.
 func TestMain(m *testing.M) {
-	if err := support.UseEnvtestAssets(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(2))))
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = ftpv1.AddToScheme(scheme)
-	crds := []string{filepath.Join("..", "..", "config", "crd", "bases")}
-	metallbDir = os.Getenv("METALLB_DIR")
-	if metallbDir == "" {
-		if matches, _ := filepath.Glob(filepath.Join("..", "..", "bin", "metallb", "v*", "controller")); len(matches) > 0 {
-			metallbDir, _ = filepath.Abs(filepath.Dir(matches[len(matches)-1]))
+	support.EnvtestMain(m, support.EnvtestOptions{MetalLB: true}, func(e *support.Envtest) {
+		testEnv, metallbDir, restConfig, k8s, scheme = e.Env, e.MetalLBDir, e.Config, e.Client, e.Scheme
+	}, func() error {
+		out := os.Getenv("BENCH_OPERATOR_OUT")
+		if out == "" {
+			return nil
 		}
-	}
-	if metallbDir != "" {
-		crds = append(crds, filepath.Join(metallbDir, "crds"))
-	}
-	testEnv = &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
-	// envtest's default Service range (10.0.0.0/24) holds 254 ClusterIPs; 1,000 FTPServers need one each.
-	testEnv.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
-	var err error
-	if restConfig, err = testEnv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		os.Exit(1)
-	}
-	// envtest's config allows 1,000 requests/s (burst 2,000) on the client side; the real manager's
-	// (ctrl.GetConfig) leaves rate limiting to the API server's priority and fairness.
-	if k8s, err = client.New(restConfig, client.Options{Scheme: scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if out := os.Getenv("BENCH_OPERATOR_OUT"); out != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
-		if err := os.WriteFile(out, b, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	if err := testEnv.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-	}
-	os.Exit(code)
+		return os.WriteFile(out, b, 0o644)
+	})
 }
 
-// startOperator runs the real reconciler in a manager scoped to ns, with pool, until the test ends.
+// startOperator runs `ftp-operator manager`, the binary users deploy (built once by test/support), as a process
+// of its own that serves only ns with pool, until the test ends. Its CPU time is counted by cpuSeconds.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, controllers.ScopeCache(ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	}))
-	if err != nil {
-		t.Fatal(err)
+	flags := []string{"--leader-elect=false", "--watch-namespaces=" + ns, fmt.Sprintf("--passive-port-pool=%d-%d", pool.Start, pool.End)}
+	if w := workers(); w > 0 { // else the manager's default (4)
+		flags = append(flags, fmt.Sprintf("--max-concurrent-reconciles=%d", w))
 	}
-	rec := &controllers.FTPServerReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    scheme,
-		Recorder:  mgr.GetEventRecorder("ftp-operator"),
-		Allocator: portalloc.New(pool),
-		Render:    render.Options{Image: "localhost/ftp-operator:bench"},
-		// The manager's --max-concurrent-reconciles; 0 is its default (4).
-		MaxConcurrentReconciles: workers(),
-	}
-	if err := rec.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-		}
-	})
+	support.StartOperatorProcess(t, support.OperatorBinary(t), support.Kubeconfig(t, testEnv, "operator-"+ns), "operator-"+ns, flags...)
 }

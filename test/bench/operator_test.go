@@ -41,8 +41,9 @@ func envInt(name string, def int) int {
 
 func workers() int { return envInt("BENCH_OPERATOR_WORKERS", 0) }
 
-// cpuSeconds is the CPU time (user+system) used so far by this process (the operator's manager, the engine and
-// the clients) and by its children (kube-apiserver and etcd, started by envtest), from /proc.
+// cpuSeconds is the CPU time (user+system) used so far by this process (the engine and the clients) and by its
+// children: the operator's manager (self, with this process), kube-apiserver and etcd (started by envtest), from
+// /proc.
 func cpuSeconds() (self, apiserver, etcd float64) {
 	read := func(pid int) (string, float64) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -75,6 +76,8 @@ func cpuSeconds() (self, apiserver, etcd float64) {
 				apiserver += sec
 			case "etcd":
 				etcd += sec
+			case "ftp-operator":
+				self += sec
 			}
 		}
 	}
@@ -375,16 +378,10 @@ func TestAddressChange(t *testing.T) {
 		Note: fmt.Sprintf("includes MetalLB's own reaction; max %.0f ms", fromSpec[len(fromSpec)-1])})
 }
 
+// waitFor polls cond every 20 ms until it returns true, for at most timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	support.WaitFor(t, timeout, 20*time.Millisecond, what, cond)
 }
 
 func pasvAddr(ip string) string { return "(" + strings.ReplaceAll(ip, ".", ",") + "," }

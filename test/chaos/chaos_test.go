@@ -13,35 +13,27 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
-
-var scheme = runtime.NewScheme()
 
 // portsPerServer keeps Services small; the pools below are sized in these units.
 const portsPerServer = 4
@@ -55,9 +47,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(2))))
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = ftpv1.AddToScheme(scheme)
+	support.SetOperatorLogger()
 	os.Exit(m.Run())
 }
 
@@ -72,23 +62,8 @@ type cluster struct {
 // that a restarted API server (see outage) serves the same CA on the same port and every client reconnects.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	api := env.ControlPlane.GetAPIServer()
-	api.CertDir = t.TempDir()
-	api.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	cfg.QPS, cfg.Burst = 1000, 2000
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := support.EnvtestFor(t, support.EnvtestOptions{CertDir: t.TempDir()})
+	c := e.Client
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chaos"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +71,7 @@ func startCluster(t *testing.T) *cluster {
 	if err := c.Create(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{env: env, k8s: c, kubeconfig: support.Kubeconfig(t, env, "ftp-operator")}
+	return &cluster{env: e.Env, k8s: c, kubeconfig: support.Kubeconfig(t, e.Env, "ftp-operator")}
 }
 
 const ns = "chaos"
@@ -311,17 +286,10 @@ func (c *cluster) leaseHolder() string {
 	return ptr.Deref(l.Spec.HolderIdentity, "")
 }
 
+// waitFor polls cond every 100 ms until it returns true, for at most timeout, and returns how long that took.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-	return 0
+	return support.WaitFor(t, timeout, 100*time.Millisecond, what, cond)
 }
 
 func poolFlag(p portalloc.Range) string { return "--passive-port-pool=" + p.String() }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // The scenarios of issue 5, in the order they matter most. Each uses its own namespace.
@@ -457,14 +458,7 @@ func TestFTPS(t *testing.T) {
 	// ftplib's FTP_TLS does not resume the control connection's TLS session on data connections, which the engine
 	// requires by default (tls.requireSessionReuse): the subclass docs/security.md shows does.
 	pyOut, stderr, err := client_(t, 2*time.Minute, natClient, "python3", "-c", `import ftplib,ssl,sys
-host,port,user,pw,ca,src,dst=sys.argv[1:8]
-class ResumingFTP_TLS(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
-f=ResumingFTP_TLS(context=ssl.create_default_context(cafile=ca))
+host,port,user,pw,ca,src,dst=sys.argv[1:8]`+support.FtplibResumingTLS+`f=ResumingFTP_TLS(context=ssl.create_default_context(cafile=ca))
 f.trust_server_pasv_ipv4_address=True
 f.connect(host,int(port),timeout=30)
 f.login(user,pw)

@@ -6,18 +6,11 @@ package integration
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -25,11 +18,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/internal/testcert"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // needClient returns the path of a client binary; missing binaries fail the
@@ -47,7 +42,7 @@ func needClient(t *testing.T, name string) string {
 }
 
 type env struct {
-	log          *syncBuffer // debug log: proves which commands a client used
+	log          *support.SyncBuffer // debug log: proves which commands a client used
 	srv          *ftpd.Server
 	host         string
 	port         string // explicit (plain / AUTH TLS) control port
@@ -79,11 +74,10 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := 20000 + mrand.IntN(12000)
 	srv := &ftpd.Server{
 		Auth:         auth,
 		FileSystems:  ftpd.RootFS{Dir: root},
-		PassivePorts: ftpd.PortRange{Start: int32(start), End: int32(start + 99)},
+		PassivePorts: portrangetest.Free(t, 100),
 		PassiveHost:  "127.0.0.1",
 		ActiveMode:   true,
 		TLSConfig:    cr.TLSConfig(),
@@ -95,7 +89,7 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	for _, o := range opts {
 		o(srv)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &support.SyncBuffer{}
 	var logW io.Writer = logBuf
 	if os.Getenv("FTPD_DEBUG") != "" {
 		logW = io.MultiWriter(logBuf, os.Stderr)
@@ -131,33 +125,7 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 
 func selfSigned(t *testing.T, dir string) (string, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	cf, kf := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cf, kf
+	return testcert.New(t, testcert.Options{Hosts: []string{"127.0.0.1", "localhost"}, ValidFor: 24 * time.Hour}).WriteFiles(t, dir)
 }
 
 // run executes a client with a timeout and returns its combined output.
@@ -277,23 +245,9 @@ func short(s string) string {
 	return s
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // takeVerbs returns the command verbs logged since the last call.
 func (e *env) takeVerbs() map[string]bool {
-	e.log.mu.Lock()
-	text := e.log.b.String()
-	e.log.b.Reset()
-	e.log.mu.Unlock()
+	text := e.log.Take()
 	verbs := map[string]bool{}
 	for _, l := range strings.Split(text, "\n") {
 		if i := strings.Index(l, " verb="); i >= 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // The engine requires PROT P data connections to resume their control connection's TLS session (the default).
@@ -24,9 +25,7 @@ var tlsVersions = []struct{ name, lftp, python string }{
 // expectAllResumed fails if the engine refused a data connection for not resuming.
 func (e *env) expectAllResumed(t *testing.T) {
 	t.Helper()
-	e.log.mu.Lock()
-	text := e.log.b.String()
-	e.log.mu.Unlock()
+	text := e.log.String()
 	if strings.Contains(text, "refused data connection") {
 		t.Fatalf("the engine refused a data connection:\n%s", short(text))
 	}
@@ -81,9 +80,7 @@ func TestTLSSessionReuseCurl(t *testing.T) {
 		e.takeVerbs()
 		out, err := exec.Command(curl, "-sS", "--max-time", "60", "-u", user+":"+pass, "--ssl-reqd", "--cacert", e.certFile,
 			"--tls-max", "1.2", "ftp://"+e.host+":"+e.port+"/small.txt").CombinedOutput()
-		e.log.mu.Lock()
-		log := e.log.b.String()
-		e.log.mu.Unlock()
+		log := e.log.String()
 		if err == nil || !strings.Contains(log, "did not resume the control connection's TLS session") {
 			t.Fatalf("curl --tls-max 1.2: %v %s; want the data connection refused", err, out)
 		}
@@ -136,14 +133,7 @@ func TestTLSSessionReuseLFTP(t *testing.T) {
 const ftplibReuseScript = `
 import ftplib, hashlib, os, socket, ssl, sys
 host, port, cafile, work, user, password, version, epsv, stock = sys.argv[1:10]
-
-class ResumingFTP_TLS(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
-
+` + support.FtplibResumingTLS + `
 c = ssl.create_default_context(cafile=cafile)
 c.check_hostname = False
 c.minimum_version = c.maximum_version = getattr(ssl.TLSVersion, version)

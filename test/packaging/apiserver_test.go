@@ -2,8 +2,6 @@ package packaging
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,42 +10,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // TestAgainstAPIServer sends what users apply to a real kube-apiserver (envtest): the CRD from config/crd/bases
 // installed, every sample must be accepted with its defaults and CEL rules applied, an invalid one refused, and every
 // object the chart and config/default render must pass a strict server-side dry run (no unknown field, valid RBAC).
 func TestAgainstAPIServer(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
-			t.Fatal("KUBEBUILDER_ASSETS is not set (make test-packaging sets it)")
-		}
-		t.Skip("KUBEBUILDER_ASSETS is not set: run make test-packaging")
-	}
+	requiredEnv(t, "KUBEBUILDER_ASSETS")
 	samplesObjs, _ := samples(t)
 	chart := helmTemplate(t)
 	kust := kustomizeBuild(t, "config/default")
 	watching := helmTemplate(t, "--set", "watchNamespaces={samples}")
 	install := installYAML(t, "registry.example/ftp-operator:v0.0.0-test")
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root(t), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stopping envtest: %v", err)
-		}
-	})
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := support.EnvtestFor(t, support.EnvtestOptions{})
+	cfg, c := env.Config, env.Client
 	ctx := context.Background()
 	for _, ns := range []string{"samples", namespace} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {

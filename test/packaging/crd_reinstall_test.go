@@ -2,8 +2,6 @@ package packaging
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,10 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // TestCRDReinstallStory follows README's "Reinstalling and the CRD" with real helm install/uninstall on a real API
@@ -22,35 +19,17 @@ import (
 // annotations let the release take it over; helm uninstall keeps it (crds.keep); another release name is refused
 // until re-annotated; with crds.keep=false helm uninstall deletes it.
 func TestCRDReinstallStory(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
-			t.Fatal("KUBEBUILDER_ASSETS is not set (make test-packaging sets it)")
-		}
-		t.Skip("KUBEBUILDER_ASSETS is not set: run make test-packaging")
-	}
+	requiredEnv(t, "KUBEBUILDER_ASSETS")
 	helm := tool(t, "HELM", "helm")
 	// As kubectl apply -f install.yaml would leave it: the CRD without Helm's metadata.
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join(root(t), "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env := support.EnvtestFor(t, support.EnvtestOptions{})
 	scheme := runtime.NewScheme()
 	_ = apiextensionsv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(env.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["admin"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "admin"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := support.Kubeconfig(t, env.Env, "admin")
 	h := func(args ...string) (string, error) {
 		t.Helper()
 		out, err := runErr(t, helm, append(args, "--kubeconfig", kubeconfig)...)

@@ -1,15 +1,13 @@
 package packaging
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,25 +28,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testManagerRBAC installs the chart's ServiceAccount, ClusterRole and leader-election Role for real, then runs the
 // real manager binary as that ServiceAccount (a token, no admin rights) with the chart's flags. The manager must
@@ -61,13 +42,7 @@ func testManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []un
 // runManagerRBAC runs the manager of release rel (installed in relNS) as its ServiceAccount and checks it serves an
 // FTPServer in ns; when other is set, it must leave an FTPServer in namespace other alone (watchNamespaces).
 func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []unstructured.Unstructured, rel, relNS, ns, other string) {
-	bin := os.Getenv("FTP_OPERATOR_BIN")
-	if bin == "" {
-		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
-			t.Fatal("FTP_OPERATOR_BIN is not set (make test-packaging builds the binary and sets it)")
-		}
-		t.Skip("FTP_OPERATOR_BIN is not set: run make test-packaging")
-	}
+	bin := requiredEnv(t, "FTP_OPERATOR_BIN") // make test-packaging builds the binary
 	ctx := context.Background()
 	var sa string
 	for _, o := range chart {
@@ -108,10 +83,15 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
 	var run []string
+	var metricsAddr string // with --metrics-secure=true: scraped below, with the chart's metrics RBAC
 	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--metrics-bind-address="):
 			a = "--metrics-bind-address=0"
+			if slices.Contains(args, "--metrics-secure=true") {
+				metricsAddr = fmt.Sprintf("127.0.0.1:%d", support.FreePort(t))
+				a = "--metrics-bind-address=" + metricsAddr
+			}
 		case strings.HasPrefix(a, "--health-probe-bind-address="):
 			a = "--health-probe-bind-address=0"
 		case a == "--ftpd-image=$(FTPD_IMAGE)":
@@ -120,27 +100,11 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 		run = append(run, a)
 	}
 	run = append(run, "--leader-election-namespace="+relNS)
-	var logs syncBuffer
+	var logs support.SyncBuffer
 	cmd := exec.Command(bin, run...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("manager log:\n%s", logs.String())
-		}
-	})
+	exited := support.StartProcess(t, cmd, func() string { return "manager log:\n" + logs.String() })
 
 	for _, n := range []string{ns, other} {
 		if n == "" {
@@ -234,6 +198,9 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 		if len(got.Status.Conditions) > 0 || len(svcs.Items) > 0 {
 			t.Errorf("the manager watching %s served an FTPServer in %s: %d conditions, %d Services", ns, other, len(got.Status.Conditions), len(svcs.Items))
 		}
+	}
+	if metricsAddr != "" {
+		checkSecureMetrics(t, cs, chart, rel, relNS, metricsAddr)
 	}
 	if l := logs.String(); strings.Contains(l, "forbidden") {
 		t.Errorf("the manager was refused something; the ClusterRole lacks a rule:\n%s", l)

@@ -105,13 +105,15 @@ func TestMakeRelease(t *testing.T) {
 		if cfg.OS != "linux" || cfg.Architecture != arch {
 			t.Errorf("%s: config says %s/%s", arch, cfg.OS, cfg.Architecture)
 		}
-		bin := fileInLayer(t, blob("image", man.Layers[0].Digest), "ftp-operator")
-		f, err := elf.NewFile(bytes.NewReader(bin))
-		if err != nil {
-			t.Fatalf("%s: /ftp-operator: %v", arch, err)
-		}
-		if f.Machine != machines[arch] {
-			t.Errorf("%s image holds a %s binary", arch, f.Machine)
+		for _, name := range []string{"ftp-operator", "kubectl-ftp"} {
+			bin := fileInLayer(t, blob("image", man.Layers[0].Digest), name)
+			f, err := elf.NewFile(bytes.NewReader(bin))
+			if err != nil {
+				t.Fatalf("%s: /%s: %v", arch, name, err)
+			}
+			if f.Machine != machines[arch] {
+				t.Errorf("%s image holds a %s /%s", arch, f.Machine, name)
+			}
 		}
 		t.Logf("linux/%s manifest %s, layer %d bytes compressed", arch, m.Digest, len(blob("image", man.Layers[0].Digest)))
 	}

@@ -138,6 +138,7 @@ func TestManagerContract(t *testing.T) {
 		"--ftpd-image-pull-policy=IfNotPresent",
 		"--leader-elect=true",
 		"--metrics-bind-address=:8080",
+		"--metrics-secure=true",
 		"--health-probe-bind-address=:8081",
 	}
 	if !slices.Equal(args, want) {
@@ -220,7 +221,9 @@ func TestChartValues(t *testing.T) {
 				t.Errorf("ServiceMonitor selects %s=%s, the metrics Service has %v", k, v, svc.GetLabels())
 			}
 		}
-		if got := string(field(t, sm, "spec", "endpoints")); !strings.Contains(got, `"port":"metrics"`) || !strings.Contains(got, `"scheme":"http"`) {
+		// metrics.secure (the default): HTTPS with Prometheus's own token.
+		if got := string(field(t, sm, "spec", "endpoints")); !strings.Contains(got, `"port":"metrics"`) || !strings.Contains(got, `"scheme":"https"`) ||
+			!strings.Contains(got, `"bearerTokenFile":"/var/run/secrets/kubernetes.io/serviceaccount/token"`) || !strings.Contains(got, `"tlsConfig":{"insecureSkipVerify":true}`) {
 			t.Errorf("endpoints %s", got)
 		}
 		if sm.GetLabels()["release"] != "prom" {

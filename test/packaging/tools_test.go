@@ -49,6 +49,20 @@ func tool(t *testing.T, env, name string) string {
 	return ""
 }
 
+// requiredEnv returns $name. Without it the test is skipped, or fails under make test-packaging
+// (PACKAGING_TOOLS_REQUIRED=1), which sets it.
+func requiredEnv(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("PACKAGING_TOOLS_REQUIRED") == "1" {
+			t.Fatalf("%s is not set (make test-packaging sets it)", name)
+		}
+		t.Skipf("%s is not set: run make test-packaging", name)
+	}
+	return v
+}
+
 // run executes a tool in the repository and returns its stdout; a failure ends the test with stderr.
 func run(t *testing.T, bin string, args ...string) []byte {
 	t.Helper()

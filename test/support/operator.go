@@ -69,19 +69,24 @@ func moduleRoot() (string, error) {
 // Kubeconfig writes a kubeconfig of a system:masters user of env into the test's temporary folder.
 func Kubeconfig(t testing.TB, env *envtest.Environment, user string) string {
 	t.Helper()
-	u, err := env.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, b, 0o600); err != nil {
+	if err := WriteKubeconfig(env, user, kc); err != nil {
 		t.Fatal(err)
 	}
 	return kc
+}
+
+// WriteKubeconfig writes a kubeconfig of a new system:masters user of env to path.
+func WriteKubeconfig(env *envtest.Environment, user, path string) error {
+	u, err := env.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	b, err := u.KubeConfig()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }
 
 // OperatorProcess is `ftp-operator manager` running as a process of its own, so that a test can kill it with

@@ -1,5 +1,10 @@
-// Package support holds test helpers shared by the controller tests and the operator benchmarks: MetalLB's
-// controller as a real load balancer against envtest, and a real FTP engine on loopback with a raw PASV probe.
+// Package support is the one place for test start-up, used by every suite (controllers, kubectl-ftp, integration,
+// packaging, chaos, e2e), the operator benchmarks and the demo: a real kube-apiserver and etcd with the CRD
+// (StartEnvtest, EnvtestFor, EnvtestMain) and managers that share it (ManagerOptions), MetalLB's controller as a
+// real load balancer, `ftp-operator manager` as a process, a real FTP engine on loopback with a raw control-channel
+// dialog (StartEngine, ControlDialog, PASVReply), polling (Eventually, WaitFor), free ports and kubeconfigs.
+// Certificates come from internal/testcert and passive ranges from internal/portrange/portrangetest, which the
+// engine's own package tests can import too (this package imports the engine, so they cannot import it).
 package support
 
 import (
@@ -49,18 +54,7 @@ func (m MetalLB) Start(t testing.TB, env *envtest.Environment, c client.Client) 
 	if err := c.Create(ctx, pool); err != nil && !strings.Contains(err.Error(), "already exists") {
 		t.Fatal(err)
 	}
-	user, err := env.AddUser(envtest.User{Name: "metallb", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kc := Kubeconfig(t, env, "metallb")
 	logs, err := os.Create(filepath.Join(t.TempDir(), "metallb.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,12 +91,21 @@ func tail(s string, n int) string {
 // FreePort is a loopback TCP port that the OS just said is free.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := FreeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// FreeLoopbackPort is FreePort for programs (the demo, the benchmark harness) rather than tests.
+func FreeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // EngineUser and EnginePassword log in to StartEngine's server.
@@ -152,37 +155,51 @@ func StartEngineWith(t testing.TB, configure func(*ftpd.Server)) (*ftpd.Server, 
 
 // PASVReply logs in to StartEngine's server on a fresh session and returns the reply to PASV.
 func PASVReply(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	replies, err := ControlDialog(addr, "USER "+EngineUser, "PASS "+EnginePassword, "PASV")
 	if err != nil {
 		return "", err
 	}
+	return replies[2], nil
+}
+
+// ControlDialog opens a control connection to addr, reads the greeting, and sends each command in turn, reading
+// its reply whatever it is. It returns the final line of each reply (such as "227 Entering Passive Mode (...)"),
+// one per command, or the first error. The whole dialog has 10 seconds.
+func ControlDialog(addr string, cmds ...string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
 	read := func() (string, error) {
-		for {
+		for range 64 {
 			line, err := r.ReadString('\n')
 			if err != nil {
-				return line, err
+				return "", err
 			}
 			if len(line) >= 4 && line[3] == ' ' {
 				return strings.TrimSpace(line), nil
 			}
 		}
+		return "", fmt.Errorf("reply of more than 64 lines")
 	}
 	if _, err := read(); err != nil {
-		return "", err
+		return nil, fmt.Errorf("greeting: %w", err)
 	}
-	for _, cmd := range []string{"USER " + EngineUser, "PASS " + EnginePassword, "PASV"} {
+	var replies []string
+	for _, cmd := range cmds {
 		if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
-			return "", err
+			return replies, err
 		}
 		line, err := read()
-		if err != nil || cmd == "PASV" {
-			return line, err
+		if err != nil {
+			return replies, fmt.Errorf("reply to %s: %w", strings.Fields(cmd)[0], err)
 		}
+		replies = append(replies, line)
 	}
-	return "", nil
+	return replies, nil
 }
 
 // UseEnvtestAssets points KUBEBUILDER_ASSETS at the kube-apiserver and etcd that hack/envtest-assets.sh caches in

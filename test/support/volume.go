@@ -6,12 +6,31 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
+
+// ServeUsersSecret mounts the operator's users Secret s in dir as the kubelet does (MountUsersSecret) and starts a
+// real engine (StartEngineWith) that authenticates against it, until the test ends. It returns the engine's control
+// address. Mount a newer Secret into dir with MountUsersSecret and the engine sees it at the next login.
+func ServeUsersSecret(t testing.TB, dir string, s *corev1.Secret) string {
+	t.Helper()
+	usersFile, err := MountUsersSecret(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := ftpd.NewFileAuthenticator(usersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := StartEngineWith(t, func(e *ftpd.Server) { e.Auth = auth })
+	return addr
+}
 
 // MountUsersSecret writes the operator's users Secret into dir the way the kubelet updates a Secret volume: every
 // key is a symlink into ..data, and ..data is swapped atomically to a fresh timestamped folder, so a running engine

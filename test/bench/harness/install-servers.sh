@@ -8,7 +8,7 @@
 # on loopback, and stops it by PID. Prints DEST.
 set -euo pipefail
 
-DEST="${1:-$(cd "$(dirname "$0")/../.." && pwd)/bin/bench-peers}"
+DEST="${1:-$(cd "$(dirname "$0")/../../.." && pwd)/bin/bench-peers}"
 debs=(vsftpd pure-ftpd proftpd-core)
 libs=(curl libcap2 libpam0g libpam-modules libssl3 libwrap0 libcrypt1 libsodium23 libhiredis0.14 libmemcached11
 	libmemcachedutil2 libpcre2-8-0 libpcre2-posix3 libacl1 libidn2-0 zlib1g libncursesw6 libtinfo6)

@@ -81,7 +81,7 @@ func loadConfig() config {
 
 func main() {
 	engine := flag.String("engine", "bin/ftp-operator", "the engine binary")
-	peers := flag.String("peers", "bin/bench-peers/root", "unpacked Debian packages (hack/bench/install-servers.sh)")
+	peers := flag.String("peers", "bin/bench-peers/root", "unpacked Debian packages (test/bench/harness/install-servers.sh)")
 	out := flag.String("out", "docs/benchmarks.md", "markdown report")
 	png := flag.String("png", "docs/benchmarks.png", "chart")
 	opJSON := flag.String("operator", "", "JSON results of the operator benchmarks (test/bench), optional")

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
+	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // server is one FTP server under test, started by us in the foreground and stopped by PID.
@@ -37,16 +41,6 @@ const (
 	benchUser     = "ftpbench"
 	benchPassword = "bench"
 )
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // freeRange finds n consecutive ports, below the kernel's ephemeral range and outside Kubernetes' NodePort
 // range, that nothing listens on (checked by binding each one on all interfaces).
@@ -88,7 +82,7 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 	used := map[int]bool{}
 	freshPort := func() (int, error) {
 		for i := 0; i < 100; i++ {
-			p, err := freePort()
+			p, err := support.FreeLoopbackPort()
 			if err != nil {
 				return 0, err
 			}
@@ -118,19 +112,13 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 		return nil, err
 	}
 	s.Ours, s.MLSD = true, true
-	users := filepath.Join(etc, "ours-users.yaml")
-	if err := os.WriteFile(users, []byte(fmt.Sprintf("users:\n  - name: %s\n    password: %s\n    home: /bench\n    access: ReadWrite\n", benchUser, benchPassword)), 0o600); err != nil {
-		return nil, err
-	}
 	health, err := freshPort()
 	if err != nil {
 		return nil, err
 	}
-	s.argv = []string{engine, "ftpd", "--listen", fmt.Sprintf("127.0.0.1:%d", s.Port), "--root", w.root,
-		"--users", users, "--passive-ports", fmt.Sprintf("%d-%d", s.PasvLo, s.PasvHi), "--passive-host", "127.0.0.1",
-		"--public-address", "127.0.0.1", "--health-listen", fmt.Sprintf("127.0.0.1:%d", health), "--log-level", "warn",
-		"--lockout-threshold", "1000000", "--max-sessions", "-1", "--max-sessions-per-ip", "-1"}
-	s.Version = versionOf(engine, "--version")
+	if err := s.configureOurs(engine, etc, w.root, health); err != nil {
+		return nil, err
+	}
 	out = append(out, s)
 
 	// vsftpd 3: standalone, foreground, PAM login of the system user (Debian's /etc/pam.d/other: pam_unix).
@@ -196,6 +184,38 @@ func configure(w *workspace, engine, peers string, pasvSize int) ([]*server, err
 	s.Version = debVersion(peers, "proftpd-core")
 	out = append(out, s)
 	return out, nil
+}
+
+// configureOurs writes our engine's users file into etc and sets its command line: the engine binary's ftpd
+// subcommand with the arguments of engineConfig.
+func (s *server) configureOurs(engine, etc, root string, health int) error {
+	users := filepath.Join(etc, "ours-users.yaml")
+	doc, err := ftpd.UsersFile{Users: []ftpd.UserEntry{{Name: benchUser, Password: benchPassword, Home: "/bench", Access: ftpd.ReadWrite}}}.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(users, doc, 0o600); err != nil {
+		return err
+	}
+	s.argv = append([]string{engine, "ftpd"}, engineConfig(s, root, users, health).Args()...)
+	s.Version = versionOf(engine, "--version")
+	return nil
+}
+
+// engineConfig is our engine's configuration in the benchmark: on loopback, with the limits that would stop a
+// benchmark (sessions per IP, lockout of a user that logs in 10,000 times) out of the way.
+func engineConfig(s *server, root, users string, health int) engineconfig.Config {
+	c := engineconfig.Default()
+	c.Listen = fmt.Sprintf("127.0.0.1:%d", s.Port)
+	c.HealthListen = fmt.Sprintf("127.0.0.1:%d", health)
+	c.Root, c.Users = root, users
+	c.Passive.Ports = ftpd.PortRange{Start: int32(s.PasvLo), End: int32(s.PasvHi)}
+	c.Passive.Host = "127.0.0.1"
+	c.Address.Static = "127.0.0.1"
+	c.LogLevel = "warn"
+	c.Limits.LockoutThreshold = 1000000
+	c.Limits.MaxSessions, c.Limits.MaxSessionsPerIP = -1, -1
+	return c
 }
 
 func debVersion(peers, pkg string) string {
