@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/opmetrics"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 )
 
@@ -28,7 +29,7 @@ func TestOperatorMetrics(t *testing.T) {
 	waitCondition(t, ns, "huge", ftpv1.ConditionStalled, metav1.ConditionTrue, ftpv1.ReasonCountExceedsPool)
 	// The cache the metrics list from has seen the statuses: wait until it counts the stalled server.
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewMetrics(op.rec, "v1.2.3-test"))
+	reg.MustRegister(opmetrics.New(op.rec.Allocator, op.rec.Client, "v1.2.3-test"))
 	eventually(t, 10*time.Second, "the metrics to see every status", func() (bool, error) {
 		mfs, err := reg.Gather()
 		if err != nil {

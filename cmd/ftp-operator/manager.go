@@ -26,6 +26,7 @@ import (
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/logformat"
+	"github.com/ftp-operator/ftp-operator/internal/opmetrics"
 	"github.com/ftp-operator/ftp-operator/internal/portalloc"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
@@ -143,7 +144,7 @@ func runManager(ctx context.Context, args []string) error {
 		return fmt.Errorf("setting up the FTPServer controller: %w", err)
 	}
 	// Served on --metrics-bind-address with controller-runtime's own metrics.
-	if err := ctrlmetrics.Registry.Register(controllers.NewMetrics(rec, version)); err != nil {
+	if err := ctrlmetrics.Registry.Register(opmetrics.New(rec.Allocator, rec.Client, version)); err != nil {
 		return fmt.Errorf("registering the operator's metrics: %w", err)
 	}
 	ctrl.Log.WithName("setup").Info("starting manager", "version", version, "passivePortPool", r.String(), "maxPortsPerNamespace", *nsLimit, "ftpdImage", *image)

@@ -22,8 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/ftp-operator/ftp-operator/controllers"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/opmetrics"
 )
 
 // recorder is a prometheus.Registerer that keeps the collectors it is given, so that their descriptions (every
@@ -36,13 +36,13 @@ func (r *recorder) Unregister(prometheus.Collector) bool    { return false }
 
 var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
-// exportedMetrics lists the names of the series the operator (controllers.NewMetrics) and the engine
+// exportedMetrics lists the names of the series the operator (opmetrics.New) and the engine
 // (ftpd.NewMetrics) export, from the collectors' own descriptions; histograms add _bucket, _sum and _count.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	rec := &recorder{}
 	ftpd.NewMetrics(rec)
-	rec.cs = append(rec.cs, controllers.NewMetrics(&controllers.FTPServerReconciler{}, "test"))
+	rec.cs = append(rec.cs, opmetrics.New(nil, nil, "test"))
 	names := map[string]bool{}
 	for _, c := range rec.cs {
 		ch := make(chan *prometheus.Desc, 64)
