@@ -422,6 +422,11 @@ func secretNames(o client.Object) []string {
 	if srv.Spec.TLS != nil {
 		names = append(names, srv.Spec.TLS.SecretRef.Name)
 	}
+	if s3 := srv.Spec.Storage.S3; s3 != nil {
+		for n := range s3.SecretKeys() {
+			names = append(names, n)
+		}
+	}
 	slices.Sort(names)
 	return slices.Compact(names)
 }

@@ -202,7 +202,9 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 		}
 	}
-	if ed := srv.Spec.Storage.EmptyDirOrDefault(); ed != nil {
+	if s3 := srv.Spec.Storage.S3; s3 != nil {
+		setCondition(srv, ftpv1.ConditionStoragePersistent, true, ftpv1.ReasonObjectStorage, "files live in bucket %s at %s", s3.Bucket, s3.Endpoint)
+	} else if ed := srv.Spec.Storage.EmptyDirOrDefault(); ed != nil {
 		setCondition(srv, ftpv1.ConditionStoragePersistent, false, ftpv1.ReasonEmptyDir,
 			"files live in an emptyDir (sizeLimit %s) and are lost whenever the pod is replaced; set spec.storage.volumeClaimTemplate or persistentVolumeClaim to keep them",
 			ed.SizeLimit)
@@ -254,6 +256,11 @@ func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTP
 	if srv.Spec.TLS != nil {
 		n := srv.Spec.TLS.SecretRef.Name
 		want[n] = append(want[n], corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+	}
+	if s3 := srv.Spec.Storage.S3; s3 != nil {
+		for n, keys := range s3.SecretKeys() {
+			want[n] = append(want[n], keys...)
+		}
 	}
 	var missing []string
 	for name, keys := range want {

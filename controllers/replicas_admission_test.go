@@ -46,6 +46,12 @@ func TestAdmissionRefusesBadReplicas(t *testing.T) {
 			s.Spec.Replicas = ptr.To[int32](2)
 			s.Spec.Storage = ftpv1.Storage{PersistentVolumeClaim: &ftpv1.PersistentVolumeClaimRef{ClaimName: "shared"}}
 		}, ""},
+		{"three replicas on object storage", func(s *ftpv1.FTPServer) {
+			s.Spec.Replicas = ptr.To[int32](3)
+			s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](3)}
+			s.Spec.Storage = ftpv1.Storage{S3: &ftpv1.S3Storage{Endpoint: "https://s3.example.com", Bucket: "drop",
+				CredentialsSecretRef: ftpv1.LocalObjectReference{Name: "s3-creds"}}}
+		}, ""},
 		{"one replica keeps the emptyDir default", func(s *ftpv1.FTPServer) { s.Spec.Replicas = ptr.To[int32](1) }, ""},
 		{"replicas 0", replicas(0), "spec.replicas in body should be greater than or equal to 1"},
 		{"replicas 17", replicas(17), "spec.replicas in body should be less than or equal to 16"},

@@ -114,7 +114,7 @@ func runFTPD(ctx context.Context, args []string) error {
 // configuration names (users file, certificate, transfer log). metrics may be nil.
 func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Metrics) (*ftpd.Server, []io.Closer, error) {
 	var closers []io.Closer
-	if fi, err := os.Stat(cfg.Root); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(cfg.Root); !cfg.S3.Enabled() && (err != nil || !fi.IsDir()) {
 		return nil, nil, fmt.Errorf("--root %s: not a directory", cfg.Root)
 	}
 	auth, err := ftpd.NewFileAuthenticator(cfg.Users)
@@ -150,6 +150,13 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		Logger:           logger,
 		Metrics:          metrics,
 	}
+	if cfg.S3.Enabled() {
+		st, err := newS3Storage(cfg.S3)
+		if err != nil {
+			return nil, nil, err
+		}
+		srv.Storage = st
+	}
 	if cfg.TLS.Cert != "" {
 		cr, err := ftpd.NewCertReloader(cfg.TLS.Cert, cfg.TLS.Key)
 		if err != nil {
@@ -179,7 +186,7 @@ func healthServer(addr string, srv *ftpd.Server, reg *prometheus.Registry) *http
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !srv.Serving() {
 			http.Error(w, "not serving", http.StatusServiceUnavailable)
 			return
@@ -187,6 +194,12 @@ func healthServer(addr string, srv *ftpd.Server, reg *prometheus.Registry) *http
 		if a, ok := srv.Auth.(*ftpd.FileAuthenticator); ok && !a.Ready() {
 			http.Error(w, "users not loaded", http.StatusServiceUnavailable)
 			return
+		}
+		if h, ok := srv.Storage.(storageHealth); ok {
+			if err := h.Health(r.Context()); err != nil {
+				http.Error(w, "storage unavailable: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -32,9 +32,9 @@ func rootAndUsers(t *testing.T) (dir, root, users string) {
 	return dir, root, users
 }
 
-// startFTPD runs the ftpd subcommand with one user (acme/p4ss) and the extra arguments until the returned cancel,
+// startLocalFTPD runs the ftpd subcommand with one user (acme/p4ss) and the extra arguments until the returned cancel,
 // and waits for /readyz. It returns the control and health addresses.
-func startFTPD(t *testing.T, extra ...string) (ctl, health string, cancel func() error) {
+func startLocalFTPD(t *testing.T, extra ...string) (ctl, health string, cancel func() error) {
 	t.Helper()
 	_, root, users := rootAndUsers(t)
 	ctl, health = freeAddr(t), freeAddr(t)
@@ -119,7 +119,7 @@ func TestFTPDServesTheSliceOfItsOrdinal(t *testing.T) {
 	slice0 := grant.First(4)
 	want := slice0.Shift(2)
 	t.Setenv(engineconfig.PodNameEnv, "ftp-2")
-	ctl, health, _ := startFTPD(t, "--passive-ports", slice0.String(), "--passive-slice-by-ordinal")
+	ctl, health, _ := startLocalFTPD(t, "--passive-ports", slice0.String(), "--passive-slice-by-ordinal")
 	c, r := login(t, ctl)
 	seen := map[int32]bool{}
 	for range 8 {
@@ -162,7 +162,7 @@ func TestFTPDRefusesAPodNameWithoutOrdinal(t *testing.T) {
 // context), /readyz answers 503 at once, so the pod leaves the Services' endpoints, while /healthz stays 200 (the
 // kubelet must not kill a draining pod) and a running upload still completes with 226 and its bytes.
 func TestReadyzFalseAtOnceOnSIGTERMWhileTransfersFinish(t *testing.T) {
-	ctl, health, cancel := startFTPD(t, "--passive-ports", portrangetest.Free(t, 4).String(), "--shutdown-timeout", "20s")
+	ctl, health, cancel := startLocalFTPD(t, "--passive-ports", portrangetest.Free(t, 4).String(), "--shutdown-timeout", "20s")
 	c, r := login(t, ctl)
 	port := epsvPort(t, c, r)
 	data, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))

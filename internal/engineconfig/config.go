@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ type Config struct {
 	// Listen is the control connection address; ImplicitListen serves implicit FTPS (TLS.Mode Implicit only);
 	// HealthListen serves /healthz, /readyz and /metrics ("" disables it).
 	Listen, ImplicitListen, HealthListen string
-	// Root is the directory holding the users' homes (required).
+	// Root is the directory holding the users' homes (required unless S3 is set, which replaces it).
 	Root string
 	// Users is the path of the users file (ftpd.UsersFile, YAML or JSON), re-read when it changes (required).
 	Users string
@@ -34,6 +35,8 @@ type Config struct {
 	TLS           TLS
 	ProxyProtocol ProxyProtocol
 	Limits        Limits
+	// S3 keeps the users' files in an S3-compatible bucket instead of under Root (Endpoint "" = local disk).
+	S3 S3
 
 	// ActiveMode allows PORT/EPRT (only to the client's own IP, never to ports below 1024).
 	ActiveMode bool
@@ -51,6 +54,26 @@ type Config struct {
 	// Room for what crosses this boundary next (storage backends, HA slices): add the field here and its flag in
 	// flags.go; the round-trip test fails until both are there.
 }
+
+// S3 is object storage for the users' files: each home is the key prefix Prefix/<home>/ of Bucket. The
+// credentials come from two files (mounted Secret keys, re-read when they change) or, when both are empty, from
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment; never from an argument.
+type S3 struct {
+	// Endpoint is the S3 URL, http(s)://host[:port]; "" keeps files on local disk under Root.
+	Endpoint string
+	Bucket   string
+	Prefix   string
+	Region   string
+	// ForcePathStyle addresses the bucket as Endpoint/Bucket (MinIO, SeaweedFS, Ceph) instead of as a host name.
+	ForcePathStyle bool
+	// AccessKeyIDFile and SecretAccessKeyFile hold the credentials (set both, or neither).
+	AccessKeyIDFile, SecretAccessKeyFile string
+	// CABundle is a PEM file of the CAs that verify an https endpoint ("" = the system's).
+	CABundle string
+}
+
+// Enabled reports whether files live in S3.
+func (s S3) Enabled() bool { return s.Endpoint != "" }
 
 // Passive is the passive-mode data connection setup.
 type Passive struct {
@@ -188,8 +211,11 @@ func Default() Config {
 
 // Validate reports the first setting the engine cannot run with, named by its flag.
 func (c Config) Validate() error {
-	if c.Root == "" || c.Users == "" {
-		return errors.New("--root and --users are required")
+	if c.Users == "" || c.Root == "" && !c.S3.Enabled() {
+		return errors.New("--root and --users are required (--s3-endpoint replaces --root)")
+	}
+	if err := c.S3.validate(); err != nil {
+		return err
 	}
 	if err := c.Passive.Ports.Validate(); err != nil {
 		return fmt.Errorf("--passive-ports: %w", err)
@@ -227,6 +253,26 @@ func (c Config) Validate() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	return nil
+}
+
+func (s S3) validate() error {
+	if !s.Enabled() {
+		if s != (S3{}) {
+			return errors.New("--s3-bucket, --s3-prefix, --s3-region and the other --s3 flags need --s3-endpoint")
+		}
+		return nil
+	}
+	if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("--s3-endpoint %q: want http(s)://host[:port]", s.Endpoint)
+	}
+	if s.Bucket == "" {
+		return errors.New("--s3-bucket is required with --s3-endpoint")
+	}
+	if (s.AccessKeyIDFile == "") != (s.SecretAccessKeyFile == "") {
+		return errors.New("--s3-access-key-id-file and --s3-secret-access-key-file go together")
 	}
 	return nil
 }

@@ -83,6 +83,8 @@ func full() Config {
 		Limits: Limits{IdleTimeout: time.Minute, LoginTimeout: -1, DataTimeout: time.Second, MaxSessions: 7,
 			MaxSessionsPerIP: 3, BandwidthLimit: 1 << 20, LockoutThreshold: 9, LockoutBackoff: time.Hour},
 		ActiveMode: false, XferLog: "-", XferLogFormat: ftpd.XferLogJSON, FsyncUploads: true, LogLevel: "debug", ShutdownTimeout: time.Minute,
+		S3: S3{Endpoint: "https://s3.example.com:9000", Bucket: "b", Prefix: "p", Region: "r", ForcePathStyle: true,
+			AccessKeyIDFile: "/s/ak", SecretAccessKeyFile: "/s/sk", CABundle: "/s/ca.crt"},
 	}
 }
 
@@ -217,5 +219,47 @@ func TestPortsForTakesTheSliceOfTheOrdinal(t *testing.T) {
 	whole := Passive{Ports: ftpd.PortRange{Start: 31000, End: 31015}}
 	if got, err := whole.PortsFor(""); err != nil || got != whole.Ports {
 		t.Errorf("without slicing: %s, %v", got, err)
+	}
+}
+
+// FuzzS3RoundTrip: any valid S3 section → Args → Parse is the same Config.
+func FuzzS3RoundTrip(f *testing.F) {
+	f.Add("https://s3.example.com", "bucket", "tenants/a", "eu-west-1", true, "/s/ak", "/s/sk", "/s/ca.crt", "")
+	f.Add("http://127.0.0.1:8333/", "b-1", "", "", false, "", "", "", "/r")
+	f.Add("s3.example.com", "x", "=", ",", true, "a b", "c", "", "")
+	f.Fuzz(func(t *testing.T, endpoint, bucket, prefix, region string, pathStyle bool, akFile, skFile, ca, root string) {
+		c := valid()
+		c.Root = root
+		c.S3 = S3{Endpoint: endpoint, Bucket: bucket, Prefix: prefix, Region: region, ForcePathStyle: pathStyle,
+			AccessKeyIDFile: akFile, SecretAccessKeyFile: skFile, CABundle: ca}
+		if c.Validate() != nil {
+			t.Skip()
+		}
+		roundTrip(t, c)
+	})
+}
+
+// An S3 section the engine cannot use is refused when the arguments are read, naming the flag.
+func TestParseRejectsBadS3(t *testing.T) {
+	base := []string{"--users=/u", "--s3-endpoint=https://s3.example.com", "--s3-bucket=b"}
+	if _, err := Parse(base, io.Discard); err != nil {
+		t.Fatalf("S3 without --root: %v", err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--root=/r", "--users=/u", "--s3-bucket=b"}, "need --s3-endpoint"},
+		{[]string{"--users=/u", "--s3-endpoint=https://s3.example.com"}, "--s3-bucket is required"},
+		{[]string{"--users=/u", "--s3-endpoint=s3.example.com", "--s3-bucket=b"}, "--s3-endpoint"},
+		{[]string{"--users=/u", "--s3-endpoint=https://s3.example.com/path", "--s3-bucket=b"}, "--s3-endpoint"},
+		{[]string{"--users=/u", "--s3-endpoint=https://user:secret@s3.example.com", "--s3-bucket=b"}, "--s3-endpoint"},
+		{append(base, "--s3-access-key-id-file=/ak"), "go together"},
+		{[]string{"--s3-endpoint=https://s3.example.com", "--s3-bucket=b"}, "--root and --users"},
+	} {
+		_, err := Parse(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want one naming %q", tt.args, err, tt.want)
+		}
 	}
 }

@@ -340,6 +340,9 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 			c.ImplicitListen = fmt.Sprintf(":%d", ContainerImplicitPort)
 		}
 	}
+	if s3, ok := s3Engine(srv); ok {
+		c.Root, c.S3 = "", s3
+	}
 	return c
 }
 
@@ -463,6 +466,9 @@ func volumes(srv *ftpv1.FTPServer) ([]corev1.Volume, []corev1.VolumeMount) {
 	mounts := []corev1.VolumeMount{
 		{Name: "data", MountPath: dataDir},
 		{Name: "users", MountPath: UsersDir, ReadOnly: true},
+	}
+	if s3Vols, s3Mounts := s3Volumes(srv); s3Vols != nil { // files in a bucket: no data volume
+		vols, mounts = append(vols[1:], s3Vols...), append(mounts[1:], s3Mounts...)
 	}
 	if tls := srv.Spec.TLS; tls != nil {
 		vols = append(vols, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
