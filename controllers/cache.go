@@ -16,8 +16,8 @@ import (
 // ownedKinds are the kinds of the children of an FTPServer. The manager caches them only with render's
 // managed-by label.
 func ownedKinds() []client.Object {
-	return []client.Object{&corev1.Service{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.ServiceAccount{},
-		&rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}, &corev1.Secret{}}
+	return append([]client.Object{&corev1.Service{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.ServiceAccount{},
+		&rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}, &corev1.Secret{}}, replicaKinds...)
 }
 
 // ScopeCache narrows what the manager keeps in memory to what the operator owns, so that its memory does not grow

@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,9 +92,9 @@ var deletions = predicate.Funcs{
 
 // The manager's permissions, each verb used: children are created on the first pass and then written only by
 // server-side apply (patch), never updated, and deleted only when they are a namespace's engine identity (its
-// ServiceAccount, Role and RoleBinding have no owner; owner references make Kubernetes delete every other child);
-// the FTPServer itself is only read, and its status patched once per pass. Secrets are written only for the users
-// Secret.
+// ServiceAccount, Role and RoleBinding have no owner) or left behind by a change of spec.replicas (below); owner
+// references make Kubernetes delete every other child. The FTPServer itself is only read, and its status patched
+// once per pass. Secrets are written only for the users Secret.
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ftpoperator.io,resources=ftpservers/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims;secrets;configmaps,verbs=get;list;watch;create;patch
@@ -101,6 +102,13 @@ var deletions = predicate.Funcs{
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// Several replicas (replicas.go): a StatefulSet and a PodDisruptionBudget. delete is used only for the children
+// that a change of spec.replicas leaves behind: the workload of the other kind, the PodDisruptionBudget, and the
+// Services of pods the server no longer runs.
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -143,7 +151,9 @@ func (r *FTPServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	for _, phase := range []func(context.Context, *pass) error{
 		r.reconcilePorts,
 		r.reconcileSupport,
+		r.prunePodServices,
 		r.reconcileService,
+		r.reconcilePodServices,
 		r.reconcileWorkload,
 		r.reconcileAddress,
 	} {
@@ -220,7 +230,7 @@ func setCondition(srv *ftpv1.FTPServer, typ string, ok bool, reason, format stri
 // stallReasons are the reasons that no retry fixes: a person must free ports, rename an object or create a Secret.
 var stallReasons = []string{ftpv1.ReasonPoolExhausted, ftpv1.ReasonRangeUnavailable, ftpv1.ReasonPortConflict,
 	ftpv1.ReasonNotOwned, ftpv1.ReasonSecretMissing, ftpv1.ReasonNodePortsExhausted, ftpv1.ReasonNamespaceLimit,
-	ftpv1.ReasonServiceRefused, ftpv1.ReasonCountExceedsPool}
+	ftpv1.ReasonServiceRefused, ftpv1.ReasonCountExceedsPool, ftpv1.ReasonStorageNotShared}
 
 // keepTransitionTimes keeps the lastTransitionTime of every condition whose status is what it was before the pass:
 // a condition that flips and flips back within one pass (a grant taken and given back) has not transitioned, and
@@ -331,6 +341,9 @@ var transitions = map[string]struct {
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonCreateContainerConfigError: {corev1.EventTypeWarning, ftpv1.ReasonCreateContainerConfigError},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonUnschedulable:              {corev1.EventTypeWarning, ftpv1.ReasonUnschedulable},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonClaimPending:               {corev1.EventTypeWarning, ftpv1.ReasonClaimPending},
+	ftpv1.ConditionSharedAddress + "/" + ftpv1.ReasonAddressesDiffer:            {corev1.EventTypeWarning, ftpv1.ReasonAddressesDiffer},
+	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonGrantMoved:                {corev1.EventTypeWarning, ftpv1.ReasonGrantMoved},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonStorageNotShared:           {corev1.EventTypeWarning, ftpv1.ReasonStorageNotShared},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {
@@ -410,6 +423,8 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&ftpv1.FTPServer{}).
 		Owns(&corev1.Service{}).
 		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata). // the users Secret; metadata only, like every Secret (ScopeCache)
 		Owns(&corev1.ConfigMap{}).
 		// The namespace's engine identity has no owner: a deletion wakes one server of the namespace to make it again.
@@ -441,6 +456,11 @@ func secretNames(o client.Object) []string {
 	}
 	if srv.Spec.TLS != nil {
 		names = append(names, srv.Spec.TLS.SecretRef.Name)
+	}
+	if s3 := srv.Spec.Storage.S3; s3 != nil {
+		for n := range s3.SecretKeys() {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	return slices.Compact(names)

@@ -197,8 +197,14 @@ func madeFor(obj client.Object, srv *ftpv1.FTPServer) bool {
 	return obj.GetLabels()[managedByLabel] == managedByValue
 }
 
-// serviceGrant is the passive range a Service exposes: its pasv-<port> ports, which must be contiguous.
+// serviceGrant is the passive range a Service records: its render.GrantAnnotation (a server with several replicas,
+// whose passive ports are on the Services of its pods, which are never read as records), else its pasv-<port>
+// ports, which must be contiguous.
 func serviceGrant(svc *corev1.Service) (portalloc.Range, bool) {
+	if a, ok := svc.Annotations[render.GrantAnnotation]; ok {
+		g, err := render.ParseGrantAnnotation(a)
+		return g, err == nil
+	}
 	var ports []int32
 	for _, p := range svc.Spec.Ports {
 		if p.Name == render.PassivePortName(p.Port) {

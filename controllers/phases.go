@@ -119,6 +119,12 @@ func (r *FTPServerReconciler) grantPorts(ctx context.Context, p *pass) error {
 			p.grant, c.recorded, c.span, holderName(srv, c.holder, false))
 	} else if old != nil && old.Reason == ftpv1.ReasonGrantCollision && previous != nil && *previous == p.grant {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantCollision, "%s", old.Message) // until the grant changes
+	} else if moved := previous != nil && previous.Size() != p.grant.Size() && previous.Start != p.grant.Start; moved {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantMoved,
+			"passive ports %s; %d ports did not fit at %d (the ports after %s are taken), so the server moved to a new range and its pods serve their slices of it",
+			p.grant, p.grant.Size(), previous.Start, previous)
+	} else if old != nil && old.Reason == ftpv1.ReasonGrantMoved && previous != nil && *previous == p.grant {
+		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonGrantMoved, "%s", old.Message) // until the grant changes
 	} else {
 		setCondition(srv, ftpv1.ConditionPortsAllocated, true, ftpv1.ReasonAllocated, "passive ports %s", p.grant)
 	}
@@ -147,11 +153,15 @@ func (r *FTPServerReconciler) renderService(p *pass) {
 	} else {
 		setCondition(srv, ftpv1.ConditionServiceAnnotationsAllowed, true, ftpv1.ReasonAnnotationsAllowed, "every annotation of spec.service.annotations is allowed")
 	}
-	if listeners := len(p.service.Spec.Ports); srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+	listeners := len(p.service.Spec.Ports)
+	if n := srv.Spec.ReplicasOrDefault(); n > 1 {
+		listeners = max(listeners, int(p.grant.Size()/n)) // each pod's Service carries its slice (replicas.go)
+	}
+	if srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
-			"the Service has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
+			"a Service of the server has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
 	} else {
-		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "%d Service ports", listeners)
+		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "at most %d ports per Service", listeners)
 	}
 }
 
@@ -193,7 +203,9 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 		}
 	}
-	if ed := srv.Spec.Storage.EmptyDirOrDefault(); ed != nil {
+	if s3 := srv.Spec.Storage.S3; s3 != nil {
+		setCondition(srv, ftpv1.ConditionStoragePersistent, true, ftpv1.ReasonObjectStorage, "files live in bucket %s at %s", s3.Bucket, s3.Endpoint)
+	} else if ed := srv.Spec.Storage.EmptyDirOrDefault(); ed != nil {
 		setCondition(srv, ftpv1.ConditionStoragePersistent, false, ftpv1.ReasonEmptyDir,
 			"files live in an emptyDir (sizeLimit %s) and are lost whenever the pod is replaced; set spec.storage.volumeClaimTemplate or persistentVolumeClaim to keep them",
 			ed.SizeLimit)
@@ -258,6 +270,11 @@ func (r *FTPServerReconciler) missingSecrets(ctx context.Context, p *pass) ([]st
 	if srv.Spec.TLS != nil {
 		n := srv.Spec.TLS.SecretRef.Name
 		want[n] = append(want[n], corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+	}
+	if s3 := srv.Spec.Storage.S3; s3 != nil {
+		for n, keys := range s3.SecretKeys() {
+			want[n] = append(want[n], keys...)
+		}
 	}
 	var missing []string
 	for name, keys := range want {
@@ -380,23 +397,34 @@ func conflictingNodePort(err error, svc *corev1.Service) (int32, bool) {
 	return 0, false
 }
 
-// reconcileWorkload applies the Deployment and reports whether its pod is available.
+// reconcileWorkload applies the Deployment (one replica) or the StatefulSet (several, replicas.go) and reports
+// whether its pods are available.
 func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) error {
 	srv := p.srv
 	missing, err := r.missingSecrets(ctx, p)
 	if err != nil {
 		return err
 	}
-	dep := render.Deployment(srv, p.grant, r.Render)
-	if err := r.apply(ctx, srv, dep); err != nil {
+	if why, err := r.unsharedClaim(ctx, srv); err != nil {
+		return err
+	} else if why != "" {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonStorageNotShared, "%s", why)
+		return errWait
+	}
+	st, err := r.applyWorkload(ctx, p)
+	if err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 	}
 	if len(missing) > 0 {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
 		return nil
 	}
-	if cur := dep; cur.Status.ObservedGeneration >= cur.Generation && cur.Status.AvailableReplicas > 0 && cur.Status.UpdatedReplicas == cur.Status.Replicas {
-		setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "the FTP server pod is available")
+	if st.current && st.avail > 0 {
+		if srv.Spec.HighlyAvailable() {
+			setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "%d of %d FTP server pods are ready", st.ready, srv.Spec.ReplicasOrDefault())
+		} else {
+			setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "the FTP server pod is available")
+		}
 		return nil
 	}
 	// Not available: the pod says why, in its own words (the pod watch brings us back when that changes).

@@ -90,7 +90,7 @@ func TestAdmissionRefusesInvalidSpecs(t *testing.T) {
 		{"two storage sources", func(s *ftpv1.FTPServer) {
 			s.Spec.Storage.PersistentVolumeClaim = &ftpv1.PersistentVolumeClaimRef{ClaimName: "data"}
 			s.Spec.Storage.EmptyDir = &corev1.EmptyDirVolumeSource{}
-		}, "storage takes only one of persistentVolumeClaim, volumeClaimTemplate and emptyDir"},
+		}, "storage takes only one of persistentVolumeClaim, volumeClaimTemplate, emptyDir and s3"},
 		{"PROXY protocol without trusted load balancers", func(s *ftpv1.FTPServer) { s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{} },
 			"spec.proxyProtocol.trustedCIDRs: Required value"},
 		{"PROXY protocol with a bad CIDR", func(s *ftpv1.FTPServer) {

@@ -13,7 +13,21 @@ import (
 // exposed and how many passive data ports it gets.
 // +kubebuilder:validation:XValidation:rule="(has(self.users) && size(self.users) > 0) || (has(self.usersFrom) && size(self.usersFrom) > 0)",message="spec needs users or usersFrom: a server nobody can log in to serves nothing"
 // +kubebuilder:validation:XValidation:rule="!has(self.passivePorts) || !has(self.passivePorts.multiplexing) || self.passivePorts.multiplexing != 'Enabled' || has(self.proxyProtocol) || (has(self.service) && has(self.service.type) && self.service.type == 'ClusterIP') || (has(self.service) && has(self.service.externalTrafficPolicy) ? self.service.externalTrafficPolicy == 'Local' : !(has(self.service) && has(self.service.type) && self.service.type == 'NodePort'))",message="passivePorts.multiplexing Enabled needs the real client addresses: set proxyProtocol, or service.externalTrafficPolicy Local (the default for a LoadBalancer); with Cluster, clients share the node's address and one could receive another's data"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.passivePorts.range) ? self.passivePorts.range.end - self.passivePorts.range.start + 1 : (has(self.passivePorts.count) ? self.passivePorts.count : 16)) >= self.replicas",message="spec.passivePorts must hold at least one port per replica: each pod owns an equal slice of the passive range; raise passivePorts.count (or widen passivePorts.range) or lower replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.passivePorts.range) ? self.passivePorts.range.end - self.passivePorts.range.start + 1 : (has(self.passivePorts.count) ? self.passivePorts.count : 16)) % self.replicas == 0",message="spec.passivePorts must split evenly across spec.replicas: each pod owns an equal, contiguous slice, so the number of passive ports (count, or the size of range; 16 by default) must be a multiple of replicas, such as count 16 with replicas 2, 4, 8 or 16"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && (has(self.storage.persistentVolumeClaim) || has(self.storage.s3) || (has(self.storage.volumeClaimTemplate) && has(self.storage.volumeClaimTemplate.accessModes) && 'ReadWriteMany' in self.storage.volumeClaimTemplate.accessModes)))",message="more than one replica needs shared storage, because every pod serves the same files: use a ReadWriteMany claim (storage.volumeClaimTemplate with accessModes [ReadWriteMany], or storage.persistentVolumeClaim naming one) or object storage; emptyDir and ReadWriteOnce claims hold files for one pod only"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || !has(self.passivePorts.multiplexing) || self.passivePorts.multiplexing != 'Enabled' || has(self.proxyProtocol) || (has(self.service.externalTrafficPolicy) && self.service.externalTrafficPolicy == 'Local')",message="passivePorts.multiplexing Enabled with more than one replica needs the real client addresses: set proxyProtocol (with several replicas externalTrafficPolicy defaults to Cluster, where clients share the node's address)"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || !has(self.service.type) || self.service.type != 'ClusterIP'",message="more than one replica needs spec.service.type LoadBalancer or NodePort: each pod's passive ports get a Service of their own, and ClusterIP Services cannot share one address"
 type FTPServerSpec struct {
+	// replicas is the number of FTP server pods, 1 to 16 (default 1). With more than one, the pods run in a
+	// StatefulSet, each owns an equal contiguous slice of the passive ports, and the storage must be shared; see
+	// docs/high-availability.md.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	Replicas *int32 `json:"replicas,omitempty"`
+
 	// users who may log in. Passwords come only from Secrets. For more than a few users, use usersFrom.
 	// +optional
 	// +listType=map
@@ -36,9 +50,9 @@ type FTPServerSpec struct {
 	// +optional
 	PodTemplate *PodTemplate `json:"podTemplate,omitempty"`
 
-	// storage is the volume that holds the files. Exactly one source may be set; without one the server uses
-	// an emptyDir of at most 1Gi, which loses every file when the pod goes away (the StoragePersistent condition
-	// warns of it).
+	// storage is where the files live: a volume, or an S3-compatible bucket (s3). At most one source may be set;
+	// without one the server uses an emptyDir of at most 1Gi, which loses every file when the pod goes away (the
+	// StoragePersistent condition warns of it).
 	// +optional
 	Storage Storage `json:"storage,omitempty"`
 
@@ -186,7 +200,7 @@ const (
 )
 
 // Storage is where the files live. At most one source may be set.
-// +kubebuilder:validation:XValidation:rule="[has(self.persistentVolumeClaim), has(self.volumeClaimTemplate), has(self.emptyDir)].filter(x, x).size() <= 1",message="storage takes only one of persistentVolumeClaim, volumeClaimTemplate and emptyDir"
+// +kubebuilder:validation:XValidation:rule="[has(self.persistentVolumeClaim), has(self.volumeClaimTemplate), has(self.emptyDir), has(self.s3)].filter(x, x).size() <= 1",message="storage takes only one of persistentVolumeClaim, volumeClaimTemplate, emptyDir and s3"
 type Storage struct {
 	// persistentVolumeClaim mounts an existing claim.
 	// +optional
@@ -201,6 +215,10 @@ type Storage struct {
 	// 1Gi; a pod that writes more is evicted, and its files are lost.
 	// +optional
 	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+
+	// s3 keeps the files in an S3-compatible bucket instead of a volume (see S3Storage).
+	// +optional
+	S3 *S3Storage `json:"s3,omitempty"`
 }
 
 // PersistentVolumeClaimRef names an existing PersistentVolumeClaim in the FTPServer's namespace.
@@ -267,9 +285,9 @@ func (t VolumeClaimTemplate) RetentionOrDefault() ClaimRetention {
 var DefaultEmptyDirSizeLimit = resource.MustParse("1Gi")
 
 // EmptyDirOrDefault is the emptyDir the server uses when storage names no claim: spec.storage.emptyDir with its
-// sizeLimit defaulted, or an emptyDir of DefaultEmptyDirSizeLimit. It is nil when a claim holds the files.
+// sizeLimit defaulted, or an emptyDir of DefaultEmptyDirSizeLimit. It is nil when a claim or a bucket holds the files.
 func (s Storage) EmptyDirOrDefault() *corev1.EmptyDirVolumeSource {
-	if s.PersistentVolumeClaim != nil || s.VolumeClaimTemplate != nil {
+	if s.PersistentVolumeClaim != nil || s.VolumeClaimTemplate != nil || s.S3 != nil {
 		return nil
 	}
 	ed := &corev1.EmptyDirVolumeSource{}
@@ -328,6 +346,12 @@ type ServiceSpec struct {
 	// holds node ports keeps them until it is recreated (Kubernetes does not release them).
 	// +optional
 	AllocateLoadBalancerNodePorts *bool `json:"allocateLoadBalancerNodePorts,omitempty"`
+
+	// routing is how passive ports reach their pod when replicas > 1: SharedAddress (the default) gives each pod a
+	// Service of its own slice on the control Service's address. Relay is planned (docs/high-availability.md).
+	// +optional
+	// +kubebuilder:default=SharedAddress
+	Routing ServiceRouting `json:"routing,omitempty"`
 }
 
 // LoadBalancerNodePorts is allocateLoadBalancerNodePorts with its default (false) applied.
@@ -545,6 +569,13 @@ type FTPServerStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// replicas is the number of FTP server pods that exist; readyReplicas those that are ready.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// readyReplicas is the number of FTP server pods ready to serve.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 }
 
 // Condition types.
@@ -652,6 +683,7 @@ const AnnotationReallocatePorts = "ftpoperator.io/reallocate-ports"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Passive Ports",type=string,JSONPath=`.status.passivePortRange`
+// +kubebuilder:printcolumn:name="Ready Pods",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type FTPServer struct {

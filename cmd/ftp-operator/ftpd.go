@@ -96,12 +96,16 @@ func runFTPD(ctx context.Context, args []string) error {
 	logger.Info("shutting down, draining transfers", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// The health server keeps serving while the sessions drain: /readyz answers 503 from the first moment of the
+	// shutdown (Serving is false), so no new control connection is sent here, while /healthz stays 200, so the
+	// kubelet does not kill a pod that is finishing its transfers, and /metrics shows the drain.
+	drainErr := srv.Shutdown(sctx)
 	if health != nil {
 		_ = health.Shutdown(sctx)
 	}
-	if err := srv.Shutdown(sctx); err != nil {
+	if drainErr != nil {
 		srv.Close()
-		return fmt.Errorf("draining sessions: %w", err)
+		return fmt.Errorf("draining sessions: %w", drainErr)
 	}
 	return nil
 }
@@ -110,10 +114,14 @@ func runFTPD(ctx context.Context, args []string) error {
 // configuration names (users file, certificate, transfer log). metrics may be nil.
 func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Metrics) (*ftpd.Server, []io.Closer, error) {
 	var closers []io.Closer
-	if fi, err := os.Stat(cfg.Root); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(cfg.Root); !cfg.S3.Enabled() && (err != nil || !fi.IsDir()) {
 		return nil, nil, fmt.Errorf("--root %s: not a directory", cfg.Root)
 	}
 	auth, err := ftpd.NewFileAuthenticator(cfg.Users)
+	if err != nil {
+		return nil, nil, err
+	}
+	ports, err := cfg.Passive.PortsFor(os.Getenv(engineconfig.PodNameEnv))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,7 +129,7 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		Addr:             cfg.Listen,
 		Auth:             auth,
 		FileSystems:      ftpd.RootFS{Dir: cfg.Root},
-		PassivePorts:     cfg.Passive.Ports,
+		PassivePorts:     ports,
 		PassiveHost:      cfg.Passive.Host,
 		PassiveMux:       cfg.Passive.Mux,
 		PublicAddress:    cfg.Address.Static,
@@ -141,6 +149,13 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		XferLogFormat:    cfg.XferLogFormat,
 		Logger:           logger,
 		Metrics:          metrics,
+	}
+	if cfg.S3.Enabled() {
+		st, err := newS3Storage(cfg.S3)
+		if err != nil {
+			return nil, nil, err
+		}
+		srv.Storage = st
 	}
 	if cfg.TLS.Cert != "" {
 		cr, err := ftpd.NewCertReloader(cfg.TLS.Cert, cfg.TLS.Key)
@@ -171,7 +186,7 @@ func healthServer(addr string, srv *ftpd.Server, reg *prometheus.Registry) *http
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !srv.Serving() {
 			http.Error(w, "not serving", http.StatusServiceUnavailable)
 			return
@@ -179,6 +194,12 @@ func healthServer(addr string, srv *ftpd.Server, reg *prometheus.Registry) *http
 		if a, ok := srv.Auth.(*ftpd.FileAuthenticator); ok && !a.Ready() {
 			http.Error(w, "users not loaded", http.StatusServiceUnavailable)
 			return
+		}
+		if h, ok := srv.Storage.(storageHealth); ok {
+			if err := h.Health(r.Context()); err != nil {
+				http.Error(w, "storage unavailable: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -17,15 +17,7 @@ import (
 // address until the public one is known (public clients get 425, see
 // TestProxyProtocolAndUnknownAddress in internal/ftpd), and it stops cleanly.
 func TestFTPDServesWhileAPIServerUnreachable(t *testing.T) {
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	users := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(users, []byte("users:\n  - name: acme\n    password: p4ss\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, root, users := rootAndUsers(t)
 	// A kubeconfig pointing at a loopback port nobody listens on.
 	closed := freeAddr(t)
 	kubeconfig := filepath.Join(dir, "kubeconfig")

@@ -72,24 +72,9 @@ func TestRunFTPDFlagsHealthAndAddressFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl, health := freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runFTPD(ctx, []string{"--listen", ctl, "--health-listen", health, "--root", root, "--users", users,
-			"--passive-ports", "21000-21009", "--address-file", addrFile, "--active-mode", "Disabled",
-			"--xferlog", filepath.Join(dir, "xfer.log"), "--log-level", "error", "--fsync-uploads"})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("runFTPD: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("runFTPD did not return after cancel")
-		}
-	}()
+	startFTPD(t, "--listen", ctl, "--health-listen", health, "--root", root, "--users", users,
+		"--passive-ports", "21000-21009", "--address-file", addrFile, "--active-mode", "Disabled",
+		"--xferlog", filepath.Join(dir, "xfer.log"), "--log-level", "error", "--fsync-uploads")
 	var resp *http.Response
 	for i := 0; i < 100; i++ {
 		var err error

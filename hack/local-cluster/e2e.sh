@@ -13,6 +13,8 @@
 #   the class for the PersistentVolume scenario, and the client network namespaces need the load-balancer
 #   addresses routable from this machine. An inherited KUBECONFIG alone never selects a cluster: the tests
 #   create and delete namespaces, so pointing them at a real cluster takes this explicit switch.
+# E2E_QUICKSTART_RANGE: the pool TestReadmeQuickstart gives the README's IPAddressPool (default
+#   10.201.0.251-10.201.0.253); it must be routed like E2E_LB_RANGE and not overlap it.
 # E2E_RUN: a go test -run pattern. E2E_TIMEOUT: go test -timeout (default 30m).
 set -euo pipefail
 

@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
@@ -22,7 +25,7 @@ type Config struct {
 	// Listen is the control connection address; ImplicitListen serves implicit FTPS (TLS.Mode Implicit only);
 	// HealthListen serves /healthz, /readyz and /metrics ("" disables it).
 	Listen, ImplicitListen, HealthListen string
-	// Root is the directory holding the users' homes (required).
+	// Root is the directory holding the users' homes (required unless S3 is set, which replaces it).
 	Root string
 	// Users is the path of the users file (ftpd.UsersFile, YAML or JSON), re-read when it changes (required).
 	Users string
@@ -32,6 +35,8 @@ type Config struct {
 	TLS           TLS
 	ProxyProtocol ProxyProtocol
 	Limits        Limits
+	// S3 keeps the users' files in an S3-compatible bucket instead of under Root (Endpoint "" = local disk).
+	S3 S3
 
 	// ActiveMode allows PORT/EPRT (only to the client's own IP, never to ports below 1024).
 	ActiveMode bool
@@ -50,6 +55,26 @@ type Config struct {
 	// flags.go; the round-trip test fails until both are there.
 }
 
+// S3 is object storage for the users' files: each home is the key prefix Prefix/<home>/ of Bucket. The
+// credentials come from two files (mounted Secret keys, re-read when they change) or, when both are empty, from
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment; never from an argument.
+type S3 struct {
+	// Endpoint is the S3 URL, http(s)://host[:port]; "" keeps files on local disk under Root.
+	Endpoint string
+	Bucket   string
+	Prefix   string
+	Region   string
+	// ForcePathStyle addresses the bucket as Endpoint/Bucket (MinIO, SeaweedFS, Ceph) instead of as a host name.
+	ForcePathStyle bool
+	// AccessKeyIDFile and SecretAccessKeyFile hold the credentials (set both, or neither).
+	AccessKeyIDFile, SecretAccessKeyFile string
+	// CABundle is a PEM file of the CAs that verify an https endpoint ("" = the system's).
+	CABundle string
+}
+
+// Enabled reports whether files live in S3.
+func (s S3) Enabled() bool { return s.Endpoint != "" }
+
 // Passive is the passive-mode data connection setup.
 type Passive struct {
 	// Ports are the passive ports the engine listens on (and advertises, see ftpd.PortRange).
@@ -58,6 +83,41 @@ type Passive struct {
 	Host string
 	// Mux lets different client IPs share passive ports (the data connection is matched by client IP).
 	Mux bool
+	// SliceByOrdinal makes Ports the slice of the pod with ordinal 0 of a StatefulSet: the pod with ordinal i
+	// serves Ports shifted by i times its size (see PortsFor). The pod template stays the same for every pod and
+	// for every replica count with the same ports per pod.
+	SliceByOrdinal bool
+}
+
+// PodNameEnv is the environment variable (the downward API's metadata.name) from which a pod of a StatefulSet
+// learns its name, and so its ordinal.
+const PodNameEnv = "POD_NAME"
+
+// PortsFor is the passive range the pod named podName serves: Ports, or with SliceByOrdinal, Ports shifted by the
+// ordinal at the end of podName (a StatefulSet names its pods <set>-<ordinal>).
+func (p Passive) PortsFor(podName string) (ftpd.PortRange, error) {
+	if !p.SliceByOrdinal {
+		return p.Ports, nil
+	}
+	i, err := Ordinal(podName)
+	if err != nil {
+		return ftpd.PortRange{}, fmt.Errorf("--passive-slice-by-ordinal: %w", err)
+	}
+	r := p.Ports.Shift(i)
+	if err := r.Validate(); err != nil {
+		return ftpd.PortRange{}, fmt.Errorf("--passive-slice-by-ordinal: the slice of ordinal %d: %w", i, err)
+	}
+	return r, nil
+}
+
+// Ordinal is the ordinal of a StatefulSet's pod: the number after the last '-' of its name.
+func Ordinal(podName string) (int32, error) {
+	i := strings.LastIndexByte(podName, '-')
+	n, err := strconv.ParseInt(podName[i+1:], 10, 32)
+	if i < 0 || err != nil || n < 0 {
+		return 0, fmt.Errorf("pod name %q (from $%s) does not end in -<ordinal>", podName, PodNameEnv)
+	}
+	return int32(n), nil
 }
 
 // Address is where the address advertised in PASV replies comes from. Static applies at once; File, once it
@@ -151,8 +211,11 @@ func Default() Config {
 
 // Validate reports the first setting the engine cannot run with, named by its flag.
 func (c Config) Validate() error {
-	if c.Root == "" || c.Users == "" {
-		return errors.New("--root and --users are required")
+	if c.Users == "" || c.Root == "" && !c.S3.Enabled() {
+		return errors.New("--root and --users are required (--s3-endpoint replaces --root)")
+	}
+	if err := c.S3.validate(); err != nil {
+		return err
 	}
 	if err := c.Passive.Ports.Validate(); err != nil {
 		return fmt.Errorf("--passive-ports: %w", err)
@@ -161,8 +224,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--kubernetes-ftpserver %q: want NAMESPACE/NAME", t.String())
 	}
 	for _, o := range c.Address.Overrides {
+		// The flag's form is CIDR=ADDRESS[,...] with spaces trimmed: an address holding a comma or any
+		// space (as strings.TrimSpace sees it) would not read back.
 		if !o.Prefix.IsValid() || o.Prefix != o.Prefix.Masked() || o.Address == "" ||
-			strings.ContainsAny(o.Address, ", \t\r\n") {
+			strings.ContainsRune(o.Address, ',') || strings.IndexFunc(o.Address, unicode.IsSpace) >= 0 {
 			return fmt.Errorf("--address-overrides: %s=%q: want CIDR=ADDRESS", o.Prefix, o.Address)
 		}
 	}
@@ -188,6 +253,26 @@ func (c Config) Validate() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	return nil
+}
+
+func (s S3) validate() error {
+	if !s.Enabled() {
+		if s != (S3{}) {
+			return errors.New("--s3-bucket, --s3-prefix, --s3-region and the other --s3 flags need --s3-endpoint")
+		}
+		return nil
+	}
+	if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("--s3-endpoint %q: want http(s)://host[:port]", s.Endpoint)
+	}
+	if s.Bucket == "" {
+		return errors.New("--s3-bucket is required with --s3-endpoint")
+	}
+	if (s.AccessKeyIDFile == "") != (s.SecretAccessKeyFile == "") {
+		return errors.New("--s3-access-key-id-file and --s3-secret-access-key-file go together")
 	}
 	return nil
 }

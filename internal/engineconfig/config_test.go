@@ -83,6 +83,8 @@ func full() Config {
 		Limits: Limits{IdleTimeout: time.Minute, LoginTimeout: -1, DataTimeout: time.Second, MaxSessions: 7,
 			MaxSessionsPerIP: 3, BandwidthLimit: 1 << 20, LockoutThreshold: 9, LockoutBackoff: time.Hour},
 		ActiveMode: false, XferLog: "-", XferLogFormat: ftpd.XferLogJSON, FsyncUploads: true, LogLevel: "debug", ShutdownTimeout: time.Minute,
+		S3: S3{Endpoint: "https://s3.example.com:9000", Bucket: "b", Prefix: "p", Region: "r", ForcePathStyle: true,
+			AccessKeyIDFile: "/s/ak", SecretAccessKeyFile: "/s/sk", CABundle: "/s/ca.crt"},
 	}
 }
 
@@ -132,7 +134,7 @@ func FuzzConfigRoundTrip(f *testing.F) {
 			c.XferLogFormat = ftpd.XferLogJSON
 		}
 		c.ImplicitListen, c.HealthListen, c.Passive.Host, c.Address.File = s1, s2, s2+s1, s1+s2
-		c.Passive.Mux, c.FsyncUploads, c.ProxyProtocol.Enabled = reuse, !reuse, active
+		c.Passive.Mux, c.FsyncUploads, c.ProxyProtocol.Enabled, c.Passive.SliceByOrdinal = reuse, !reuse, active, !active
 		c.Limits.DataTimeout, c.Limits.LockoutBackoff, c.ShutdownTimeout = time.Duration(bw), time.Duration(-bw), time.Duration(d)
 		c.Limits.MaxSessionsPerIP, c.Limits.LockoutThreshold = -sessions, sessions+1
 		if c.Validate() != nil {
@@ -188,5 +190,76 @@ func TestParseAcceptsHandWrittenForms(t *testing.T) {
 	want.Passive.Ports = ftpd.PortRange{Start: 30000, End: 30000}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+// TestPortsForTakesTheSliceOfTheOrdinal: with SliceByOrdinal, the pod named <set>-<i> serves the i-th slice after
+// --passive-ports (advertised ports too); without it every pod serves --passive-ports; a name without an ordinal,
+// or a slice beyond port 65535, is an error that names the flag.
+func TestPortsForTakesTheSliceOfTheOrdinal(t *testing.T) {
+	p := Passive{Ports: ftpd.PortRange{Start: 31000, End: 31003, AdvertisedStart: 41000}, SliceByOrdinal: true}
+	for pod, want := range map[string]ftpd.PortRange{
+		"ftp-0":        {Start: 31000, End: 31003, AdvertisedStart: 41000},
+		"ftp-2":        {Start: 31008, End: 31011, AdvertisedStart: 41008},
+		"my-ftp-ha-15": {Start: 31060, End: 31063, AdvertisedStart: 41060},
+	} {
+		if got, err := p.PortsFor(pod); err != nil || got != want {
+			t.Errorf("%s: %s, %v; want %s", pod, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp", "ftp-x", "ftp-1a"} {
+		if _, err := p.PortsFor(bad); err == nil || !strings.Contains(err.Error(), "--passive-slice-by-ordinal") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	high := Passive{Ports: ftpd.PortRange{Start: 65000, End: 65299}, SliceByOrdinal: true}
+	if _, err := high.PortsFor("ftp-2"); err == nil {
+		t.Error("a slice beyond 65535 accepted")
+	}
+	whole := Passive{Ports: ftpd.PortRange{Start: 31000, End: 31015}}
+	if got, err := whole.PortsFor(""); err != nil || got != whole.Ports {
+		t.Errorf("without slicing: %s, %v", got, err)
+	}
+}
+
+// FuzzS3RoundTrip: any valid S3 section → Args → Parse is the same Config.
+func FuzzS3RoundTrip(f *testing.F) {
+	f.Add("https://s3.example.com", "bucket", "tenants/a", "eu-west-1", true, "/s/ak", "/s/sk", "/s/ca.crt", "")
+	f.Add("http://127.0.0.1:8333/", "b-1", "", "", false, "", "", "", "/r")
+	f.Add("s3.example.com", "x", "=", ",", true, "a b", "c", "", "")
+	f.Fuzz(func(t *testing.T, endpoint, bucket, prefix, region string, pathStyle bool, akFile, skFile, ca, root string) {
+		c := valid()
+		c.Root = root
+		c.S3 = S3{Endpoint: endpoint, Bucket: bucket, Prefix: prefix, Region: region, ForcePathStyle: pathStyle,
+			AccessKeyIDFile: akFile, SecretAccessKeyFile: skFile, CABundle: ca}
+		if c.Validate() != nil {
+			t.Skip()
+		}
+		roundTrip(t, c)
+	})
+}
+
+// An S3 section the engine cannot use is refused when the arguments are read, naming the flag.
+func TestParseRejectsBadS3(t *testing.T) {
+	base := []string{"--users=/u", "--s3-endpoint=https://s3.example.com", "--s3-bucket=b"}
+	if _, err := Parse(base, io.Discard); err != nil {
+		t.Fatalf("S3 without --root: %v", err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--root=/r", "--users=/u", "--s3-bucket=b"}, "need --s3-endpoint"},
+		{[]string{"--users=/u", "--s3-endpoint=https://s3.example.com"}, "--s3-bucket is required"},
+		{[]string{"--users=/u", "--s3-endpoint=s3.example.com", "--s3-bucket=b"}, "--s3-endpoint"},
+		{[]string{"--users=/u", "--s3-endpoint=https://s3.example.com/path", "--s3-bucket=b"}, "--s3-endpoint"},
+		{[]string{"--users=/u", "--s3-endpoint=https://user:secret@s3.example.com", "--s3-bucket=b"}, "--s3-endpoint"},
+		{append(base, "--s3-access-key-id-file=/ak"), "go together"},
+		{[]string{"--s3-endpoint=https://s3.example.com", "--s3-bucket=b"}, "--root and --users"},
+	} {
+		_, err := Parse(tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want one naming %q", tt.args, err, tt.want)
+		}
 	}
 }

@@ -134,9 +134,9 @@ func (ss *session) cmdPASS(arg string) bool {
 	u, err := srv.Auth.Authenticate(context.Background(), name, arg)
 	if err == nil {
 		srv.lock.end(attempt, true)
-		var fsys FileSystem
-		if fsys, err = srv.FileSystems.FileSystem(u); err == nil {
-			ss.user, ss.fs, ss.cwd = u, fsys, "/"
+		var st Storage
+		if st, err = srv.storage().Storage(u); err == nil {
+			ss.user, ss.st, ss.cwd = u, st, "/"
 			srv.Metrics.login("ok")
 			srv.logger().Info("login", "user", u.Name, "remote", ss.clientIP.String())
 			ss.reply(230, "Login successful.")
@@ -519,7 +519,7 @@ func (ss *session) cmdCWD(arg string) bool {
 	vp, name, err := ss.resolve(arg)
 	if err == nil {
 		var fi fs.FileInfo
-		if fi, err = ss.fs.Stat(name); err == nil && !fi.IsDir() {
+		if fi, err = ss.st.Stat(name); err == nil && !fi.IsDir() {
 			err = errNotDir
 		}
 	}
@@ -541,7 +541,7 @@ func (ss *session) cmdMKD(arg string) bool {
 	}
 	vp, name, err := ss.resolve(arg)
 	if err == nil {
-		err = ss.fs.Mkdir(name, 0o755)
+		err = ss.st.Mkdir(name)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)
@@ -562,12 +562,12 @@ func (ss *session) cmdRMD(arg string) bool {
 	}
 	if err == nil {
 		var fi fs.FileInfo
-		if fi, err = ss.fs.Lstat(name); err == nil && !fi.IsDir() {
+		if fi, err = ss.st.Lstat(name); err == nil && !fi.IsDir() {
 			err = errNotDir
 		}
 	}
 	if err == nil {
-		err = ss.fs.Remove(name)
+		err = ss.st.Rmdir(name)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)
@@ -585,12 +585,12 @@ func (ss *session) cmdDELE(arg string) bool {
 	_, name, err := ss.resolve(arg)
 	if err == nil {
 		var fi fs.FileInfo
-		if fi, err = ss.fs.Lstat(name); err == nil && fi.IsDir() {
+		if fi, err = ss.st.Lstat(name); err == nil && fi.IsDir() {
 			err = errNotFile
 		}
 	}
 	if err == nil {
-		err = ss.fs.Remove(name)
+		err = ss.st.Remove(name)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)
@@ -610,7 +610,7 @@ func (ss *session) cmdRNFR(arg string) bool {
 		err = ErrPermission
 	}
 	if err == nil {
-		_, err = ss.fs.Lstat(name)
+		_, err = ss.st.Lstat(name)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)
@@ -633,7 +633,7 @@ func (ss *session) cmdRNTO(arg string) bool {
 		err = ErrPermission
 	}
 	if err == nil {
-		err = ss.fs.Rename(from, name)
+		err = ss.st.Rename(from, name)
 	}
 	if err != nil {
 		ss.replyErr(err, 553)
@@ -652,7 +652,7 @@ func (ss *session) statFile(arg string) (string, fs.FileInfo, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	fi, err := ss.fs.Stat(name)
+	fi, err := ss.st.Stat(name)
 	if err != nil {
 		return "", nil, err
 	}
@@ -697,7 +697,7 @@ func (ss *session) cmdMFMT(arg string) bool {
 	}
 	_, name, err := ss.resolve(file)
 	if err == nil {
-		err = ss.fs.Chtimes(name, t, t)
+		err = ss.st.SetModTime(name, t)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)
@@ -718,7 +718,7 @@ func (ss *session) cmdMLST(arg string) bool {
 	vp, name, err := ss.resolve(arg)
 	var fi fs.FileInfo
 	if err == nil {
-		fi, err = ss.fs.Stat(name)
+		fi, err = ss.st.Stat(name)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)

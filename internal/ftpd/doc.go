@@ -8,6 +8,10 @@
 // [FileSystemProvider] gives each user a [FileSystem] (by default an
 // [os.Root] per user home, so neither "..", absolute paths nor symlinks can
 // escape it), and TLS comes from a [crypto/tls.Config] (see [CertReloader]).
+// Sessions reach files only through the [Storage] interface: the local
+// backend ([FileSystemStorage]) serves a FileSystemProvider, and
+// [Server.Storage] may name another one, such as object storage
+// (package s3store).
 //
 // Passive data connections are served from a [PortRange] whose advertised
 // ports may differ from the listened ones. Ports are chosen at random within
@@ -25,7 +29,7 @@
 // turns that off), so a connection that races for the passive port from the
 // same address gets no data and supplies none: it is closed with 522.
 //
-// Uploads never expose half files: data is written to a hidden temporary file
+// Uploads never expose half files. On the local backend data is written to a hidden temporary file
 // in the target directory and renamed into place only after the transfer
 // completed while the control connection was still alive. APPE and REST+STOR
 // copy the existing prefix into that temporary file first (cost O(size)), then

@@ -46,7 +46,7 @@ type Linker interface {
 	Link(oldname, newname string) error
 }
 
-// UploadSweeper is an optional FileSystemProvider extension. SweepUploads
+// UploadSweeper is an optional FileSystemProvider (or StorageProvider) extension. SweepUploads
 // removes the engine's temporary upload files (tmpPrefix + 16 hex digits +
 // tmpSuffix, nothing else) last modified before t, which a crash or a kill
 // left behind, and returns how many files and bytes it removed. It stops

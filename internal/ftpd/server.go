@@ -23,8 +23,12 @@ import (
 type Server struct {
 	Addr string // control address for ListenAndServe, default ":21"
 
-	Auth        Authenticator      // required
-	FileSystems FileSystemProvider // required, e.g. RootFS{Dir: "/srv/ftp"}
+	Auth Authenticator // required
+	// FileSystems serves the users' files from a file system, e.g. RootFS{Dir: "/srv/ftp"}; required unless
+	// Storage is set.
+	FileSystems FileSystemProvider
+	// Storage, when set, serves the users' files instead of FileSystems (for example object storage).
+	Storage StorageProvider
 
 	TLSConfig *tls.Config // nil disables AUTH TLS and implicit TLS
 	TLSMode   TLSMode     // default TLSExplicit
@@ -201,6 +205,14 @@ func (s *Server) CurrentPublicAddress() string {
 // Serving reports whether at least one listener is being served.
 func (s *Server) Serving() bool { return s.serving.Load() > 0 && !s.inShutdown.Load() }
 
+// storage is where the users' files are: Storage, or FileSystems through the local backend.
+func (s *Server) storage() StorageProvider {
+	if s.Storage != nil {
+		return s.Storage
+	}
+	return FileSystemStorage{FileSystems: s.FileSystems}
+}
+
 // ListenAndServe listens on s.Addr and serves plain/explicit-TLS FTP.
 func (s *Server) ListenAndServe() error {
 	addr := s.Addr
@@ -227,8 +239,8 @@ func (s *Server) ServeImplicitTLS(l net.Listener) error {
 }
 
 func (s *Server) validate() error {
-	if s.Auth == nil || s.FileSystems == nil {
-		return errors.New("ftpd: Auth and FileSystems are required")
+	if s.Auth == nil || s.FileSystems == nil && s.Storage == nil {
+		return errors.New("ftpd: Auth and FileSystems (or Storage) are required")
 	}
 	if err := s.PassivePorts.Validate(); err != nil {
 		return fmt.Errorf("ftpd: passive ports: %w", err)
@@ -259,7 +271,11 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 	s.serving.Add(1)
 	defer s.serving.Add(-1)
 	s.sweepOnce.Do(func() {
-		if sw, ok := s.FileSystems.(UploadSweeper); ok {
+		var backend any = s.Storage
+		if s.Storage == nil {
+			backend = s.FileSystems
+		}
+		if sw, ok := backend.(UploadSweeper); ok {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()

@@ -44,7 +44,7 @@ type session struct {
 	protP       bool
 	pendingUser string
 	user        *User
-	fs          FileSystem
+	st          Storage
 	cwd         string
 	ascii       bool
 	rest        int64
@@ -200,8 +200,8 @@ func (ss *session) cleanup() {
 		ss.pending.Release()
 		ss.pending = nil
 	}
-	if ss.fs != nil {
-		ss.fs.Close()
+	if ss.st != nil {
+		ss.st.Close()
 	}
 	if tc, ok := ss.conn.(*tls.Conn); ok {
 		_ = tc.SetWriteDeadline(time.Now().Add(time.Second))

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -212,21 +211,14 @@ func (ss *session) finishTransfer(c net.Conn, err error, okMsg string) {
 
 func (ss *session) cmdRETR(arg string) bool {
 	name, fi, err := ss.statFile(arg)
-	var f File
-	if err == nil {
-		f, err = ss.fs.Open(name)
+	var f io.ReadCloser
+	if err == nil && ss.rest > fi.Size() {
+		err = errRestBeyondEOF
 	}
-	if err == nil && ss.rest > 0 {
-		if ss.rest > fi.Size() {
-			err = errRestBeyondEOF
-		} else {
-			_, err = f.Seek(ss.rest, io.SeekStart)
-		}
+	if err == nil {
+		f, err = ss.st.OpenRead(name, ss.rest)
 	}
 	if err != nil {
-		if f != nil {
-			f.Close()
-		}
 		ss.dropData()
 		ss.rest = 0
 		ss.replyErr(err, 550)
@@ -264,17 +256,6 @@ func (ss *session) cmdRETR(arg string) bool {
 	return false
 }
 
-// upload describes where received data goes.
-type upload struct {
-	name   string // final name
-	prefix int64  // bytes of the existing file to keep (REST n + STOR); -1 = append (APPE)
-	// noClobber commits without ever replacing an existing name (STOU, and
-	// every upload of a user who may not modify files); the kernel decides
-	// (link(2) fails with EEXIST), not an earlier stat.
-	noClobber bool
-	unique    bool // STOU: report the name
-}
-
 func (ss *session) cmdSTOR(arg string) bool {
 	return ss.store(arg, ss.rest, false)
 }
@@ -292,17 +273,9 @@ func (ss *session) cmdSTOU(arg string) bool {
 }
 
 // store implements STOR, APPE, STOU and REST+STOR without ever exposing a
-// partial upload: data goes to a hidden temporary file in the target
-// directory, which is committed only after the transfer completed and the
-// control connection is still alive. The commit runs under a per-name lock
-// (so concurrent APPE and REST+STOR lose no update) and is:
-//   - STOR: rename(2) over the old file (a user who may not modify files,
-//     and STOU: link(2), which fails if the name exists);
-//   - APPE: link(2) if the name is new, else the received bytes are appended
-//     to the existing file (O_APPEND) — a reader may see the append growing,
-//     never a truncated file;
-//   - REST n + STOR: a second temporary file with the first n bytes of the
-//     existing file and the received bytes, renamed over it.
+// partial upload: the storage's Upload is committed only after the transfer
+// completed and the control connection is still alive (see
+// fsUpload.Commit for the local backend), under a per-name lock.
 //
 // A user without modify rights (WriteOnly) can only ever create new names:
 // REST n (n > 0) + STOR and APPE onto an existing file are refused, and a
@@ -325,7 +298,7 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		return fail(errNotFile)
 	}
 	noClobber := unique || !ss.user.Access.canModify()
-	if fi, err := ss.fs.Stat(name); err == nil {
+	if fi, err := ss.st.Stat(name); err == nil {
 		switch {
 		case !fi.Mode().IsRegular():
 			return fail(errNotFile)
@@ -341,18 +314,13 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 	} else if prefix > 0 {
 		return fail(errRestBeyondEOF)
 	}
-	var rb [8]byte
-	_, _ = rand.Read(rb[:])
-	tmp := path.Join(path.Dir(name), tmpPrefix+hex.EncodeToString(rb[:])+tmpSuffix)
-	tf, err := ss.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	up, err := ss.st.CreateUpload(name, UploadOptions{Offset: prefix, NoClobber: noClobber, Sync: ss.srv.SyncUploads})
 	if err != nil {
 		return fail(err)
 	}
 	ascii := ss.ascii
-	up := upload{name: name, prefix: prefix, noClobber: noClobber, unique: unique}
 	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
 		start := time.Now()
-		closed := false
 		c, err := ss.openData(ctx, dc, vp)
 		var n int64
 		if err == nil {
@@ -362,162 +330,47 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 				src = &asciiReader{r: src}
 			}
 			src, fast := ss.limit(ctx, src)
-			_, isOS := tf.(*os.File)
-			if fast && !ascii && isOS && plainConn(c) {
-				n, err = copyZero(ctx, tf, c, c, ss.srv.dataTimeout())
+			var of *os.File
+			if zc, ok := up.(zeroCopyUpload); ok {
+				of = zc.osFile()
+			}
+			if fast && !ascii && of != nil && plainConn(c) {
+				n, err = copyZero(ctx, of, c, c, ss.srv.dataTimeout())
 			} else {
-				n, err = copyBuffered(ctx, tf, src)
+				n, err = copyBuffered(ctx, up, src)
 			}
 			stop()
 		}
 		if err == nil && (ss.controlGone.Load() || peerClosed(ss.raw, ss.srv.uploadCloseGrace(time.Since(start)))) {
 			err = errControlGone
 		}
-		if err == nil && ss.srv.SyncUploads {
-			if sf, ok := tf.(interface{ Sync() error }); ok {
-				err = sf.Sync()
-			}
-		}
 		if err == nil {
-			closed = true
-			if err = tf.Close(); err == nil {
-				err = ss.commit(tmp, up)
-			}
+			err = ss.commit(up, name, noClobber && !unique)
 		}
-		if !closed {
-			tf.Close()
-		}
-		_ = ss.fs.Remove(tmp) // already gone after a commit by rename
+		_ = up.Abort() // nothing left after a commit
 		ss.srv.Metrics.transfer("in", n, time.Since(start), err)
 		ss.logXfer(start, vp, n, ascii, true, err)
 		msg := "Transfer complete."
 		if unique {
-			msg = "Transfer complete (unique file name: " + path.Base(up.name) + ")."
+			msg = "Transfer complete (unique file name: " + path.Base(name) + ")."
 		}
 		ss.finishTransfer(c, err, msg)
 	})
 	return false
 }
 
-// commit moves the finished temporary file tmp into place (see store).
-func (ss *session) commit(tmp string, up upload) error {
-	unlock := ss.srv.names.lock(path.Join(ss.user.Home, up.name))
+// commit commits a finished upload under a per-name lock (so concurrent
+// APPE and REST+STOR of one name lose no update). A name that appeared
+// during the upload of a user who may not replace files is refused with
+// errNoOverwrite.
+func (ss *session) commit(up Upload, name string, refuseExisting bool) error {
+	unlock := ss.srv.names.lock(path.Join(ss.user.Home, name))
 	defer unlock()
-	fsys := ss.fs
-	switch {
-	case up.noClobber:
-		if err := linkNoClobber(fsys, tmp, up.name); err != nil {
-			if errors.Is(err, fs.ErrExist) && !up.unique {
-				return errNoOverwrite
-			}
-			return err
-		}
-		return nil
-	case up.prefix < 0:
-		if linkNoClobber(fsys, tmp, up.name) == nil {
-			return nil // a new file
-		}
-		// It exists (or hard links are not supported here): append.
-		return appendTo(fsys, up.name, tmp)
-	case up.prefix > 0:
-		return resume(fsys, up.name, tmp, up.prefix)
-	default:
-		return fsys.Rename(tmp, up.name)
-	}
-}
-
-// errNoLink: the FileSystem cannot commit without replacing (no Linker).
-var errNoLink = errors.New("file system cannot create a file without replacing an existing one")
-
-// linkNoClobber makes tmp visible as name unless name exists; the kernel's
-// link(2) is the arbiter, so no check-then-act race exists.
-func linkNoClobber(fsys FileSystem, tmp, name string) error {
-	l, ok := fsys.(Linker)
-	if !ok {
-		return errNoLink
-	}
-	return l.Link(tmp, name)
-}
-
-// appendTo appends the content of tmp to name (O_APPEND); on a failed copy
-// the file is cut back to its previous size, so an append is all or nothing
-// once it ends.
-func appendTo(fsys FileSystem, name, tmp string) error {
-	src, err := fsys.Open(tmp)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := fsys.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	fi, err := dst.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = errNotFile
-	}
-	if err == nil {
-		_, err = io.Copy(writerOnly{dst}, src)
-		if err != nil {
-			if tr, ok := dst.(interface{ Truncate(int64) error }); ok {
-				_ = tr.Truncate(fi.Size())
-			}
-			err = fmt.Errorf("appending to %s: %w", name, err)
-		}
-	}
-	if cerr := dst.Close(); err == nil {
-		err = cerr
+	err := up.Commit()
+	if refuseExisting && errors.Is(err, fs.ErrExist) {
+		return errNoOverwrite
 	}
 	return err
-}
-
-// resume builds "first n bytes of name + tmp" in a second temporary file and
-// renames it over name (REST n + STOR by a user who may modify files).
-func resume(fsys FileSystem, name, tmp string, n int64) error {
-	var rb [8]byte
-	_, _ = rand.Read(rb[:])
-	tmp2 := path.Join(path.Dir(name), tmpPrefix+hex.EncodeToString(rb[:])+tmpSuffix)
-	dst, err := fsys.OpenFile(tmp2, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	err = copyPrefix(fsys, name, dst, n)
-	if err == nil {
-		var src File
-		if src, err = fsys.Open(tmp); err == nil {
-			_, err = io.Copy(writerOnly{dst}, src)
-			src.Close()
-		}
-	}
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp2, name)
-	}
-	if err != nil {
-		_ = fsys.Remove(tmp2)
-	}
-	return err
-}
-
-func copyPrefix(fsys FileSystem, name string, dst File, n int64) error {
-	src, err := fsys.Open(name)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	if n > fi.Size() {
-		return errRestBeyondEOF
-	}
-	if _, err = io.CopyN(writerOnly{dst}, src, n); err != nil {
-		return fmt.Errorf("copying existing content of %s: %w", name, err)
-	}
-	return nil
 }
 
 // logXfer writes the transfer record: a wu-ftpd xferlog line (when configured) and a "transfer" log line whose
@@ -542,9 +395,9 @@ func (ss *session) logXfer(start time.Time, name string, n int64, ascii, upload 
 
 func (ss *session) cmdHASH(arg string) bool {
 	name, fi, err := ss.statFile(arg)
-	var f File
+	var f io.ReadCloser
 	if err == nil {
-		f, err = ss.fs.Open(name)
+		f, err = ss.st.OpenRead(name, 0)
 	}
 	if err != nil {
 		ss.replyErr(err, 550)
@@ -646,54 +499,91 @@ func (ss *session) mlsxFacts(fi fs.FileInfo) string {
 		fi.ModTime().UTC().Format(mdtmLayout), perm, fi.Mode().Perm())
 }
 
-// listLines lists a directory (or a single file) in the given format.
-func (ss *session) listLines(arg string, format lineFormat) ([]string, error) {
+// listing is a prepared LIST, NLST, MLSD or STAT: a single file, or an open
+// directory whose entries are streamed.
+type listing struct {
+	ss      *session
+	format  lineFormat
+	single  fs.FileInfo // a file: its line only
+	dir     DirLister
+	pattern string // glob on the entries' names ("NLST *.txt")
+}
+
+// openListing resolves arg and opens its listing; errors come before any data moves.
+func (ss *session) openListing(arg string, format lineFormat) (*listing, error) {
 	_, name, err := ss.resolve(arg)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := ss.fs.Stat(name)
+	fi, err := ss.st.Stat(name)
 	pattern := ""
 	if errors.Is(err, fs.ErrNotExist) && strings.ContainsAny(path.Base(name), "*?[") {
 		// "NLST *.txt": glob on the last element only.
 		pattern, name = path.Base(name), path.Dir(name)
-		fi, err = ss.fs.Stat(name)
+		fi, err = ss.st.Stat(name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	l := &listing{ss: ss, format: format, pattern: pattern}
 	if !fi.IsDir() {
-		return []string{format(ss, fi, path.Base(name), now)}, nil
+		l.single = renamedInfo{fi, path.Base(name)}
+		return l, nil
 	}
-	entries, err := ss.fs.ReadDir(name)
-	if err != nil {
+	if l.dir, err = ss.st.OpenList(name); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	lines := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
-			continue
-		}
-		if pattern != "" {
-			if ok, _ := path.Match(pattern, e.Name()); !ok {
+	return l, nil
+}
+
+// each calls fn with every line, batch by batch, and closes the listing.
+func (l *listing) each(fn func(line string) error) error {
+	now := time.Now()
+	if l.single != nil {
+		return fn(l.format(l.ss, l.single, l.single.Name(), now))
+	}
+	defer l.dir.Close()
+	for {
+		batch, err := l.dir.Next()
+		for _, info := range batch {
+			if strings.HasPrefix(info.Name(), tmpPrefix) {
 				continue
 			}
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		if info.Mode()&fs.ModeSymlink != 0 {
-			// Show what an in-root symlink points to; escaping ones stay links.
-			if target, err := ss.fs.Stat(path.Join(name, e.Name())); err == nil {
-				info = target
+			if l.pattern != "" {
+				if ok, _ := path.Match(l.pattern, info.Name()); !ok {
+					continue
+				}
+			}
+			if ferr := fn(l.format(l.ss, info, info.Name(), now)); ferr != nil {
+				return ferr
 			}
 		}
-		lines = append(lines, format(ss, info, e.Name(), now))
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return lines, nil
+}
+
+// close releases a listing that is not going to be sent.
+func (l *listing) close() {
+	if l.dir != nil {
+		l.dir.Close()
+	}
+}
+
+// listLines lists a directory (or a single file) in the given format, all
+// lines in memory (STAT's reply).
+func (ss *session) listLines(arg string, format lineFormat) ([]string, error) {
+	l, err := ss.openListing(arg, format)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	err = l.each(func(line string) error { lines = append(lines, line); return nil })
+	return lines, err
 }
 
 func (ss *session) list(arg string, format lineFormat) bool {
@@ -702,7 +592,7 @@ func (ss *session) list(arg string, format lineFormat) bool {
 		ss.replyErr(ErrPermission, 550)
 		return false
 	}
-	lines, err := ss.listLines(listArg(arg), format)
+	l, err := ss.openListing(listArg(arg), format)
 	if err != nil {
 		ss.dropData()
 		ss.replyErr(err, 550)
@@ -710,14 +600,18 @@ func (ss *session) list(arg string, format lineFormat) bool {
 	}
 	ss.startTransfer(func(ctx context.Context, dc dataChannel) {
 		c, err := ss.openData(ctx, dc, "file list")
-		if err == nil {
+		if err != nil {
+			l.close()
+		} else {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
-			var b strings.Builder
-			for _, l := range lines {
-				b.WriteString(l)
-				b.WriteString("\r\n")
+			bw := bufio.NewWriterSize(idleConn{c, ss.srv.dataTimeout()}, 64<<10)
+			err = l.each(func(line string) error {
+				_, werr := bw.WriteString(line + "\r\n")
+				return werr
+			})
+			if err == nil {
+				err = bw.Flush()
 			}
-			_, err = copyBuffered(ctx, idleConn{c, ss.srv.dataTimeout()}, strings.NewReader(b.String()))
 			stop()
 			if ctx.Err() != nil {
 				err = errTransferAbort

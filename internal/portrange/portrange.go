@@ -83,3 +83,30 @@ func Parse(s string) (Range, error) {
 	}
 	return r, r.Validate()
 }
+
+// Slice is the i-th of n equal, contiguous slices of r, for a server whose pods each own one slice (pod ordinal i
+// of n replicas): slice i holds ports Start+i*w to Start+(i+1)*w-1, w = Size()/n, and keeps the advertised mapping.
+// n must divide Size() and 0 <= i < n. Slice i depends only on Start, w and i: scaling with the same width per pod
+// (the range grown or shrunk at its end) never moves the slice of a pod that keeps running.
+func (r Range) Slice(i, n int32) (Range, error) {
+	if n < 1 || i < 0 || i >= n || r.Size()%n != 0 {
+		return Range{}, fmt.Errorf("slice %d of %d of port range %s: want 0 <= slice < %d and %d ports divisible by %d", i, n, r, n, r.Size(), n)
+	}
+	return r.First(r.Size() / n).Shift(i), nil
+}
+
+// First is the first w ports of r (its slice 0 when w ports go to each pod).
+func (r Range) First(w int32) Range {
+	return Range{Start: r.Start, End: r.Start + w - 1, AdvertisedStart: r.AdvertisedStart}
+}
+
+// Shift is the range of r's size that starts i sizes after r: r itself for i = 0, the next Size() ports for 1, and
+// so on. The advertised ports move with the listened ones.
+func (r Range) Shift(i int32) Range {
+	d := i * r.Size()
+	s := Range{Start: r.Start + d, End: r.End + d}
+	if r.AdvertisedStart != 0 {
+		s.AdvertisedStart = r.AdvertisedStart + d
+	}
+	return s
+}

@@ -117,7 +117,7 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange, o Options) *corev1.Ser
 			Selector:                 Labels(srv),
 			LoadBalancerClass:        spec.LoadBalancerClass,
 			LoadBalancerSourceRanges: spec.LoadBalancerSourceRanges,
-			ExternalTrafficPolicy:    spec.ExternalTrafficPolicyOrDefault(),
+			ExternalTrafficPolicy:    srv.Spec.ExternalTrafficPolicyFor(),
 			// The data connection of a session must reach the pod that holds its control connection.
 			SessionAffinity: corev1.ServiceAffinityClientIP,
 		},
@@ -138,14 +138,25 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange, o Options) *corev1.Ser
 	if implicitTLS(srv) {
 		svc.Spec.Ports = append(svc.Spec.Ports, servicePort("ftps", ServiceImplicitPort, ContainerImplicitPort))
 	}
-	for p := grant.Start; p <= grant.End; p++ {
+	if srv.Spec.HighlyAvailable() {
+		shareAddress(svc, srv, grant, "") // the passive ports go on the Services of the pods (PodService)
+		return svc
+	}
+	svc.Spec.Ports = append(svc.Spec.Ports, passivePorts(svc.Spec.Type, grant)...)
+	return svc
+}
+
+// passivePorts are the Service ports of r: port = targetPort, and nodePort too for a NodePort Service.
+func passivePorts(typ corev1.ServiceType, r ftpv1.PortRange) []corev1.ServicePort {
+	var out []corev1.ServicePort
+	for p := r.Start; p <= r.End; p++ {
 		sp := servicePort(PassivePortName(p), p, p)
-		if svc.Spec.Type == corev1.ServiceTypeNodePort {
+		if typ == corev1.ServiceTypeNodePort {
 			sp.NodePort = p
 		}
-		svc.Spec.Ports = append(svc.Spec.Ports, sp)
+		out = append(out, sp)
 	}
-	return svc
+	return out
 }
 
 func servicePort(name string, port, target int32) corev1.ServicePort {
@@ -263,6 +274,11 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 	c.Root = dataDir
 	c.Users = path.Join(UsersDir, UsersFileName)
 	c.Passive.Ports = PortRange(grant)
+	if n := srv.Spec.ReplicasOrDefault(); n > 1 {
+		// Every pod serves the slice of its ordinal: the slice of ordinal 0, shifted (engineconfig.Passive.PortsFor).
+		c.Passive.Ports = c.Passive.Ports.First(c.Passive.Ports.Size() / n)
+		c.Passive.SliceByOrdinal = true
+	}
 	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
 	c.ActiveMode = srv.Spec.ActiveModeOrDefault() == ftpv1.ActiveModeEnabled
 	tuning(srv, &c)
@@ -286,6 +302,9 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 			c.ImplicitListen = fmt.Sprintf(":%d", ContainerImplicitPort)
 		}
 	}
+	if s3, ok := s3Engine(srv); ok {
+		c.Root, c.S3 = "", s3
+	}
 	return c
 }
 
@@ -295,8 +314,27 @@ func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
 	return append([]string{"ftpd"}, EngineConfig(srv, grant).Args()...)
 }
 
-// Deployment runs one engine pod (Recreate: two pods must never hold the same passive ports and volume).
+// Deployment runs one engine pod (Recreate: two pods must never hold the same passive ports and volume). A server
+// with several replicas runs a StatefulSet instead (StatefulSet); both take their pod from PodTemplate.
 func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: meta(srv, DeploymentName(srv)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Selector: &metav1.LabelSelector{MatchLabels: Labels(srv)},
+			Template: PodTemplate(srv, grant, opts),
+		},
+	}
+}
+
+// PodTemplate is the engine's pod, for the Deployment of one replica and the StatefulSet of several. With several,
+// every pod gets the slice of ordinal 0 and the flag to shift it by its own ordinal (from POD_NAME), so the
+// template is the same for every pod, and passive container ports are not listed (they differ per pod; a Service
+// targets them by number).
+func PodTemplate(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) corev1.PodTemplateSpec {
+	ha := srv.Spec.HighlyAvailable()
 	ports := []corev1.ContainerPort{
 		{Name: "ftp", ContainerPort: ContainerControlPort, Protocol: corev1.ProtocolTCP},
 		{Name: "health", ContainerPort: ContainerHealthPort, Protocol: corev1.ProtocolTCP},
@@ -304,8 +342,15 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 	if implicitTLS(srv) {
 		ports = append(ports, corev1.ContainerPort{Name: "ftps", ContainerPort: ContainerImplicitPort, Protocol: corev1.ProtocolTCP})
 	}
-	for p := grant.Start; p <= grant.End; p++ {
+	for p := grant.Start; p <= grant.End && !ha; p++ {
 		ports = append(ports, corev1.ContainerPort{Name: PassivePortName(p), ContainerPort: p, Protocol: corev1.ProtocolTCP})
+	}
+	var env []corev1.EnvVar
+	var affinity *corev1.Affinity
+	if ha {
+		env = []corev1.EnvVar{{Name: engineconfig.PodNameEnv, ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}}
+		affinity = spreadAcrossNodes(srv)
 	}
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
@@ -314,51 +359,45 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 		}
 	}
 	volumes, mounts := volumes(srv)
-	dep := &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: meta(srv, DeploymentName(srv)),
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-			Selector: &metav1.LabelSelector{MatchLabels: Labels(srv)},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: Labels(srv)},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: EngineSAName(srv),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
-						RunAsUser:      ptr.To[int64](65532),
-						RunAsGroup:     ptr.To[int64](65532),
-						FSGroup:        ptr.To[int64](65532),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-						Sysctls:        unprivilegedPorts(grant),
-					},
-					TerminationGracePeriodSeconds: ptr.To(TerminationGracePeriodSeconds(srv)),
-					Containers: []corev1.Container{{
-						Name:            "ftpd",
-						Image:           opts.Image,
-						ImagePullPolicy: opts.ImagePullPolicy,
-						Args:            EngineArgs(srv, grant),
-						Ports:           ports,
-						Resources:       srv.Spec.Resources,
-						VolumeMounts:    mounts,
-						ReadinessProbe:  probe("/readyz", 5),
-						LivenessProbe:   probe("/healthz", 10),
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: ptr.To(false),
-							ReadOnlyRootFilesystem:   ptr.To(true),
-							Capabilities: &corev1.Capabilities{
-								Drop: []corev1.Capability{"ALL"},
-							},
-						},
-					}},
-					Volumes: volumes,
-				},
+	pt := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: Labels(srv)},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: EngineSAName(srv),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To[int64](65532),
+				RunAsGroup:     ptr.To[int64](65532),
+				FSGroup:        ptr.To[int64](65532),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				Sysctls:        unprivilegedPorts(grant),
 			},
+			TerminationGracePeriodSeconds: ptr.To(TerminationGracePeriodSeconds(srv)),
+			Affinity:                      affinity,
+			Containers: []corev1.Container{{
+				Name:            "ftpd",
+				Image:           opts.Image,
+				ImagePullPolicy: opts.ImagePullPolicy,
+				Args:            EngineArgs(srv, grant),
+				Env:             env,
+				Ports:           ports,
+				Resources:       srv.Spec.Resources,
+				VolumeMounts:    mounts,
+				ReadinessProbe:  probe("/readyz", 5),
+				LivenessProbe:   probe("/healthz", 10),
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					Capabilities: &corev1.Capabilities{
+						Drop: []corev1.Capability{"ALL"},
+					},
+				},
+			}},
+			Volumes: volumes,
 		},
 	}
-	ApplyPodTemplate(&dep.Spec.Template, srv)
-	return dep
+	// spec.podTemplate places the pods of both workloads; an affinity set there replaces the anti-affinity above.
+	ApplyPodTemplate(&pt, srv)
+	return pt
 }
 
 // unprivilegedPorts lets the engine, which runs as non-root with no capabilities, bind passive ports below 1024
@@ -389,6 +428,9 @@ func volumes(srv *ftpv1.FTPServer) ([]corev1.Volume, []corev1.VolumeMount) {
 	mounts := []corev1.VolumeMount{
 		{Name: "data", MountPath: dataDir},
 		{Name: "users", MountPath: UsersDir, ReadOnly: true},
+	}
+	if s3Vols, s3Mounts := s3Volumes(srv); s3Vols != nil { // files in a bucket: no data volume
+		vols, mounts = append(vols[1:], s3Vols...), append(mounts[1:], s3Mounts...)
 	}
 	if tls := srv.Spec.TLS; tls != nil {
 		vols = append(vols, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

@@ -549,22 +549,8 @@ func TestPersistentVolume(t *testing.T) {
 	ns := newNamespace(t, "e2e-pvc")
 	class := config.storageClass
 	if config.hostPathRoot != "" {
-		// A static hostPath PersistentVolume on the single node, owned by the engine's user (hostPath volumes
-		// ignore fsGroup).
 		class = "ftpe2e-hostpath"
-		dir := filepath.Join(config.hostPathRoot, ns)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(dir, 65532, 65532); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.RemoveAll(dir) })
-		pv := persistentVolume(ns, class, dir)
-		if err := k8s.Create(ctx, pv); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = k8s.Delete(context.Background(), pv) })
+		hostPathVolume(t, ns, class, corev1.ReadWriteOnce)
 	} else if class == "" {
 		t.Skip("NOT RUN: set E2E_STORAGE_CLASS (or run on the local cluster, which uses a hostPath volume)")
 	}

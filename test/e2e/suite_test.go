@@ -191,6 +191,12 @@ func install(ctx context.Context) error {
 			return err
 		}
 	}
+	return step("operator installed by its Helm chart ("+config.image+")", func() error { return installChart(ctx) })
+}
+
+// installChart installs (or upgrades back to) the operator's release with the suite's values: the image under
+// test, never pulled when the test imports it.
+func installChart(ctx context.Context) error {
 	i := strings.LastIndex(config.image, ":")
 	if i < 0 || strings.Contains(config.image[i:], "/") {
 		return fmt.Errorf("E2E_IMAGE %q: want repository:tag", config.image)
@@ -200,17 +206,15 @@ func install(ctx context.Context) error {
 	if config.importCmd == "" {
 		pull = "IfNotPresent"
 	}
-	return step("operator installed by its Helm chart ("+config.image+")", func() error {
-		out, err := command(ctx, 5*time.Minute, config.helm, "--kubeconfig", config.kubeconfig,
-			"upgrade", "--install", config.release, config.chart, "-n", config.namespace, "--create-namespace",
-			"--set", "image.repository="+repo, "--set", "image.tag="+tag,
-			"--set", "image.pullPolicy="+pull, "--set", "ftpd.image.pullPolicy="+pull,
-			"--wait", "--timeout", "3m")
-		if err != nil {
-			return fmt.Errorf("%w\n%s", err, out)
-		}
-		return nil
-	})
+	out, err := command(ctx, 5*time.Minute, config.helm, "--kubeconfig", config.kubeconfig,
+		"upgrade", "--install", config.release, config.chart, "-n", config.namespace, "--create-namespace",
+		"--set", "image.repository="+repo, "--set", "image.tag="+tag,
+		"--set", "image.pullPolicy="+pull, "--set", "ftpd.image.pullPolicy="+pull,
+		"--wait", "--timeout", "3m")
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	return nil
 }
 
 // diagnostics prints what helps most when a scenario failed: every object, the operator's log, events.

@@ -1,0 +1,192 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+)
+
+// hostPathVolume creates a static hostPath PersistentVolume of class with access mode on the single node, in a
+// folder named after ns owned by the engine's user (hostPath volumes ignore fsGroup); both go when the test ends.
+func hostPathVolume(t *testing.T, ns, class string, mode corev1.PersistentVolumeAccessMode) {
+	t.Helper()
+	dir := filepath.Join(config.hostPathRoot, ns)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	pv := persistentVolume(ns, class, dir)
+	pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{mode}
+	if err := k8s.Create(context.Background(), pv); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pv) })
+}
+
+// epsvPortOf decodes the port of the first 229 reply in a client's transcript.
+func epsvPortOf(transcript string) (int, bool) {
+	i := strings.Index(transcript, "229 Entering Extended Passive Mode (|||")
+	if i < 0 {
+		return 0, false
+	}
+	rest := transcript[i+len("229 Entering Extended Passive Mode (|||"):]
+	j := strings.Index(rest, "|)")
+	if j < 0 {
+		return 0, false
+	}
+	p, err := strconv.Atoi(rest[:j])
+	return p, err == nil
+}
+
+// Issue 11. Three replicas with SharedAddress routing on a ReadWriteMany volume: the control Service and the three
+// pods' Services hold one MetalLB address; nine clients behind the NAT upload and download byte-exact through it in
+// parallel with curl (PASV with the reply's address, PASV with curl's default of ignoring it, and EPSV); every
+// passive port they are given lies in the grant, the sessions land on more than one pod, and every file is visible
+// from every pod. Then a pod is killed without a grace period: a retrying client gets through, and the server is
+// back at three ready pods on the same address, serving the files.
+func TestReplicasSharedAddress(t *testing.T) {
+	ctx := context.Background()
+	if config.hostPathRoot == "" {
+		t.Skip("NOT RUN: needs ReadWriteMany storage; the local cluster provides a hostPath volume")
+	}
+	ns := newNamespace(t, "e2e-ha")
+	class := "ftpe2e-hostpath-rwx"
+	hostPathVolume(t, ns, class, corev1.ReadWriteMany) // one node: every pod mounts it
+
+	s := newServer(t, ns, "ha", func(f *ftpv1.FTPServer) {
+		f.Spec.Replicas = ptr.To[int32](3)
+		f.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
+		// Unset: Cluster with several replicas, the policy under which MetalLB shares one address between Services
+		// that select different pods.
+		f.Spec.Service.ExternalTrafficPolicy = ""
+		f.Spec.Storage = ftpv1.Storage{VolumeClaimTemplate: &ftpv1.VolumeClaimTemplate{StorageClassName: &class, Size: mustQuantity("1Gi"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}}
+	})
+	srv := waitServer(t, s, "three ready pods on one address", func(f *ftpv1.FTPServer) bool {
+		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress)
+	})
+	host, port := endpoint(t, srv)
+	lbAddress(t, host)
+	grant := portRange(srv)
+	if grant.Size() != 12 {
+		t.Fatalf("grant %s, want 12 ports", grant)
+	}
+	for i := range 3 {
+		var svc corev1.Service
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("ha-pasv-%d", i)}, &svc); err != nil {
+			t.Fatal(err)
+		}
+		if len(svc.Status.LoadBalancer.Ingress) == 0 || svc.Status.LoadBalancer.Ingress[0].IP != host || len(svc.Spec.Ports) != 4 ||
+			svc.Spec.Ports[0].Port != grant.Start+int32(4*i) {
+			t.Fatalf("Service %s: ports %v, ingress %+v; want 4 ports from %d on %s", svc.Name, svc.Spec.Ports, svc.Status.LoadBalancer.Ingress, grant.Start+int32(4*i), host)
+		}
+	}
+	waitBanner(t, natClient, host, port)
+
+	src, sum := randomFile(t, 2<<20)
+	out := t.TempDir()
+	modes := [][]string{
+		{"--disable-epsv", "--no-ftp-skip-pasv-ip"}, // PASV, connecting to the reply's address
+		{"--disable-epsv"},                          // PASV, curl's default: the control connection's address
+		{},                                          // EPSV
+	}
+	const clients = 9
+	type result struct {
+		transcripts []string
+		err         error
+	}
+	results := make([]result, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("c%d.bin", i)
+			up, err := curlErr(t, natClient, s, host, port, name, append([]string{"-T", src}, modes[i%3]...)...)
+			if err != nil {
+				results[i] = result{[]string{up}, fmt.Errorf("upload %s: %w", name, err)}
+				return
+			}
+			down, err := curlErr(t, natClient, s, host, port, name, append([]string{"-o", filepath.Join(out, name)}, modes[i%3]...)...)
+			results[i] = result{[]string{up, down}, err}
+		}()
+	}
+	wg.Wait()
+	pods := map[int]int{} // ordinal (by the slice of the passive port) -> sessions
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("client %d: %v\n%s", i, r.err, strings.Join(r.transcripts, "\n"))
+		}
+		sameFile(t, fmt.Sprintf("client %d download", i), filepath.Join(out, fmt.Sprintf("c%d.bin", i)), sum)
+		for _, tr := range r.transcripts {
+			p, ok := epsvPortOf(tr)
+			if !ok {
+				p = pasvPort(t, tr)
+				mustContain(t, "PASV reply", tr, pasvReply(host))
+			}
+			if !grant.Contains(int32(p)) {
+				t.Fatalf("client %d was given port %d, outside the grant %s", i, p, grant)
+			}
+			pods[(p-int(grant.Start))/4]++
+		}
+	}
+	t.Logf("%d sessions through %s: per pod (by the slice of their passive port) %v", 2*clients, host, pods)
+	if len(pods) < 2 {
+		t.Fatalf("every session landed on one pod (%v): the control Service does not spread them", pods)
+	}
+	names := listing(t, natClient, s, host, port)
+	for i := range clients {
+		if !slices.Contains(names, fmt.Sprintf("c%d.bin", i)) {
+			t.Fatalf("listing %q lacks c%d.bin: the pods do not share the files", names, i)
+		}
+	}
+
+	// Pod 1 dies without a grace period: a client that retries gets through within seconds (on another pod, or on
+	// the recreated pod 1 with the same slice), and the server is back at three ready pods on one address.
+	victim := &corev1.Pod{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ha-1"}, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx, victim, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		_, err := curlErr(t, natClient, s, host, port, "after-kill.bin", "-T", src, "--max-time", "10")
+		if err == nil {
+			t.Logf("pod ha-1 killed: an upload succeeded %s later, on attempt %d", time.Since(killed).Round(100*time.Millisecond), attempt)
+			break
+		}
+		lastErr = err
+		if time.Since(killed) > time.Minute {
+			t.Fatalf("no upload succeeded within a minute of killing pod ha-1: %v", lastErr)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	waitServer(t, s, "three ready pods again", func(f *ftpv1.FTPServer) bool {
+		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress) && f.Status.Address == host
+	})
+	back := filepath.Join(out, "after-kill.out")
+	curl(t, natClient, s, host, port, "after-kill.bin", "-o", back)
+	sameFile(t, "download after the pod was replaced", back, sum)
+}
