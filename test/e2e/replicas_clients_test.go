@@ -209,7 +209,8 @@ func TestReplicasClients(t *testing.T) {
 }
 
 // sizeWatch is Python: for argv[4] seconds it asks a server, once a session every half second, for the SIZE of
-// argv[3]; it prints "size N" for every size it sees and ignores refused or dropped sessions (pods restart).
+// argv[3]; it prints "size N" for every size it sees, "absent" for a 550, and ignores refused or dropped sessions
+// (pods restart).
 const sizeWatch = `import ftplib,sys,time
 host,port,name,secs,user,pw=sys.argv[1:7]
 end=time.monotonic()+float(secs)
@@ -223,25 +224,37 @@ while time.monotonic()<end:
             try:
                 print("size", f.size(name), flush=True)
             except ftplib.error_perm:
-                pass
+                print("absent", flush=True)
             time.sleep(0.5)
     except (OSError, EOFError, ftplib.Error):
         time.sleep(0.5)
 `
 
 // Issue 11. A rolling restart of a three-replica server (a pod-template annotation changes) while a 256 MiB upload
-// runs at 16 MB/s (about 16 s; shutdownGracePeriod 10s): the upload either completes, and the file downloads
-// byte-exact, or fails and no file of that name is visible. A watcher asks for the file's SIZE every half second
-// through the restart: it never sees any size but the whole file's. After the restart the same upload succeeds.
+// runs at 16 MB/s (about 16 s). With shutdownGracePeriod 10s the upload either completes, and the file downloads
+// byte-exact, or fails and no file of that name is visible; with the default 60s the draining pod finishes it, so
+// it must complete. A watcher asks for the file's SIZE every half second through the restart: it never sees any
+// size but the whole file's. After the restart the same upload succeeds.
 func TestReplicasRollingRestart(t *testing.T) {
 	if config.hostPathRoot == "" {
 		t.Skip("NOT RUN: needs ReadWriteMany storage; the local cluster provides a hostPath volume")
 	}
+	for _, tc := range []struct {
+		name         string
+		grace        *metav1.Duration
+		mustComplete bool
+	}{
+		{"grace 10s: complete or refused", &metav1.Duration{Duration: 10 * time.Second}, false},
+		{"default grace 60s: the drain completes it", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { rollingRestartDuringUpload(t, tc.grace, tc.mustComplete) })
+	}
+}
+
+func rollingRestartDuringUpload(t *testing.T, grace *metav1.Duration, mustComplete bool) {
 	ctx := context.Background()
 	ns := newNamespace(t, "e2e-harr")
-	s := replicatedServer(t, ns, "harr", 3, 12, func(f *ftpv1.FTPServer) {
-		f.Spec.ShutdownGracePeriod = &metav1.Duration{Duration: 10 * time.Second}
-	})
+	s := replicatedServer(t, ns, "harr", 3, 12, func(f *ftpv1.FTPServer) { f.Spec.ShutdownGracePeriod = grace })
 	srv := waitServer(t, s, "three ready pods", func(f *ftpv1.FTPServer) bool { return f.Status.ReadyReplicas == 3 })
 	host, port := endpoint(t, srv)
 	const size = 256 << 20
@@ -309,6 +322,9 @@ func TestReplicasRollingRestart(t *testing.T) {
 		sameFile(t, "download of the upload that went through the restart", out, sum)
 		t.Logf("rolling restart done %s after the upload started; the upload completed in %s", rolled.Round(time.Second), up.took.Round(time.Second))
 	} else {
+		if mustComplete {
+			t.Fatalf("the upload failed although the grace period outlasts it: %v\n%s", up.err, up.transcript)
+		}
 		if names := listing(t, natClient, s, host, port); slices.Contains(names, "big.bin") {
 			t.Fatalf("the upload failed (%v) but big.bin is visible: %q\n%s", up.err, names, up.transcript)
 		}
@@ -319,7 +335,7 @@ func TestReplicasRollingRestart(t *testing.T) {
 		t.Logf("rolling restart done %s after the upload started; the upload was refused after %s (curl exit %d), no file visible",
 			rolled.Round(time.Second), up.took.Round(time.Second), curlExitCode(up.err))
 	}
-	seen := 0
+	seen, absent := 0, 0
 	for _, line := range strings.Split(watchOut.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, "size "); ok {
 			seen++
@@ -327,8 +343,14 @@ func TestReplicasRollingRestart(t *testing.T) {
 				t.Fatalf("a session saw big.bin with %s bytes during the restart (want none or %d): a torn file was visible", v, size)
 			}
 		}
+		if line == "absent" {
+			absent++
+		}
 	}
-	t.Logf("the SIZE watcher saw the whole file %d times and no other size", seen)
+	t.Logf("the SIZE watcher got 550 %d times and the whole file's size %d times, no other size", absent, seen)
+	if seen+absent < 10 {
+		t.Fatalf("the SIZE watcher got only %d answers through the restart; it did not watch:\n%s", seen+absent, watchOut.String())
+	}
 
 	// After the restart, the same upload goes through.
 	curl(t, natClient, s, host, port, "big.bin", "-T", big, "--disable-epsv")
