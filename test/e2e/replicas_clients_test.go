@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -117,23 +116,10 @@ func TestReplicasClients(t *testing.T) {
 	if config.hostPathRoot == "" || config.metallb == "" {
 		t.Skip("NOT RUN: needs ReadWriteMany storage and a pinned address from the test's MetalLB pool (the local cluster)")
 	}
-	ctx := context.Background()
 	ns := newNamespace(t, "e2e-hacl")
 	pin := "10.201.0.203"
-	caPEM, certPEM, keyPEM := certificate(t, pin)
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tlsSecret := &corev1.Secret{
-		ObjectMeta: metaIn(ns, "hacl-cert"),
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
-	}
-	if err := k8s.Create(ctx, tlsSecret); err != nil {
-		t.Fatal(err)
-	}
+	tlsSecret, ca := tlsSecretFor(t, ns, "hacl-cert", pin)
 	const perPod = 8
 	s := replicatedServer(t, ns, "hacl", 3, 3*perPod, func(f *ftpv1.FTPServer) {
 		f.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: tlsSecret.Name}, Mode: ftpv1.TLSExplicit}

@@ -195,6 +195,8 @@ func TestReplicasSharedAddress(t *testing.T) {
 	waitServer(t, s, "three ready pods again", func(f *ftpv1.FTPServer) bool {
 		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress) && f.Status.Address == host
 	})
+	// The status may still show three ready pods from before the kill; once, port 21 refused a connection here.
+	waitBanner(t, natClient, host, port)
 	back := filepath.Join(out, "after-kill.out")
 	curl(t, natClient, s, host, port, "after-kill.bin", "-o", back)
 	sameFile(t, "download after the pod was replaced", back, sum)
