@@ -42,6 +42,26 @@ func hostPathVolume(t *testing.T, ns, class string, mode corev1.PersistentVolume
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pv) })
 }
 
+// replicatedServer creates an FTPServer named name in ns with replicas pods and count passive ports, SharedAddress
+// routing, the default traffic policy (Cluster with several replicas, under which MetalLB shares one address
+// between Services that select different pods) and a ReadWriteMany hostPath volume of its own class, changed by
+// mutate. The caller skips the test when config.hostPathRoot is empty.
+func replicatedServer(t *testing.T, ns, name string, replicas, count int32, mutate func(*ftpv1.FTPServer)) *server {
+	t.Helper()
+	class := "ftpe2e-hostpath-rwx-" + ns
+	hostPathVolume(t, ns, class, corev1.ReadWriteMany) // one node: every pod mounts it
+	return newServer(t, ns, name, func(f *ftpv1.FTPServer) {
+		f.Spec.Replicas = ptr.To(replicas)
+		f.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To(count)}
+		f.Spec.Service.ExternalTrafficPolicy = ""
+		f.Spec.Storage = ftpv1.Storage{VolumeClaimTemplate: &ftpv1.VolumeClaimTemplate{StorageClassName: &class, Size: mustQuantity("1Gi"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}}
+		if mutate != nil {
+			mutate(f)
+		}
+	})
+}
+
 // epsvPortOf decodes the port of the first 229 reply in a client's transcript.
 func epsvPortOf(transcript string) (int, bool) {
 	i := strings.Index(transcript, "229 Entering Extended Passive Mode (|||")
@@ -69,18 +89,7 @@ func TestReplicasSharedAddress(t *testing.T) {
 		t.Skip("NOT RUN: needs ReadWriteMany storage; the local cluster provides a hostPath volume")
 	}
 	ns := newNamespace(t, "e2e-ha")
-	class := "ftpe2e-hostpath-rwx"
-	hostPathVolume(t, ns, class, corev1.ReadWriteMany) // one node: every pod mounts it
-
-	s := newServer(t, ns, "ha", func(f *ftpv1.FTPServer) {
-		f.Spec.Replicas = ptr.To[int32](3)
-		f.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
-		// Unset: Cluster with several replicas, the policy under which MetalLB shares one address between Services
-		// that select different pods.
-		f.Spec.Service.ExternalTrafficPolicy = ""
-		f.Spec.Storage = ftpv1.Storage{VolumeClaimTemplate: &ftpv1.VolumeClaimTemplate{StorageClassName: &class, Size: mustQuantity("1Gi"),
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}}
-	})
+	s := replicatedServer(t, ns, "ha", 3, 12, nil)
 	srv := waitServer(t, s, "three ready pods on one address", func(f *ftpv1.FTPServer) bool {
 		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress)
 	})
@@ -186,6 +195,8 @@ func TestReplicasSharedAddress(t *testing.T) {
 	waitServer(t, s, "three ready pods again", func(f *ftpv1.FTPServer) bool {
 		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress) && f.Status.Address == host
 	})
+	// The status may still show three ready pods from before the kill; once, port 21 refused a connection here.
+	waitBanner(t, natClient, host, port)
 	back := filepath.Join(out, "after-kill.out")
 	curl(t, natClient, s, host, port, "after-kill.bin", "-o", back)
 	sameFile(t, "download after the pod was replaced", back, sum)
