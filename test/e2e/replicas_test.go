@@ -192,12 +192,46 @@ func TestReplicasSharedAddress(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The server's status can still count three ready pods from before the kill (the StatefulSet's own status lags),
+	// so wait for the recreated ha-1 itself: a new UID, Ready.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var p corev1.Pod
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ha-1"}, &p)
+		if err == nil && p.UID != victim.UID && p.DeletionTimestamp == nil && podReady(&p) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod ha-1 was not recreated and Ready within 2 minutes of the kill (last error %v)", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	waitServer(t, s, "three ready pods again", func(f *ftpv1.FTPServer) bool {
 		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress) && f.Status.Address == host
 	})
-	// The status may still show three ready pods from before the kill; once, port 21 refused a connection here.
 	waitBanner(t, natClient, host, port)
+	// Once, port 21 refused a connection right after the pod was replaced (an endpoint of the dead pod still in
+	// the Service's rules): a client that retries gets through, which is the promise; so does this download.
 	back := filepath.Join(out, "after-kill.out")
-	curl(t, natClient, s, host, port, "after-kill.bin", "-o", back)
+	for attempt := 1; ; attempt++ {
+		_, err := curlErr(t, natClient, s, host, port, "after-kill.bin", "-o", back, "--max-time", "10")
+		if err == nil {
+			break
+		}
+		if attempt == 20 {
+			t.Fatalf("download after the pod was replaced: 20 attempts failed, the last: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	sameFile(t, "download after the pod was replaced", back, sum)
+}
+
+// podReady says whether p's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
