@@ -52,12 +52,7 @@ func (o *orderFS) Rename(a, b string) error {
 // kernel's freeing of its pages (about 0.1 s per 256 MiB on ext4) does not
 // happen inside rename(2), before the 226 (issue 10 §2).
 func TestReplacingUploadHoldsOldFile(t *testing.T) {
-	dir := t.TempDir()
-	fsys, err := RootFS{Dir: dir}.FileSystem(&User{Name: "u", Home: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Close()
+	dir, fsys := homeFS(t)
 	if err := os.WriteFile(filepath.Join(dir, "u", "big.bin"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +86,7 @@ func TestReplacingUploadHoldsOldFile(t *testing.T) {
 // so a FIFO put there (between STOR's check and the commit) cannot hang the
 // session; the upload still replaces it.
 func TestReplacingUploadOverFIFO(t *testing.T) {
-	dir := t.TempDir()
-	fsys, err := RootFS{Dir: dir}.FileSystem(&User{Name: "u", Home: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fsys.Close()
+	dir, fsys := homeFS(t)
 	up, err := (&fsStorage{fsys: fsys}).CreateUpload("p", UploadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -117,4 +107,15 @@ func TestReplacingUploadOverFIFO(t *testing.T) {
 	if fi, err := os.Lstat(filepath.Join(dir, "u", "p")); err != nil || !fi.Mode().IsRegular() {
 		t.Fatalf("after commit: %v, %v", fi, err)
 	}
+}
+
+// homeFS is the RootFS of a user "u" under a fresh directory (the home is dir/u).
+func homeFS(t *testing.T) (string, FileSystem) {
+	dir := t.TempDir()
+	fsys, err := RootFS{Dir: dir}.FileSystem(&User{Name: "u", Home: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsys.Close() })
+	return dir, fsys
 }
