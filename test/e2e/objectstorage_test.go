@@ -119,8 +119,9 @@ func startSeaweedFS(t *testing.T, ns string) (*seaweedfs.Server, string) {
 // the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them: the test checks that this is the only
 // upload left over, and that a completed upload after the restart works.
 func TestObjectStorage(t *testing.T) {
-	if config.seaweedfs == "" {
-		t.Skip("E2E_SEAWEEDFS_IMAGE is not set (make test-e2e packs it: hack/seaweedfs.sh image)")
+	if config.seaweedfs == "" || config.importCmd == "" {
+		t.Skip("needs the SeaweedFS image imported into the cluster: E2E_SEAWEEDFS_IMAGE, E2E_SEAWEEDFS_TAR and " +
+			"E2E_IMPORT (make test-e2e sets them; hack/seaweedfs.sh image packs it)")
 	}
 	ns := newNamespace(t, "e2e-s3")
 	t0 := time.Now()
