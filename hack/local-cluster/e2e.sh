@@ -15,6 +15,7 @@
 #   create and delete namespaces, so pointing them at a real cluster takes this explicit switch.
 # E2E_QUICKSTART_RANGE: the pool TestReadmeQuickstart gives the README's IPAddressPool (default
 #   10.201.0.251-10.201.0.253); it must be routed like E2E_LB_RANGE and not overlap it.
+# The SeaweedFS image of TestObjectStorage comes from hack/seaweedfs.sh image (built and packed once per version).
 # E2E_RUN: a go test -run pattern. E2E_TIMEOUT: go test -timeout (default 30m).
 set -euo pipefail
 
@@ -55,8 +56,10 @@ current_env() {
 }
 
 run_tests() {
-	local t0=$SECONDS rc=0
-	(cd "$ROOT" && E2E_KUBECONFIG="$KUBECONFIG" E2E_IMAGE="$IMG" E2E_IMAGE_TAR="$IMAGE_TAR" E2E_HELM="$HELM" \
+	local t0=$SECONDS rc=0 sw_tar sw_img
+	# SeaweedFS for TestObjectStorage: the image make test-e2e packed (seaweedfs-image), cached per version.
+	read -r sw_tar sw_img < <("$ROOT/hack/seaweedfs.sh" image)
+	(cd "$ROOT" && E2E_SEAWEEDFS_TAR="$sw_tar" E2E_SEAWEEDFS_IMAGE="$sw_img" E2E_KUBECONFIG="$KUBECONFIG" E2E_IMAGE="$IMG" E2E_IMAGE_TAR="$IMAGE_TAR" E2E_HELM="$HELM" \
 		E2E_CHART="$ROOT/charts/ftp-operator" E2E_IMPORT="$E2E_IMPORT" E2E_METALLB_BUNDLE="$E2E_METALLB_BUNDLE" \
 		E2E_HOSTPATH_DIR="$E2E_HOSTPATH_DIR" \
 		go test -tags e2e -count=1 -v -timeout "${E2E_TIMEOUT:-30m}" ${E2E_RUN:+-run "$E2E_RUN"} ./test/e2e/) || rc=$?

@@ -22,7 +22,7 @@ cluster-status: ## Show the local cluster's daemons, node and pods.
 	@$(LOCAL_CLUSTER) status
 
 .PHONY: test-e2e
-test-e2e: image helm test-clients ## End to end on a fresh local cluster (torn down afterwards): chart install, MetalLB, clients behind NAT.
+test-e2e: image helm test-clients seaweedfs-image ## End to end on a fresh local cluster (torn down afterwards): chart install, MetalLB, clients behind NAT.
 	@$(E2E_ENV) hack/local-cluster/e2e.sh test
 
 .PHONY: dev

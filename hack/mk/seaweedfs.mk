@@ -8,3 +8,7 @@ TEST_EXTRA += seaweedfs
 .PHONY: seaweedfs
 seaweedfs: ## Build SeaweedFS (a real S3 server for the object-storage tests) into bin/seaweedfs (cold: about 3.5 min).
 	@hack/seaweedfs.sh >/dev/null
+
+.PHONY: seaweedfs-image
+seaweedfs-image: $(IMAGEPACK) ## Pack weed into bin/seaweedfs/<version>/image.tar (once per version) for the e2e object-storage scenario.
+	@IMAGEPACK=$(IMAGEPACK) hack/seaweedfs.sh image >/dev/null

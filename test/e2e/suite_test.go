@@ -44,6 +44,8 @@ var config struct {
 	storageClass string // or a storage class for it, on a cluster of the user's
 	release      string
 	namespace    string
+	seaweedfsTar string // SeaweedFS image tarball (hack/seaweedfs.sh image) for TestObjectStorage
+	seaweedfs    string // its repository:tag; empty: TestObjectStorage skips
 }
 
 var (
@@ -75,6 +77,8 @@ func runMain(m *testing.M) int {
 	config.storageClass = os.Getenv("E2E_STORAGE_CLASS")
 	config.release = getenv("E2E_RELEASE", "ftp-operator")
 	config.namespace = getenv("E2E_NAMESPACE", "ftp-operator-system")
+	config.seaweedfsTar = os.Getenv("E2E_SEAWEEDFS_TAR")
+	config.seaweedfs = os.Getenv("E2E_SEAWEEDFS_IMAGE")
 	if config.kubeconfig == "" || config.image == "" {
 		fmt.Fprintln(os.Stderr, "e2e: E2E_KUBECONFIG and E2E_IMAGE are required; run `make test-e2e` (hack/local-cluster/e2e.sh)")
 		return 2
@@ -158,6 +162,9 @@ func install(ctx context.Context) error {
 		tars := []string{config.imageTar}
 		if config.metallb != "" {
 			tars = append(tars, filepath.Join(config.metallb, "image.tar"))
+		}
+		if config.seaweedfsTar != "" {
+			tars = append(tars, config.seaweedfsTar)
 		}
 		for _, tar := range tars {
 			if err := step("imported "+filepath.Base(tar), func() error {

@@ -171,9 +171,7 @@ func StopShared() {
 // and binding is retried with other ports, three times.
 func launch(bin, dir string) (*Server, error) {
 	ids := filepath.Join(dir, "identities.json")
-	idJSON := fmt.Sprintf(`{"identities":[{"name":"ftpd","credentials":[{"accessKey":%q,"secretKey":%q}],`+
-		`"actions":["Admin","Read","Write","List","Tagging"]}]}`, AccessKey, SecretKey)
-	if err := os.WriteFile(ids, []byte(idJSON), 0o600); err != nil {
+	if err := os.WriteFile(ids, []byte(Identities()), 0o600); err != nil {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
@@ -249,6 +247,18 @@ func (s *Server) tail(n int) string {
 	return b
 }
 
+// At is a SeaweedFS started elsewhere (the e2e suite's pod) at host:port, serving S3 over plain HTTP to the
+// identity AccessKey/SecretKey; its Client, Bucket, Keys, PendingUploads and Object work as on one Start ran.
+func At(host string) *Server {
+	return &Server{Endpoint: "http://" + host, Host: host, log: &bytes.Buffer{}, mu: &sync.Mutex{}}
+}
+
+// Identities is the identities file (weed -s3.config) that grants AccessKey/SecretKey every action.
+func Identities() string {
+	return fmt.Sprintf(`{"identities":[{"name":"ftpd","credentials":[{"accessKey":%q,"secretKey":%q}],`+
+		`"actions":["Admin","Read","Write","List","Tagging"]}]}`, AccessKey, SecretKey)
+}
+
 // Client is a minio-go client for this server (path-style, the test identity).
 func (s *Server) Client() *minio.Client {
 	c, err := minio.New(s.Host, &minio.Options{Creds: credentials.NewStaticV4(AccessKey, SecretKey, ""),
@@ -258,6 +268,9 @@ func (s *Server) Client() *minio.Client {
 	}
 	return c
 }
+
+// WaitReady polls (every 200 ms, at most timeout) until a signed ListBuckets succeeds: for a server from At.
+func (s *Server) WaitReady(timeout time.Duration) error { return s.waitReady(timeout, nil) }
 
 // waitReady polls until a signed ListBuckets succeeds (every 200 ms, bounded by timeout), or the process exits.
 func (s *Server) waitReady(timeout time.Duration, exited <-chan struct{}) error {
