@@ -406,6 +406,14 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
 		return nil
 	}
+	// A pod whose storage cannot be used says why (the engine publishes it, storagehealth.go); the worst pod wins,
+	// even while other pods are available: they share the bucket and its credentials.
+	if problem, found, err := r.storageProblemOf(ctx, srv); err != nil {
+		return err
+	} else if found {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, problem.reason, "%s", problem.message)
+		return nil
+	}
 	if st.current && st.avail > 0 {
 		if srv.Spec.HighlyAvailable() {
 			setCondition(srv, ftpv1.ConditionWorkloadReady, true, ftpv1.ReasonAvailable, "%d of %d FTP server pods are ready", st.ready, srv.Spec.ReplicasOrDefault())

@@ -255,9 +255,9 @@ func ServiceAccount(srv *ftpv1.FTPServer) *corev1.ServiceAccount {
 	}
 }
 
-// Role lets the engine read its own ConfigMap, and nothing else, so that it follows the address the operator
-// writes there live. It cannot read its FTPServer: status.address is writable by anyone who may write
-// ftpservers/status, the ConfigMap only by the operator (and namespace admins).
+// Role lets the engine read its own ConfigMap, so that it follows the address the operator writes there live, and
+// patch it (its storage health key), and nothing else. It cannot read its FTPServer: status.address is writable by
+// anyone who may write ftpservers/status, the ConfigMap only by the operator (and namespace admins).
 func Role(srv *ftpv1.FTPServer) *rbacv1.Role {
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
@@ -267,6 +267,13 @@ func Role(srv *ftpv1.FTPServer) *rbacv1.Role {
 			Resources:     []string{"configmaps"},
 			ResourceNames: []string{ConfigMapName(srv)},
 			Verbs:         []string{"get", "list", "watch"},
+		}, {
+			// The engine publishes its storage health in its own key of that ConfigMap (a merge patch, which
+			// cannot create it); the operator reads it (controllers, storagehealth.go).
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: []string{ConfigMapName(srv)},
+			Verbs:         []string{"patch"},
 		}},
 	}
 }
