@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
@@ -54,13 +53,13 @@ func TestNotOwnedServerWakesWhenTheBlockerGoes(t *testing.T) {
 			return c.Status == metav1.ConditionTrue && metav1.IsControlledBy(svc, srv), fmt.Errorf("ServiceReady %s %s", c.Status, c.Reason)
 		},
 	}, {
-		name:      "ServiceAccount handed over",
-		blocker:   &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "blocked-ftpd"}},
+		// The namespace's engine identity has no owner: it is handed over with its labels.
+		name:      "engine ServiceAccount handed over",
+		blocker:   &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: render.EngineIdentityName}},
 		condition: ftpv1.ConditionWorkloadReady,
-		unblock: func(t *testing.T, srv *ftpv1.FTPServer, obj client.Object) {
+		unblock: func(t *testing.T, _ *ftpv1.FTPServer, obj client.Object) {
 			orig := obj.DeepCopyObject().(client.Object)
-			obj.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: ftpv1.GroupVersion.String(), Kind: "FTPServer",
-				Name: srv.Name, UID: srv.UID, Controller: ptr.To(true)}})
+			obj.SetLabels(map[string]string{render.ManagedByLabel: render.ManagedBy, render.ComponentLabel: render.EngineIdentityComponent})
 			if err := k8s.Patch(context.Background(), obj, client.MergeFrom(orig)); err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +135,7 @@ func TestBlockerWatchEndsWithTheServer(t *testing.T) {
 // Beyond the limit of watches, a NotOwned server is retried with backoff: it still goes on, later.
 func TestNotOwnedServerBeyondTheWatchLimitIsRetried(t *testing.T) {
 	ns := newNamespace(t)
-	create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "many-ftpd"}})
+	create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.EngineIdentityName}})
 	op := startOperator(t, ns, bigPool)
 	op.rec.blockers.mu.Lock()
 	op.rec.blockers.limit = 0
@@ -145,7 +144,7 @@ func TestNotOwnedServerBeyondTheWatchLimitIsRetried(t *testing.T) {
 	waitCondition(t, ns, "many", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonNotOwned)
 	time.Sleep(time.Second) // the backoff has grown to about a second
 	waitBlockerWatch(t, op, ns, "many", false)
-	if err := k8s.Delete(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "many-ftpd"}}); err != nil {
+	if err := k8s.Delete(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.EngineIdentityName}}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

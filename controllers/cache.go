@@ -17,7 +17,7 @@ import (
 // managed-by label.
 func ownedKinds() []client.Object {
 	return append([]client.Object{&corev1.Service{}, &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.ServiceAccount{},
-		&rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}}, replicaKinds...)
+		&rbacv1.Role{}, &rbacv1.RoleBinding{}, &corev1.PersistentVolumeClaim{}, &corev1.Secret{}}, replicaKinds...)
 }
 
 // ScopeCache narrows what the manager keeps in memory to what the operator owns, so that its memory does not grow
@@ -27,10 +27,12 @@ func ownedKinds() []client.Object {
 //     it is still refused as not ours);
 //   - the servers' pods are cached typed (their status says why they do not run), with the same selector, which
 //     render puts on the Deployment's pod template: never every pod of the cluster;
-//   - Secrets are watched as metadata only (the controller watches them with builder.OnlyMetadata), and a typed
-//     read of a Secret goes to the API server, never into a cache of every Secret's data;
+//   - Secrets are children too (the users Secret), cached as metadata only (the controller owns them with
+//     builder.OnlyMetadata) and with the label; a typed read of a Secret goes to the API server, never into a cache
+//     of every Secret's data. The Secrets that servers reference are watched apart, only in the namespaces that
+//     hold FTPServers (secretWatches);
 //   - managed fields are stripped from everything cached, and metadata-only objects (the Secrets) keep just what
-//     the Secret watch maps by: namespace and name (plus uid and resourceVersion, which the informer needs).
+//     the Secret watches map by: namespace and name (plus uid and resourceVersion, which the informer needs).
 //
 // It keeps o's other cache settings (such as DefaultNamespaces in the tests).
 func ScopeCache(o ctrl.Options) ctrl.Options {

@@ -16,19 +16,20 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
-// The manager caches only children with the operator's label (ScopeCache). A same-named ServiceAccount without it
-// is invisible to that cache, yet it must still be refused as not ours, and left as it was.
+// The manager caches only children with the operator's label (ScopeCache). A ServiceAccount of the engine
+// identity's name without it is invisible to that cache, yet it must still be refused as not ours, and left as it
+// was.
 func TestUnlabelledForeignChildIsNotOwned(t *testing.T) {
 	ns := newNamespace(t)
 	create(t, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign-ftpd", Annotations: map[string]string{"keep": "me"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.EngineIdentityName, Annotations: map[string]string{"keep": "me"}},
 	})
 	startOperator(t, ns, bigPool)
 	create(t, newServer(t, ns, "foreign", nil))
 	waitCondition(t, ns, "foreign", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonNotOwned)
 	waitEvent(t, ns, "foreign", "NotOwned")
 	sa := &corev1.ServiceAccount{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "foreign-ftpd"}, sa); err != nil {
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.EngineIdentityName}, sa); err != nil {
 		t.Fatal(err)
 	}
 	if len(sa.OwnerReferences) != 0 || len(sa.Labels) != 0 || sa.Annotations["keep"] != "me" || len(sa.Annotations) != 1 {

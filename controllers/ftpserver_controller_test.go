@@ -544,11 +544,11 @@ func setIngress(t *testing.T, ns, name, ip string) {
 }
 
 // followAsEngine makes engine follow the FTPServer's status.address the way the pod does: with the identity of
-// the ServiceAccount the operator made for it, and only that account's Role. It returns that identity's config.
+// the namespace's engine ServiceAccount the operator made, and only that account's Role. It returns that identity's config.
 func followAsEngine(t *testing.T, ns, name string, engine *ftpd.Server) *rest.Config {
 	t.Helper()
 	saCfg := rest.CopyConfig(restConfig)
-	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s-ftpd", ns, name)}
+	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns, render.EngineSAName(nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	synced := make(chan error, 1)

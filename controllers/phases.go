@@ -173,12 +173,13 @@ func (r *FTPServerReconciler) notAllocated(srv *ftpv1.FTPServer, reason, format 
 }
 
 // reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the
-// engine's identity and its narrow permission to read its own ConfigMap (where it follows the address), and the
-// claim of a volumeClaimTemplate. The referenced Secrets are checked in reconcileWorkload, so that the user learns
-// of a typo from the status.
+// health ConfigMap of a server on S3 (where its engine pods publish their storage health), the namespace's engine
+// identity and its narrow permissions (read the servers' address ConfigMaps, where each follows its address; patch
+// their health ConfigMaps), and the claim of a volumeClaimTemplate. The referenced Secrets are checked in
+// reconcileWorkload, so that the user learns of a typo from the status.
 func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
 	srv := p.srv
-	passwords, err := r.passwords(ctx, srv)
+	passwords, err := r.passwords(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -191,10 +192,17 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 		return err
 	}
 	reportUsers(srv, from, invalid)
-	for _, o := range []client.Object{users, render.ServiceAccount(srv), render.Role(srv), render.RoleBinding(srv)} {
-		if err := r.apply(ctx, srv, o); err != nil {
+	if err := r.apply(ctx, srv, users); err != nil {
+		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+	}
+	if render.HasStorageHealth(srv) {
+		// Before the engine identity, whose Role names it only once it is ours.
+		if err := r.apply(ctx, srv, render.HealthConfigMap(srv)); err != nil {
 			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 		}
+	}
+	if err := r.reconcileEngineIdentity(ctx, srv); err != nil {
+		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 	}
 	if pvc := render.PersistentVolumeClaim(srv); pvc != nil {
 		owned := srv.Spec.Storage.VolumeClaimTemplate.RetentionOrDefault() == ftpv1.ClaimDelete
@@ -216,22 +224,13 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 
 // passwords reads each user's password from the referenced Secret. Users whose Secret or key is missing are left
 // out (missingSecrets reports them), so that one typo does not lock out the other users.
-func (r *FTPServerReconciler) passwords(ctx context.Context, srv *ftpv1.FTPServer) (map[string][]byte, error) {
+func (r *FTPServerReconciler) passwords(ctx context.Context, p *pass) (map[string][]byte, error) {
+	srv := p.srv
 	out := make(map[string][]byte, len(srv.Spec.Users))
-	secrets := map[string]*corev1.Secret{}
 	for _, u := range srv.Spec.Users {
-		name := u.PasswordSecretRef.Name
-		s, seen := secrets[name]
-		if !seen {
-			s = &corev1.Secret{}
-			err := r.Get(ctx, types.NamespacedName{Namespace: srv.Namespace, Name: name}, s)
-			switch {
-			case apierrors.IsNotFound(err):
-				s = nil
-			case err != nil:
-				return nil, fmt.Errorf("reading Secret %s of user %s: %w", name, u.Name, err)
-			}
-			secrets[name] = s
+		s, err := r.secret(ctx, p, u.PasswordSecretRef.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reading Secret %s of user %s: %w", u.PasswordSecretRef.Name, u.Name, err)
 		}
 		if s == nil {
 			continue
@@ -243,8 +242,30 @@ func (r *FTPServerReconciler) passwords(ctx context.Context, srv *ftpv1.FTPServe
 	return out, nil
 }
 
+// secret reads a referenced Secret from the API server (Secrets are not cached) once per pass; nil if it does not
+// exist.
+func (r *FTPServerReconciler) secret(ctx context.Context, p *pass, name string) (*corev1.Secret, error) {
+	if s, seen := p.secrets[name]; seen {
+		return s, nil
+	}
+	s := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: p.srv.Namespace, Name: name}, s)
+	switch {
+	case apierrors.IsNotFound(err):
+		s = nil
+	case err != nil:
+		return nil, err
+	}
+	if p.secrets == nil {
+		p.secrets = map[string]*corev1.Secret{}
+	}
+	p.secrets[name] = s
+	return s, nil
+}
+
 // missingSecrets lists the Secrets and keys that are referenced and absent.
-func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTPServer) ([]string, error) {
+func (r *FTPServerReconciler) missingSecrets(ctx context.Context, p *pass) ([]string, error) {
+	srv := p.srv
 	want := map[string][]string{} // secret -> keys
 	for _, u := range srv.Spec.Users {
 		key := u.PasswordSecretRef.KeyOrDefault()
@@ -264,14 +285,13 @@ func (r *FTPServerReconciler) missingSecrets(ctx context.Context, srv *ftpv1.FTP
 	}
 	var missing []string
 	for name, keys := range want {
-		var s corev1.Secret
-		err := r.Get(ctx, types.NamespacedName{Namespace: srv.Namespace, Name: name}, &s)
-		if apierrors.IsNotFound(err) {
-			missing = append(missing, fmt.Sprintf("Secret %q not found", name))
-			continue
-		}
+		s, err := r.secret(ctx, p, name)
 		if err != nil {
 			return nil, err
+		}
+		if s == nil {
+			missing = append(missing, fmt.Sprintf("Secret %q not found", name))
+			continue
 		}
 		for _, k := range keys {
 			if _, ok := s.Data[k]; !ok {
@@ -388,7 +408,7 @@ func conflictingNodePort(err error, svc *corev1.Service) (int32, bool) {
 // whether its pods are available.
 func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) error {
 	srv := p.srv
-	missing, err := r.missingSecrets(ctx, srv)
+	missing, err := r.missingSecrets(ctx, p)
 	if err != nil {
 		return err
 	}

@@ -360,7 +360,7 @@ func TestForgedStatusAddressNeverReachesEngine(t *testing.T) {
 
 	// The engine's identity cannot read its FTPServer at all.
 	saCfg := rest.CopyConfig(restConfig)
-	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:lb-ftpd", ns)}
+	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:ftp-operator-ftpd", ns)}
 	saClient, err := client.New(saCfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
@@ -19,21 +20,24 @@ import (
 // any other cause is StorageUnavailable, ranked last.
 var storageCauses = []string{ftpv1.ReasonCredentialsRejected, ftpv1.ReasonBucketNotFound, ftpv1.ReasonEndpointUnreachable}
 
-// storageProblemOf reads the storage health that the server's engine pods publish in its ConfigMap (one key per
-// pod, engineconfig.StorageHealthKey; both cached: the ConfigMap is an owned child, the pods are cached by their
-// labels) and returns the worst failure among the pods that exist, naming every failing pod. Keys of pods that are
-// gone are ignored.
+// storageProblemOf reads the storage health that the server's engine pods publish in its health ConfigMap (one key
+// per pod, engineconfig.StorageHealthKey; both from the label-scoped cache: the ConfigMap is an owned child, the pods
+// are cached by their labels) and returns the worst failure among the pods that exist, naming every failing pod.
+// Keys of pods that are gone are ignored, and so is a ConfigMap of that name that is not the server's.
 func (r *FTPServerReconciler) storageProblemOf(ctx context.Context, srv *ftpv1.FTPServer) (podProblem, bool, error) {
 	if srv.Spec.Storage.S3 == nil {
 		return podProblem{}, false, nil
 	}
 	cm := &corev1.ConfigMap{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.ConfigMapName(srv)}, cm)
+	err := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.HealthConfigMapName(srv)}, cm)
 	if apierrors.IsNotFound(err) {
 		return podProblem{}, false, nil
 	}
 	if err != nil {
-		return podProblem{}, false, fmt.Errorf("reading ConfigMap %s: %w", render.ConfigMapName(srv), err)
+		return podProblem{}, false, fmt.Errorf("reading ConfigMap %s: %w", render.HealthConfigMapName(srv), err)
+	}
+	if !metav1.IsControlledBy(cm, srv) {
+		return podProblem{}, false, nil
 	}
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(srv.Namespace), client.MatchingLabels(render.Labels(srv))); err != nil {

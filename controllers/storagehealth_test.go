@@ -31,7 +31,8 @@ import (
 // real SeaweedFS bucket with a wrong secret key publishes its storage health through the API server with the
 // identity the operator gave it, and the operator says why the server is not Ready: WorkloadReady and Ready False
 // with reason CredentialsRejected, naming the pod, and one Warning event. When the engine stops, its key goes and
-// so does the reason. envtest runs no kubelet, so the test registers the pod the engine stands for.
+// so does the reason. The identity can patch the health ConfigMap only: no address ConfigMap, its own server's or a
+// sibling's. envtest runs no kubelet, so the test registers the pod the engine stands for.
 func TestStorageHealthReachesReady(t *testing.T) {
 	s3 := seaweedfs.Start(t)
 	bucket := s3.Bucket(t, "health")
@@ -44,10 +45,18 @@ func TestStorageHealthReachesReady(t *testing.T) {
 	})
 	create(t, srv)
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "the engine's ConfigMap", func() (bool, error) {
-		err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: render.ConfigMapName(srv)}, &corev1.ConfigMap{})
-		return err == nil, err
+	// A sibling server of the same namespace, whose address the engine must not be able to change either.
+	sibling := newServer(t, ns, "sibling", func(s *ftpv1.FTPServer) {
+		withS3(s)
+		s.Spec.Storage.S3.Endpoint, s.Spec.Storage.S3.Bucket, s.Spec.Storage.S3.Region = s3.Endpoint, bucket, "us-east-1"
 	})
+	create(t, sibling)
+	for _, name := range []string{render.ConfigMapName(srv), render.HealthConfigMapName(srv), render.ConfigMapName(sibling)} {
+		eventually(t, 20*time.Second, "ConfigMap "+name, func() (bool, error) {
+			err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &corev1.ConfigMap{})
+			return err == nil, err
+		})
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "health-7d9c-x2k4p", Labels: render.Labels(srv)},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "ftpd", Image: "localhost/ftp-operator:test"}}},
@@ -85,20 +94,36 @@ func TestStorageHealthReachesReady(t *testing.T) {
 		t.Fatalf("Ready %s %s: %s, want False CredentialsRejected", ready.Status, ready.Reason, ready.Message)
 	}
 	waitEvent(t, ns, srv.Name, ftpv1.ReasonCredentialsRejected)
+	// The cause came through the health ConfigMap; the address ConfigMap holds the address alone.
+	for name, want := range map[string]string{render.HealthConfigMapName(srv): "CredentialsRejected: ", render.ConfigMapName(srv): ""} {
+		cm := &corev1.ConfigMap{}
+		if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := cm.Data[engineconfig.StorageHealthKey(pod.Name)]; ok != (want != "") || !strings.HasPrefix(v, want) {
+			t.Fatalf("ConfigMap %s: data %v, want the pod's key %t", name, cm.Data, want != "")
+		}
+	}
 
-	// That identity may patch its own ConfigMap, and no other.
-	ensureConfigMap := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other"}}
-	create(t, ensureConfigMap)
+	// That identity may patch no ConfigMap that carries an address, its own server's or a sibling's, nor any other
+	// ConfigMap; and it cannot read the health ConfigMap it writes.
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other"}})
 	saCfg := rest.CopyConfig(restConfig)
 	saCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns, render.EngineSAName(srv))}
 	saClient, err := client.New(saCfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := ensureConfigMap.DeepCopy()
-	other.Data = map[string]string{"x": "y"}
-	if err := saClient.Patch(ctx, other, client.MergeFrom(ensureConfigMap)); !apierrors.IsForbidden(err) {
-		t.Fatalf("engine identity patching another ConfigMap: %v, want Forbidden", err)
+	redirect := []byte(`{"data":{"` + render.AddressKey + `":"203.0.113.66"}}`)
+	for _, name := range []string{render.ConfigMapName(srv), render.ConfigMapName(sibling), "other"} {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		if err := saClient.Patch(ctx, cm, client.RawPatch(types.MergePatchType, redirect)); !apierrors.IsForbidden(err) {
+			t.Fatalf("engine identity patching ConfigMap %s: %v, want Forbidden", name, err)
+		}
+	}
+	err = saClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: render.HealthConfigMapName(srv)}, &corev1.ConfigMap{})
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("engine identity reading its health ConfigMap: %v, want Forbidden", err)
 	}
 
 	// A stopped engine withdraws its key: the server waits for its pod again, without a stale cause.
@@ -110,7 +135,7 @@ func TestStorageHealthReachesReady(t *testing.T) {
 		return c.Reason == ftpv1.ReasonProgressing, fmt.Errorf("%s %s: %s", c.Status, c.Reason, c.Message)
 	})
 	cm := &corev1.ConfigMap{}
-	if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: render.ConfigMapName(srv)}, cm); err != nil {
+	if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: render.HealthConfigMapName(srv)}, cm); err != nil {
 		t.Fatal(err)
 	}
 	if v, ok := cm.Data[engineconfig.StorageHealthKey(pod.Name)]; ok {
@@ -152,7 +177,7 @@ func TestDiagnoseStorage(t *testing.T) {
 	}{
 		{"all healthy", map[string]string{key("a"): engineconfig.StorageHealthy, key("b"): engineconfig.StorageHealthy},
 			[]corev1.Pod{live("a"), live("b")}, "", nil, nil},
-		{"nothing published", map[string]string{render.AddressKey: "1.2.3.4"}, []corev1.Pod{live("a")}, "", nil, nil},
+		{"nothing published", nil, []corev1.Pod{live("a")}, "", nil, nil},
 		{"worst wins", map[string]string{
 			key("a"): engineconfig.StorageHealthy,
 			key("b"): "EndpointUnreachable: reaching http://s3: connection refused",

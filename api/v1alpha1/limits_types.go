@@ -23,7 +23,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.maxSessionsPerIP) || self.maxSessionsPerIP <= (has(self.maxSessions) ? self.maxSessions : 1024)",message="limits.maxSessionsPerIP must not be greater than limits.maxSessions (1024 unless set)"
 type Limits struct {
 	// maxSessions is how many control connections the server holds at once; a client beyond it gets "421 Too many
-	// users" and is disconnected. An idle session costs about 12 KiB of memory. Defaults to 1024.
+	// users" and is disconnected. An idle session costs about 7 KiB of memory (plain control connection). Defaults to 1024.
 	// +optional
 	// +kubebuilder:default=1024
 	// +kubebuilder:validation:Minimum=1

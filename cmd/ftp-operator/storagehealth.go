@@ -10,7 +10,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
 
-// publishStorageHealth publishes the health of the engine's storage into its FTPServer's ConfigMap (key
+// publishStorageHealth publishes the health of the engine's storage into its FTPServer's health ConfigMap (key
 // storage.<pod>, see engineconfig.StorageHealthKey) at once, then whenever it changes (checked every
 // healthCacheTTL, the cache of /readyz), so that the operator can say on the FTPServer why the server is not Ready.
 // When ctx ends the key is withdrawn (within 5 s) and the returned channel is closed. Failing writes (the API server

@@ -12,7 +12,7 @@
 #                   BENCH_CURL_BATCH_REPS repetitions (default 3, 1 with BENCH_QUICK; pure-ftpd and proftpd stall
 #                   for minutes per repetition with curl 7.88)
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
-#   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 4)
+#   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 16)
 #   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)
 
 BENCH_OUT ?= docs/benchmarks.md

@@ -13,12 +13,13 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
 
-// HealthFieldManager is the field manager of the engine's writes to its ConfigMap.
+// HealthFieldManager is the field manager of the engine's writes to its health ConfigMap.
 const HealthFieldManager = "ftpd"
 
-// Publisher writes one pod's storage health into the ConfigMap of its FTPServer (key
-// engineconfig.StorageHealthKey(pod)), by a JSON merge patch of that key alone: the engine's Role lets it patch that
-// one ConfigMap, which the operator owns and which a patch cannot create.
+// Publisher writes one pod's storage health into the health ConfigMap of its FTPServer
+// (engineconfig.HealthConfigMapName, key engineconfig.StorageHealthKey(pod)), by a JSON merge patch of that key
+// alone: the engine's Role lets it patch the health ConfigMaps, which the operator owns and which a patch cannot
+// create, and not the address ConfigMap it follows. It needs no read of it.
 type Publisher struct {
 	client corev1client.ConfigMapInterface
 	target engineconfig.FollowTarget
@@ -49,7 +50,7 @@ func (p *Publisher) patch(ctx context.Context, value *string) error {
 	if err != nil {
 		return err
 	}
-	name := p.target.ConfigMapName()
+	name := p.target.HealthConfigMapName()
 	if _, err := p.client.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: HealthFieldManager}); err != nil {
 		return fmt.Errorf("publishing the storage health of pod %s in ConfigMap %s/%s: %w", p.pod, p.target.Namespace, name, err)
 	}

@@ -74,7 +74,7 @@ func newSession(s *Server, c net.Conn, tb *tlsBinding) *session {
 		srv:        s,
 		raw:        raw,
 		conn:       c,
-		r:          bufio.NewReaderSize(c, 1024),
+		r:          bufio.NewReaderSize(c, 512), // most command lines fit; longer ones go through partial (readLine)
 		clientIP:   remoteIP(c),
 		localIP:    localIP(c),
 		controlTLS: implicit,

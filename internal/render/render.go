@@ -10,7 +10,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -88,7 +87,9 @@ func ServiceName(srv *ftpv1.FTPServer) string     { return srv.Name }
 func DeploymentName(srv *ftpv1.FTPServer) string  { return srv.Name }
 func UsersSecretName(srv *ftpv1.FTPServer) string { return srv.Name + "-ftpd-users" }
 func ConfigMapName(srv *ftpv1.FTPServer) string   { return engineconfig.ConfigMapName(srv.Name) }
-func EngineSAName(srv *ftpv1.FTPServer) string    { return srv.Name + "-ftpd" }
+func HealthConfigMapName(srv *ftpv1.FTPServer) string {
+	return engineconfig.HealthConfigMapName(srv.Name)
+}
 func ClaimName(srv *ftpv1.FTPServer) string {
 	if pvc := srv.Spec.Storage.PersistentVolumeClaim; pvc != nil {
 		return pvc.ClaimName
@@ -245,49 +246,6 @@ func UsersSecret(srv *ftpv1.FTPServer, passwords map[string][]byte, from []UserS
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}, nil
-}
-
-// ServiceAccount is the identity of the engine's pod.
-func ServiceAccount(srv *ftpv1.FTPServer) *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta: meta(srv, EngineSAName(srv)),
-	}
-}
-
-// Role lets the engine read its own ConfigMap, so that it follows the address the operator writes there live, and
-// patch it (its storage health key), and nothing else. It cannot read its FTPServer: status.address is writable by
-// anyone who may write ftpservers/status, the ConfigMap only by the operator (and namespace admins).
-func Role(srv *ftpv1.FTPServer) *rbacv1.Role {
-	return &rbacv1.Role{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
-		ObjectMeta: meta(srv, EngineSAName(srv)),
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups:     []string{""},
-			Resources:     []string{"configmaps"},
-			ResourceNames: []string{ConfigMapName(srv)},
-			Verbs:         []string{"get", "list", "watch"},
-		}, {
-			// The engine publishes its storage health in its own key of that ConfigMap (a merge patch, which
-			// cannot create it); the operator reads it (controllers, storagehealth.go).
-			APIGroups:     []string{""},
-			Resources:     []string{"configmaps"},
-			ResourceNames: []string{ConfigMapName(srv)},
-			Verbs:         []string{"patch"},
-		}},
-	}
-}
-
-// RoleBinding binds Role to ServiceAccount.
-func RoleBinding(srv *ftpv1.FTPServer) *rbacv1.RoleBinding {
-	return &rbacv1.RoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: meta(srv, EngineSAName(srv)),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: EngineSAName(srv)},
-		Subjects: []rbacv1.Subject{{
-			Kind: rbacv1.ServiceAccountKind, Name: EngineSAName(srv), Namespace: srv.Namespace,
-		}},
-	}
 }
 
 // PersistentVolumeClaim is the claim of spec.storage.volumeClaimTemplate, or nil.

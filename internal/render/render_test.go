@@ -242,7 +242,7 @@ func TestDeployment(t *testing.T) {
 	if !strings.Contains(args, "--users=/etc/ftpd/users/users.yaml") {
 		t.Errorf("args %q: users file not in the users Secret volume", args)
 	}
-	if pod.ServiceAccountName != "invoices-ftpd" {
+	if pod.ServiceAccountName != EngineIdentityName {
 		t.Fatalf("service account %q", pod.ServiceAccountName)
 	}
 }
@@ -362,22 +362,49 @@ func TestExternalTrafficPolicyDefaults(t *testing.T) {
 	}
 }
 
-func TestRoleIsScopedToOneServer(t *testing.T) {
-	r := Role(server(nil))
-	// Only the operator-owned ConfigMap, never the FTPServer, whose status others may write: read it (the address),
-	// and patch it (the engine's storage health key).
-	verbs := map[string]bool{}
+func TestEngineRoleNamesOnlyTheAddressConfigMaps(t *testing.T) {
+	r := EngineRole("acct", []string{"a-ftpd", "invoices-ftpd"}, []string{"invoices-ftpd-health"})
+	// Only the operator-owned ConfigMaps, by name, never the FTPServers, whose status others may write: read the
+	// address ConfigMaps, patch only the health ConfigMaps, which carry no address.
+	if r.Namespace != "acct" || len(r.Rules) != 2 {
+		t.Fatalf("rules %+v", r.Rules)
+	}
 	for _, rule := range r.Rules {
-		if len(rule.ResourceNames) != 1 || rule.ResourceNames[0] != "invoices-ftpd" ||
-			fmt.Sprint(rule.Resources) != "[configmaps]" || fmt.Sprint(rule.APIGroups) != "[]" {
-			t.Fatalf("rules %+v", r.Rules)
-		}
-		for _, v := range rule.Verbs {
-			verbs[v] = true
+		if fmt.Sprint(rule.Resources) != "[configmaps]" || fmt.Sprint(rule.APIGroups) != "[]" {
+			t.Fatalf("rule %+v", rule)
 		}
 	}
-	if fmt.Sprint(verbs) != "map[get:true list:true patch:true watch:true]" {
-		t.Fatalf("verbs %v", verbs)
+	if fmt.Sprint(r.Rules[0].ResourceNames) != "[a-ftpd invoices-ftpd]" || fmt.Sprint(r.Rules[0].Verbs) != "[get list watch]" {
+		t.Fatalf("read rule %+v", r.Rules[0])
+	}
+	if fmt.Sprint(r.Rules[1].ResourceNames) != "[invoices-ftpd-health]" || fmt.Sprint(r.Rules[1].Verbs) != "[patch]" {
+		t.Fatalf("patch rule %+v", r.Rules[1])
+	}
+	// No server with a health ConfigMap: no patch rule at all (an empty resourceNames would allow every name).
+	if r := EngineRole("acct", []string{"a-ftpd"}, nil); len(r.Rules) != 1 || slices.Contains(r.Rules[0].Verbs, "patch") {
+		t.Fatalf("rules without health ConfigMaps %+v", r.Rules)
+	}
+	b := EngineRoleBinding("acct")
+	if len(b.Subjects) != 1 || b.Subjects[0].Namespace != "acct" || b.Subjects[0].Name != EngineIdentityName || b.RoleRef.Name != r.Name {
+		t.Fatalf("binding %+v", b)
+	}
+	for _, o := range []metav1.Object{r, b, EngineServiceAccount("acct")} {
+		if !IsEngineIdentity(o) {
+			t.Fatalf("%s %s not recognised as the engine identity", o.GetName(), o.GetLabels())
+		}
+	}
+}
+
+func TestHealthConfigMapIsApartFromTheAddress(t *testing.T) {
+	srv := server(nil)
+	if HasStorageHealth(srv) {
+		t.Fatal("a server without S3 has a health ConfigMap")
+	}
+	srv.Spec.Storage.S3 = &ftpv1.S3Storage{Bucket: "b"}
+	cm := HealthConfigMap(srv)
+	if !HasStorageHealth(srv) || cm.Name != "invoices-ftpd-health" || cm.Namespace != srv.Namespace || len(cm.Data) != 0 ||
+		cm.Name == ConfigMapName(srv) || strings.HasSuffix(cm.Name, "-ftpd") {
+		t.Fatalf("health ConfigMap %+v", cm)
 	}
 }
 

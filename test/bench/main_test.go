@@ -65,11 +65,11 @@ func TestMain(m *testing.M) {
 
 // startOperator runs `ftp-operator manager`, the binary users deploy (built once by test/support), as a process
 // of its own that serves only ns with pool, until the test ends. Its CPU time is counted by cpuSeconds.
-func startOperator(t *testing.T, ns string, pool portalloc.Range) {
+func startOperator(t *testing.T, ns string, pool portalloc.Range) *support.OperatorProcess {
 	t.Helper()
 	flags := []string{"--leader-elect=false", "--watch-namespaces=" + ns, fmt.Sprintf("--passive-port-pool=%d-%d", pool.Start, pool.End)}
-	if w := workers(); w > 0 { // else the manager's default (4)
+	if w := workers(); w > 0 { // else the manager's default (controllers.DefaultMaxConcurrentReconciles)
 		flags = append(flags, fmt.Sprintf("--max-concurrent-reconciles=%d", w))
 	}
-	support.StartOperatorProcess(t, support.OperatorBinary(t), support.Kubeconfig(t, testEnv, "operator-"+ns), "operator-"+ns, flags...)
+	return support.StartOperatorProcess(t, support.OperatorBinary(t), support.Kubeconfig(t, testEnv, "operator-"+ns), "operator-"+ns, flags...)
 }

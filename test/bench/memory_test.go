@@ -24,8 +24,9 @@ import (
 
 // TestOperatorMemoryWithUnrelatedObjects (issue 14): the resident memory of the operator, run as its own process
 // (`ftp-operator manager`, the binary the chart deploys), once on an API server that holds nothing but one
-// FTPServer, and once more after 10,000 Secrets (1 KiB each) and 10,000 ConfigMaps (1 KiB each) that are not the
-// operator's were added. The operator should not pay for objects it does not own.
+// FTPServer, once more after 10,000 Secrets (1 KiB each) and 10,000 ConfigMaps (1 KiB each) that are not the
+// operator's were added in another namespace (the operator should not pay for objects it does not own), and a third
+// time after 10,000 more Secrets were added next to the FTPServer, where it watches every Secret's metadata.
 func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 	n := envInt("BENCH_UNRELATED_OBJECTS", 10000)
 	if quick() {
@@ -39,6 +40,7 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 		ctx := context.Background()
 		_ = k8s.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(other))
 		_ = k8s.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(other))
+		_ = k8s.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ns))
 		_ = k8s.DeleteAllOf(ctx, &ftpv1.FTPServer{}, client.InNamespace(ns))
 	})
 
@@ -78,40 +80,47 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 	}
 
 	rss0, peak0, heap0 := measure("empty")
-	start := time.Now()
-	payload := strings.Repeat("x", 1024)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	errs := make(chan error, 64)
-	for range 32 {
-		wg.Go(func() {
-			for i := range next {
-				ctx := context.Background()
-				s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: fmt.Sprintf("s%05d", i)},
-					Data: map[string][]byte{"blob": []byte(payload)}}
-				c := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: fmt.Sprintf("c%05d", i)},
-					Data: map[string]string{"blob": payload}}
-				for _, o := range []client.Object{s, c} {
-					if err := k8s.Create(ctx, o); err != nil {
-						select {
-						case errs <- err:
-						default:
+	// fill creates n Secrets (and as many ConfigMaps, if configMaps) of 1 KiB in namespace, named with prefix.
+	fill := func(namespace, prefix string, configMaps bool) {
+		t.Helper()
+		start := time.Now()
+		payload := strings.Repeat("x", 1024)
+		var wg sync.WaitGroup
+		next := make(chan int)
+		errs := make(chan error, 64)
+		for range 32 {
+			wg.Go(func() {
+				for i := range next {
+					ctx := context.Background()
+					objs := []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("%ss%05d", prefix, i)},
+						Data: map[string][]byte{"blob": []byte(payload)}}}
+					if configMaps {
+						objs = append(objs, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("%sc%05d", prefix, i)},
+							Data: map[string]string{"blob": payload}})
+					}
+					for _, o := range objs {
+						if err := k8s.Create(ctx, o); err != nil {
+							select {
+							case errs <- err:
+							default:
+							}
 						}
 					}
 				}
-			}
-		})
+			})
+		}
+		for i := range n {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		t.Logf("created %d objects of each kind in %s in %s", n, namespace, time.Since(start).Round(time.Second))
 	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	t.Logf("created %d Secrets and %d ConfigMaps in %s", n, n, time.Since(start).Round(time.Second))
+	fill(other, "", true)
 	rss1, peak1, heap1 := measure("crowded")
 
 	mb := func(b int64) float64 { return float64(b) / (1 << 20) }
@@ -120,8 +129,16 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 	t.Logf("RSS %.1f MB → %.1f MB (peak %.1f → %.1f MB); Go heap %s → %s", mb(rss0), mb(rss1), mb(peak0), mb(peak1), heap0, heap1)
 	record(t, result{Name: fmt.Sprintf("operator RSS growth with %d unrelated Secrets + %d ConfigMaps", n, n), Value: delta, Unit: "MB",
 		Target: "at most +10 MB", Pass: &pass,
-		Note: fmt.Sprintf("ftp-operator manager as a process: RSS %.1f MB with 1 FTPServer, %.1f MB after adding 1 KiB Secrets and ConfigMaps it does not own (peak %.1f → %.1f MB)",
+		Note: fmt.Sprintf("ftp-operator manager as a process: RSS %.1f MB with 1 FTPServer, %.1f MB after adding 1 KiB Secrets and ConfigMaps it does not own in another namespace (peak %.1f → %.1f MB)",
 			mb(rss0), mb(rss1), mb(peak0), mb(peak1))})
+
+	// The same number of Secrets in the FTPServer's own namespace: the operator watches every Secret there
+	// (metadata only), since a server may reference any of them.
+	fill(ns, "near-", false)
+	rss2, peak2, heap2 := measure("near")
+	t.Logf("with %d more Secrets next to the FTPServer: RSS %.1f MB (peak %.1f MB); Go heap %s", n, mb(rss2), mb(peak2), heap2)
+	record(t, result{Name: fmt.Sprintf("operator RSS growth with %d Secrets in an FTPServer's namespace", n), Value: mb(rss2 - rss1), Unit: "MB",
+		Note: fmt.Sprintf("the Secrets of namespaces that hold FTPServers are watched as metadata (about 500 bytes each): RSS %.1f → %.1f MB", mb(rss1), mb(rss2))})
 }
 
 // goHeap reads the Go heap's live bytes and its size from the manager's metrics endpoint, as "live/heap MB".

@@ -70,7 +70,7 @@ func writesBetween(before, after map[string]float64, servers int) (float64, stri
 	slices.SortFunc(parts, func(a, b kv) int { return int(b.v - a.v) })
 	var b strings.Builder
 	for i, p := range parts {
-		if i == 8 {
+		if i == 12 {
 			break
 		}
 		if i > 0 {

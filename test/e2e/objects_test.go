@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,4 +44,24 @@ func certificate(t *testing.T, ip string) (caPEM, certPEM, keyPEM []byte) {
 	ca := testcert.New(t, testcert.Options{CommonName: "ftp-operator e2e CA", CA: true, ValidFor: 24 * time.Hour})
 	leaf := testcert.New(t, testcert.Options{Hosts: []string{ip}, Parent: ca, ValidFor: 24 * time.Hour})
 	return ca.CertPEM, leaf.CertPEM, leaf.KeyPEM
+}
+
+// tlsSecretFor creates a TLS Secret name in ns with a certificate for ip (certificate) and returns it with the path
+// of its CA's PEM file.
+func tlsSecretFor(t *testing.T, ns, name, ip string) (*corev1.Secret, string) {
+	t.Helper()
+	caPEM, certPEM, keyPEM := certificate(t, ip)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metaIn(ns, name),
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}
+	if err := k8s.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	return secret, ca
 }

@@ -42,6 +42,26 @@ func hostPathVolume(t *testing.T, ns, class string, mode corev1.PersistentVolume
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), pv) })
 }
 
+// replicatedServer creates an FTPServer named name in ns with replicas pods and count passive ports, SharedAddress
+// routing, the default traffic policy (Cluster with several replicas, under which MetalLB shares one address
+// between Services that select different pods) and a ReadWriteMany hostPath volume of its own class, changed by
+// mutate. The caller skips the test when config.hostPathRoot is empty.
+func replicatedServer(t *testing.T, ns, name string, replicas, count int32, mutate func(*ftpv1.FTPServer)) *server {
+	t.Helper()
+	class := "ftpe2e-hostpath-rwx-" + ns
+	hostPathVolume(t, ns, class, corev1.ReadWriteMany) // one node: every pod mounts it
+	return newServer(t, ns, name, func(f *ftpv1.FTPServer) {
+		f.Spec.Replicas = ptr.To(replicas)
+		f.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To(count)}
+		f.Spec.Service.ExternalTrafficPolicy = ""
+		f.Spec.Storage = ftpv1.Storage{VolumeClaimTemplate: &ftpv1.VolumeClaimTemplate{StorageClassName: &class, Size: mustQuantity("1Gi"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}}
+		if mutate != nil {
+			mutate(f)
+		}
+	})
+}
+
 // epsvPortOf decodes the port of the first 229 reply in a client's transcript.
 func epsvPortOf(transcript string) (int, bool) {
 	i := strings.Index(transcript, "229 Entering Extended Passive Mode (|||")
@@ -69,18 +89,7 @@ func TestReplicasSharedAddress(t *testing.T) {
 		t.Skip("NOT RUN: needs ReadWriteMany storage; the local cluster provides a hostPath volume")
 	}
 	ns := newNamespace(t, "e2e-ha")
-	class := "ftpe2e-hostpath-rwx"
-	hostPathVolume(t, ns, class, corev1.ReadWriteMany) // one node: every pod mounts it
-
-	s := newServer(t, ns, "ha", func(f *ftpv1.FTPServer) {
-		f.Spec.Replicas = ptr.To[int32](3)
-		f.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
-		// Unset: Cluster with several replicas, the policy under which MetalLB shares one address between Services
-		// that select different pods.
-		f.Spec.Service.ExternalTrafficPolicy = ""
-		f.Spec.Storage = ftpv1.Storage{VolumeClaimTemplate: &ftpv1.VolumeClaimTemplate{StorageClassName: &class, Size: mustQuantity("1Gi"),
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}}}
-	})
+	s := replicatedServer(t, ns, "ha", 3, 12, nil)
 	srv := waitServer(t, s, "three ready pods on one address", func(f *ftpv1.FTPServer) bool {
 		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress)
 	})
@@ -183,10 +192,46 @@ func TestReplicasSharedAddress(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The server's status can still count three ready pods from before the kill (the StatefulSet's own status lags),
+	// so wait for the recreated ha-1 itself: a new UID, Ready.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var p corev1.Pod
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ha-1"}, &p)
+		if err == nil && p.UID != victim.UID && p.DeletionTimestamp == nil && podReady(&p) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod ha-1 was not recreated and Ready within 2 minutes of the kill (last error %v)", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	waitServer(t, s, "three ready pods again", func(f *ftpv1.FTPServer) bool {
 		return f.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(f.Status.Conditions, ftpv1.ConditionSharedAddress) && f.Status.Address == host
 	})
+	waitBanner(t, natClient, host, port)
+	// Once, port 21 refused a connection right after the pod was replaced (an endpoint of the dead pod still in
+	// the Service's rules): a client that retries gets through, which is the promise; so does this download.
 	back := filepath.Join(out, "after-kill.out")
-	curl(t, natClient, s, host, port, "after-kill.bin", "-o", back)
+	for attempt := 1; ; attempt++ {
+		_, err := curlErr(t, natClient, s, host, port, "after-kill.bin", "-o", back, "--max-time", "10")
+		if err == nil {
+			break
+		}
+		if attempt == 20 {
+			t.Fatalf("download after the pod was replaced: 20 attempts failed, the last: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	sameFile(t, "download after the pod was replaced", back, sum)
+}
+
+// podReady says whether p's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

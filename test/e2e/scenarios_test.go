@@ -416,20 +416,8 @@ func TestFTPS(t *testing.T) {
 	}
 	ns := newNamespace(t, "e2e-ftps")
 	pin := "10.201.0.202"
-	caPEM, certPEM, keyPEM := certificate(t, pin)
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tlsSecret := &corev1.Secret{
-		ObjectMeta: metaIn(ns, "ftps-cert"),
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
-	}
-	if err := k8s.Create(context.Background(), tlsSecret); err != nil {
-		t.Fatal(err)
-	}
+	tlsSecret, ca := tlsSecretFor(t, ns, "ftps-cert", pin)
 	s := newServer(t, ns, "ftps", func(f *ftpv1.FTPServer) {
 		f.Spec.TLS = &ftpv1.TLSSpec{SecretRef: ftpv1.LocalObjectReference{Name: tlsSecret.Name}, Mode: ftpv1.TLSRequired}
 		f.Spec.Service.Annotations = map[string]string{"metallb.io/loadBalancerIPs": pin}

@@ -164,8 +164,11 @@ func (p *OperatorProcess) Log() string {
 }
 
 // Memory reads the process's resident set now and at its peak, in bytes, from /proc/PID/status.
-func (p *OperatorProcess) Memory() (rss, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
+func (p *OperatorProcess) Memory() (rss, peak int64, err error) { return ProcessMemory(p.PID()) }
+
+// ProcessMemory is the resident set of process pid and its peak, in bytes, as the kernel counts them.
+func ProcessMemory(pid int) (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0, err
 	}
