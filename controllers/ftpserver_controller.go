@@ -344,6 +344,11 @@ var transitions = map[string]struct {
 	ftpv1.ConditionSharedAddress + "/" + ftpv1.ReasonAddressesDiffer:            {corev1.EventTypeWarning, ftpv1.ReasonAddressesDiffer},
 	ftpv1.ConditionPortsAllocated + "/" + ftpv1.ReasonGrantMoved:                {corev1.EventTypeWarning, ftpv1.ReasonGrantMoved},
 	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonStorageNotShared:           {corev1.EventTypeWarning, ftpv1.ReasonStorageNotShared},
+	// The storage health the engine pods publish (storagehealth.go).
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonCredentialsRejected: {corev1.EventTypeWarning, ftpv1.ReasonCredentialsRejected},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonBucketNotFound:      {corev1.EventTypeWarning, ftpv1.ReasonBucketNotFound},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonEndpointUnreachable: {corev1.EventTypeWarning, ftpv1.ReasonEndpointUnreachable},
+	ftpv1.ConditionWorkloadReady + "/" + ftpv1.ReasonStorageUnavailable:  {corev1.EventTypeWarning, ftpv1.ReasonStorageUnavailable},
 }
 
 func (r *FTPServerReconciler) recordTransitions(before, after *ftpv1.FTPServer) {

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,22 +21,24 @@ import (
 
 // reconcileEngineIdentity keeps the engine identity of srv's namespace (render.EngineServiceAccount, EngineRole,
 // EngineRoleBinding): one for all the namespace's servers, so a new server costs at most one write of the Role
-// (its ConfigMap's name added), not three objects of its own. The Role names the ConfigMaps of every FTPServer of
-// the namespace that the cache holds; writes are serialised, so a Role rendered from an older view of the
+// (its ConfigMaps' names added), not three objects of its own. The Role names the ConfigMaps of every FTPServer of
+// the namespace that the cache holds (engineConfigMaps); writes are serialised, so a Role rendered from an older view of the
 // namespace never overwrites a newer one (the cache only grows between two reads, but for deletions, which the
 // next pass prunes).
 func (r *FTPServerReconciler) reconcileEngineIdentity(ctx context.Context, srv *ftpv1.FTPServer) error {
 	r.identityMu.Lock()
 	defer r.identityMu.Unlock()
-	names, err := r.addressConfigMaps(ctx, srv.Namespace)
+	names, health, err := r.engineConfigMaps(ctx, srv.Namespace)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(names, render.ConfigMapName(srv)) { // the cache has srv; a belt for the braces
-		names = append(names, render.ConfigMapName(srv))
-		slices.Sort(names)
+	// The cache has srv, and srv's pass has just applied its health ConfigMap (which the cache may not hold yet):
+	// a belt for the braces.
+	names = addName(names, render.ConfigMapName(srv))
+	if render.HasStorageHealth(srv) {
+		health = addName(health, render.HealthConfigMapName(srv))
 	}
-	for _, o := range []client.Object{render.EngineServiceAccount(srv.Namespace), render.EngineRole(srv.Namespace, names),
+	for _, o := range []client.Object{render.EngineServiceAccount(srv.Namespace), render.EngineRole(srv.Namespace, names, health),
 		render.EngineRoleBinding(srv.Namespace)} {
 		if err := r.applyChild(ctx, srv, o, false); err != nil {
 			return err
@@ -44,21 +47,53 @@ func (r *FTPServerReconciler) reconcileEngineIdentity(ctx context.Context, srv *
 	return nil
 }
 
+func addName(names []string, name string) []string {
+	if slices.Contains(names, name) {
+		return names
+	}
+	names = append(names, name)
+	slices.Sort(names)
+	return names
+}
+
 // addressConfigMaps are the names of the address ConfigMaps of the FTPServers of namespace that are not being
 // deleted, sorted.
 func (r *FTPServerReconciler) addressConfigMaps(ctx context.Context, namespace string) ([]string, error) {
+	names, _, err := r.engineConfigMaps(ctx, namespace)
+	return names, err
+}
+
+// engineConfigMaps are the names of the address ConfigMaps of the FTPServers of namespace that are not being
+// deleted, and of the health ConfigMaps among them that exist and are the operator's (controlled by their server,
+// in the cache): the engine may patch a health ConfigMap, so the Role must never name an object of that name that
+// someone else made. Both sorted.
+func (r *FTPServerReconciler) engineConfigMaps(ctx context.Context, namespace string) (names, health []string, err error) {
 	var list ftpv1.FTPServerList
 	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("listing the FTPServers of namespace %s: %w", namespace, err)
+		return nil, nil, fmt.Errorf("listing the FTPServers of namespace %s: %w", namespace, err)
 	}
-	names := make([]string, 0, len(list.Items))
+	names = make([]string, 0, len(list.Items))
 	for i := range list.Items {
-		if list.Items[i].DeletionTimestamp.IsZero() {
-			names = append(names, render.ConfigMapName(&list.Items[i]))
+		srv := &list.Items[i]
+		if !srv.DeletionTimestamp.IsZero() {
+			continue
+		}
+		names = append(names, render.ConfigMapName(srv))
+		if !render.HasStorageHealth(srv) {
+			continue
+		}
+		cm := &corev1.ConfigMap{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: render.HealthConfigMapName(srv)}, cm)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("reading ConfigMap %s: %w", render.HealthConfigMapName(srv), err)
+		}
+		if err == nil && metav1.IsControlledBy(cm, srv) {
+			health = append(health, cm.Name)
 		}
 	}
 	slices.Sort(names)
-	return names, nil
+	slices.Sort(health)
+	return names, health, nil
 }
 
 // leaveNamespace undoes what the operator keeps per namespace once its last FTPServer is gone: the watch of its

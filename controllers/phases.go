@@ -173,9 +173,10 @@ func (r *FTPServerReconciler) notAllocated(srv *ftpv1.FTPServer, reason, format 
 }
 
 // reconcileSupport applies what the pod needs besides itself: the users Secret (users file and passwords), the
-// namespace's engine identity and its narrow permission to read the servers' ConfigMaps (where each follows its
-// address), and the claim of a volumeClaimTemplate. The referenced Secrets are checked in reconcileWorkload, so that
-// the user learns of a typo from the status.
+// health ConfigMap of a server on S3 (where its engine pods publish their storage health), the namespace's engine
+// identity and its narrow permissions (read the servers' address ConfigMaps, where each follows its address; patch
+// their health ConfigMaps), and the claim of a volumeClaimTemplate. The referenced Secrets are checked in
+// reconcileWorkload, so that the user learns of a typo from the status.
 func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) error {
 	srv := p.srv
 	passwords, err := r.passwords(ctx, p)
@@ -193,6 +194,12 @@ func (r *FTPServerReconciler) reconcileSupport(ctx context.Context, p *pass) err
 	reportUsers(srv, from, invalid)
 	if err := r.apply(ctx, srv, users); err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+	}
+	if render.HasStorageHealth(srv) {
+		// Before the engine identity, whose Role names it only once it is ours.
+		if err := r.apply(ctx, srv, render.HealthConfigMap(srv)); err != nil {
+			return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+		}
 	}
 	if err := r.reconcileEngineIdentity(ctx, srv); err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
@@ -417,6 +424,14 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 	}
 	if len(missing) > 0 {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
+		return nil
+	}
+	// A pod whose storage cannot be used says why (the engine publishes it, storagehealth.go); the worst pod wins,
+	// even while other pods are available: they share the bucket and its credentials.
+	if problem, found, err := r.storageProblemOf(ctx, srv); err != nil {
+		return err
+	} else if found {
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, problem.reason, "%s", problem.message)
 		return nil
 	}
 	if st.current && st.avail > 0 {

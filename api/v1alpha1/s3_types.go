@@ -88,3 +88,16 @@ func (s S3Storage) SecretKeys() map[string][]string {
 
 // ReasonObjectStorage: StoragePersistent is True because the files live in a bucket.
 const ReasonObjectStorage = "ObjectStorage"
+
+// Reasons of WorkloadReady=False (and so Ready=False) when a pod of the server reports that its storage cannot be
+// used: the causes the engine's storage health check names (on /readyz and in the server's ConfigMap).
+const (
+	// ReasonCredentialsRejected: the object store refused the credentials of credentialsSecretRef.
+	ReasonCredentialsRejected = "CredentialsRejected"
+	// ReasonBucketNotFound: the bucket does not exist at the endpoint.
+	ReasonBucketNotFound = "BucketNotFound"
+	// ReasonEndpointUnreachable: the endpoint cannot be reached (DNS, connection, TLS).
+	ReasonEndpointUnreachable = "EndpointUnreachable"
+	// ReasonStorageUnavailable: the storage cannot be used for another reason (the message says which).
+	ReasonStorageUnavailable = "StorageUnavailable"
+)

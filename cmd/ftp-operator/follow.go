@@ -19,11 +19,9 @@ import (
 // following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
 // unreachable, until ctx ends.
 func followFTPServerAddress(ctx context.Context, target engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
-	// KUBECONFIG or ~/.kube/config when present, else the pod's in-cluster credentials.
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(),
-		&clientcmd.ConfigOverrides{}).ClientConfig()
+	cfg, err := kubeConfig()
 	if err != nil {
-		return fmt.Errorf("--kubernetes-ftpserver: %w", err)
+		return err
 	}
 	go func() {
 		start := time.Now()
@@ -52,4 +50,15 @@ func followAddress(ctx context.Context, cfg *rest.Config, target engineconfig.Fo
 		return fmt.Errorf("following FTPServer %s: %w", target, err)
 	}
 	return nil
+}
+
+// kubeConfig is the engine's client configuration: KUBECONFIG or ~/.kube/config when present, else the pod's
+// in-cluster credentials.
+func kubeConfig() (*rest.Config, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(),
+		&clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--kubernetes-ftpserver: %w", err)
+	}
+	return cfg, nil
 }

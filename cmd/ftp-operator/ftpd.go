@@ -55,6 +55,14 @@ func runFTPD(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	// The storage's health goes to the operator through the same ConfigMap, so that the FTPServer says why it is
+	// not Ready; the key is withdrawn when the engine stops (healthDone).
+	var healthDone <-chan struct{}
+	if h, ok := srv.Storage.(storageHealth); ok && !cfg.Address.Follow.IsZero() {
+		if healthDone, err = publishStorageHealth(ctx, cfg.Address.Follow, h, logger); err != nil {
+			return err
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -100,6 +108,9 @@ func runFTPD(ctx context.Context, args []string) error {
 	// shutdown (Serving is false), so no new control connection is sent here, while /healthz stays 200, so the
 	// kubelet does not kill a pod that is finishing its transfers, and /metrics shows the drain.
 	drainErr := srv.Shutdown(sctx)
+	if healthDone != nil {
+		<-healthDone
+	}
 	if health != nil {
 		_ = health.Shutdown(sctx)
 	}

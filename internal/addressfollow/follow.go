@@ -1,4 +1,5 @@
-// Package addressfollow runs in the engine's pod: it follows the address the operator publishes for one FTPServer,
+// Package addressfollow runs in the engine's pod: it follows the address the operator publishes for one FTPServer
+// (and publishes the pod's storage health back, Publisher),
 // on client-go alone (no reconciler, no controller-runtime manager).
 package addressfollow
 

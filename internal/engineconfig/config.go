@@ -139,8 +139,29 @@ type FollowTarget struct {
 // advertise. Only the operator writes it; the engine follows it live.
 const AddressKey = "address"
 
+// StorageHealthKeyPrefix starts the keys of the server's health ConfigMap (HealthConfigMapName) in which each
+// engine pod publishes the health of its storage: key StorageHealthKeyPrefix+POD, value StorageHealthy or
+// "REASON: message" (REASON one of the causes the S3 backend's health check names, such as CredentialsRejected). The
+// engine writes only its own key (a merge patch, removed again when it stops); the operator reads them for the
+// server's live pods. The health ConfigMap carries no address: the engine may patch it, never the address ConfigMap.
+const StorageHealthKeyPrefix = "storage."
+
+// StorageHealthy is the value of a storage health key whose storage works.
+const StorageHealthy = "OK"
+
+// StorageHealthKey is the key in which pod publishes the health of its storage.
+func StorageHealthKey(pod string) string { return StorageHealthKeyPrefix + pod }
+
 // ConfigMapName is the name of the address ConfigMap of the FTPServer named server, in its namespace.
 func ConfigMapName(server string) string { return server + "-ftpd" }
+
+// HealthConfigMapName is the name of the ConfigMap in which the engine pods of the FTPServer named server publish
+// their storage health (StorageHealthKey). It never ends in "-ftpd", so it is never another server's address
+// ConfigMap.
+func HealthConfigMapName(server string) string { return server + "-ftpd-health" }
+
+// HealthConfigMapName is the name of the ConfigMap the engine publishes its storage health in.
+func (t FollowTarget) HealthConfigMapName() string { return HealthConfigMapName(t.Name) }
 
 // ConfigMapName is the name of the ConfigMap the engine follows.
 func (t FollowTarget) ConfigMapName() string { return ConfigMapName(t.Name) }

@@ -10,8 +10,8 @@ import (
 
 // The engine's identity is one per namespace: a ServiceAccount, a Role and a RoleBinding, all named
 // EngineIdentityName, shared by the pods of every FTPServer of the namespace. The Role lets them read the address
-// ConfigMaps of the namespace's FTPServers, by name, and nothing else (docs/security.md weighs this against one
-// identity per server).
+// ConfigMaps of the namespace's FTPServers and patch their health ConfigMaps, by name, and nothing else
+// (docs/security.md weighs this against one identity per server).
 const (
 	EngineIdentityName = "ftp-operator-ftpd"
 	// ComponentLabel marks the objects of the engine identity; with ManagedByLabel it is how the operator knows
@@ -44,19 +44,34 @@ func EngineServiceAccount(namespace string) *corev1.ServiceAccount {
 }
 
 // EngineRole lets the engine pods of namespace read the ConfigMaps named configMaps (the address ConfigMaps of
-// the namespace's FTPServers, ConfigMapName), and nothing else, so that each follows the address the operator
-// writes there live. They cannot read an FTPServer: status.address is writable by anyone who may write
-// ftpservers/status, the ConfigMaps only by the operator (and namespace admins).
-func EngineRole(namespace string, configMaps []string) *rbacv1.Role {
-	return &rbacv1.Role{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
-		ObjectMeta: identityMeta(namespace),
-		Rules: []rbacv1.PolicyRule{{
+// the namespace's FTPServers, ConfigMapName), so that each follows the address the operator writes there live, and
+// patch the ConfigMaps named healthConfigMaps (the health ConfigMaps, HealthConfigMapName, of the servers that have
+// one), where each publishes its storage health; nothing else. They can write no ConfigMap that carries an
+// address, and cannot read an FTPServer: status.address is writable by anyone who may write ftpservers/status, the
+// address ConfigMaps only by the operator (and namespace admins). A rule is left out when it would name no
+// ConfigMap: RBAC reads an empty resourceNames as every name.
+func EngineRole(namespace string, configMaps, healthConfigMaps []string) *rbacv1.Role {
+	var rules []rbacv1.PolicyRule
+	if len(configMaps) > 0 {
+		rules = append(rules, rbacv1.PolicyRule{
 			APIGroups:     []string{""},
 			Resources:     []string{"configmaps"},
 			ResourceNames: configMaps,
 			Verbs:         []string{"get", "list", "watch"},
-		}},
+		})
+	}
+	if len(healthConfigMaps) > 0 {
+		rules = append(rules, rbacv1.PolicyRule{
+			APIGroups:     []string{""},
+			Resources:     []string{"configmaps"},
+			ResourceNames: healthConfigMaps,
+			Verbs:         []string{"patch"},
+		})
+	}
+	return &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: identityMeta(namespace),
+		Rules:      rules,
 	}
 }
 

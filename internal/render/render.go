@@ -87,6 +87,9 @@ func ServiceName(srv *ftpv1.FTPServer) string     { return srv.Name }
 func DeploymentName(srv *ftpv1.FTPServer) string  { return srv.Name }
 func UsersSecretName(srv *ftpv1.FTPServer) string { return srv.Name + "-ftpd-users" }
 func ConfigMapName(srv *ftpv1.FTPServer) string   { return engineconfig.ConfigMapName(srv.Name) }
+func HealthConfigMapName(srv *ftpv1.FTPServer) string {
+	return engineconfig.HealthConfigMapName(srv.Name)
+}
 func ClaimName(srv *ftpv1.FTPServer) string {
 	if pvc := srv.Spec.Storage.PersistentVolumeClaim; pvc != nil {
 		return pvc.ClaimName

@@ -363,16 +363,26 @@ func TestExternalTrafficPolicyDefaults(t *testing.T) {
 }
 
 func TestEngineRoleNamesOnlyTheAddressConfigMaps(t *testing.T) {
-	r := EngineRole("acct", []string{"a-ftpd", "invoices-ftpd"})
-	// Only the operator-owned ConfigMaps, by name, never the FTPServers, whose status others may write.
-	if r.Namespace != "acct" || len(r.Rules) != 1 || fmt.Sprint(r.Rules[0].ResourceNames) != "[a-ftpd invoices-ftpd]" ||
-		fmt.Sprint(r.Rules[0].Resources) != "[configmaps]" || fmt.Sprint(r.Rules[0].APIGroups) != "[]" {
+	r := EngineRole("acct", []string{"a-ftpd", "invoices-ftpd"}, []string{"invoices-ftpd-health"})
+	// Only the operator-owned ConfigMaps, by name, never the FTPServers, whose status others may write: read the
+	// address ConfigMaps, patch only the health ConfigMaps, which carry no address.
+	if r.Namespace != "acct" || len(r.Rules) != 2 {
 		t.Fatalf("rules %+v", r.Rules)
 	}
-	for _, v := range r.Rules[0].Verbs {
-		if v != "get" && v != "list" && v != "watch" {
-			t.Fatalf("verb %s", v)
+	for _, rule := range r.Rules {
+		if fmt.Sprint(rule.Resources) != "[configmaps]" || fmt.Sprint(rule.APIGroups) != "[]" {
+			t.Fatalf("rule %+v", rule)
 		}
+	}
+	if fmt.Sprint(r.Rules[0].ResourceNames) != "[a-ftpd invoices-ftpd]" || fmt.Sprint(r.Rules[0].Verbs) != "[get list watch]" {
+		t.Fatalf("read rule %+v", r.Rules[0])
+	}
+	if fmt.Sprint(r.Rules[1].ResourceNames) != "[invoices-ftpd-health]" || fmt.Sprint(r.Rules[1].Verbs) != "[patch]" {
+		t.Fatalf("patch rule %+v", r.Rules[1])
+	}
+	// No server with a health ConfigMap: no patch rule at all (an empty resourceNames would allow every name).
+	if r := EngineRole("acct", []string{"a-ftpd"}, nil); len(r.Rules) != 1 || slices.Contains(r.Rules[0].Verbs, "patch") {
+		t.Fatalf("rules without health ConfigMaps %+v", r.Rules)
 	}
 	b := EngineRoleBinding("acct")
 	if len(b.Subjects) != 1 || b.Subjects[0].Namespace != "acct" || b.Subjects[0].Name != EngineIdentityName || b.RoleRef.Name != r.Name {
@@ -382,6 +392,19 @@ func TestEngineRoleNamesOnlyTheAddressConfigMaps(t *testing.T) {
 		if !IsEngineIdentity(o) {
 			t.Fatalf("%s %s not recognised as the engine identity", o.GetName(), o.GetLabels())
 		}
+	}
+}
+
+func TestHealthConfigMapIsApartFromTheAddress(t *testing.T) {
+	srv := server(nil)
+	if HasStorageHealth(srv) {
+		t.Fatal("a server without S3 has a health ConfigMap")
+	}
+	srv.Spec.Storage.S3 = &ftpv1.S3Storage{Bucket: "b"}
+	cm := HealthConfigMap(srv)
+	if !HasStorageHealth(srv) || cm.Name != "invoices-ftpd-health" || cm.Namespace != srv.Namespace || len(cm.Data) != 0 ||
+		cm.Name == ConfigMapName(srv) || strings.HasSuffix(cm.Name, "-ftpd") {
+		t.Fatalf("health ConfigMap %+v", cm)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/render"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
@@ -136,6 +138,14 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 	if err := tc.Create(ctx, srv); err != nil {
 		t.Fatal(err)
 	}
+	// A server on S3: the manager creates its health ConfigMap and grants the engines patch on it (RBAC lets it
+	// grant only what it holds itself).
+	store := &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "store"}, Spec: *srv.Spec.DeepCopy()}
+	store.Spec.Storage.S3 = &ftpv1.S3Storage{Endpoint: "http://127.0.0.1:9", Bucket: "ftp-files",
+		CredentialsSecretRef: ftpv1.LocalObjectReference{Name: "users"}}
+	if err := tc.Create(ctx, store); err != nil {
+		t.Fatal(err)
+	}
 	var outside *ftpv1.FTPServer
 	if other != "" {
 		outside = &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: other, Name: srv.Name}, Spec: *srv.Spec.DeepCopy()}
@@ -175,6 +185,16 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 			if err := tc.List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) == 0 {
 				missing += fmt.Sprintf(" no %s (%v);", gvk[i+1:], err)
 			}
+		}
+		if err := tc.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.HealthConfigMapName(store)}, &corev1.ConfigMap{}); err != nil {
+			missing += " health ConfigMap: " + err.Error() + ";"
+		}
+		var role rbacv1.Role
+		if err := tc.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.EngineIdentityName}, &role); err != nil ||
+			!slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Equal(r.Verbs, []string{"patch"}) && slices.Equal(r.ResourceNames, []string{render.HealthConfigMapName(store)})
+			}) {
+			missing += fmt.Sprintf(" engine Role without patch on %s (%v %v);", render.HealthConfigMapName(store), role.Rules, err)
 		}
 		if missing == "" {
 			break
