@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // A user list holds many users in a compact form, one per line: htpasswd's bcrypt lines (`htpasswd -nbB name
@@ -72,8 +73,9 @@ func parseUserLine(line string) (UserEntry, error) {
 		return UserEntry{}, fmt.Errorf("user %q: the password is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters; htpasswd -nbB prints one)", u.Name)
 	}
 	if len(f) > 2 && f[2] != "" {
-		if !strings.HasPrefix(f[2], "/") || slices.Contains(strings.Split(f[2], "/"), "..") || len(f[2]) > 1024 {
-			return UserEntry{}, fmt.Errorf("user %q: home %q must be an absolute path without '..'", u.Name, f[2])
+		if !strings.HasPrefix(f[2], "/") || slices.Contains(strings.Split(f[2], "/"), "..") || len(f[2]) > 1024 ||
+			strings.IndexFunc(f[2], unicode.IsControl) >= 0 {
+			return UserEntry{}, fmt.Errorf("user %q: home %q must be an absolute path without '..' or control characters", u.Name, f[2])
 		}
 		u.Home = path.Clean(f[2])
 	}
