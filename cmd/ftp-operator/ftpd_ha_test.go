@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -32,36 +31,17 @@ func rootAndUsers(t *testing.T) (dir, root, users string) {
 	return dir, root, users
 }
 
-// startLocalFTPD runs the ftpd subcommand with one user (acme/p4ss) and the extra arguments until the returned cancel,
-// and waits for /readyz. It returns the control and health addresses.
-func startLocalFTPD(t *testing.T, extra ...string) (ctl, health string, cancel func() error) {
+// startLocalFTPD runs the ftpd subcommand (startFTPD) with one user (acme/p4ss) and the extra arguments, and waits
+// for /readyz. It returns the control and health addresses and startFTPD's stop.
+func startLocalFTPD(t *testing.T, extra ...string) (ctl, health string, stop func() error) {
 	t.Helper()
 	_, root, users := rootAndUsers(t)
 	ctl, health = freeAddr(t), freeAddr(t)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runFTPD(ctx, append([]string{"--listen", ctl, "--health-listen", health, "--root", root, "--users", users,
-			"--public-address", "127.0.0.1", "--log-level", "error"}, extra...))
-	}()
-	var once bool
-	cancel = func() error {
-		if once {
-			return nil
-		}
-		once = true
-		stop()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(20 * time.Second):
-			return fmt.Errorf("runFTPD did not return after cancel")
-		}
-	}
-	t.Cleanup(func() { _ = cancel() })
+	stop = startFTPD(t, append([]string{"--listen", ctl, "--health-listen", health, "--root", root, "--users", users,
+		"--public-address", "127.0.0.1", "--log-level", "error"}, extra...)...)
 	for range 200 {
 		if code, _ := httpStatus(health, "/readyz"); code == http.StatusOK {
-			return ctl, health, cancel
+			return ctl, health, stop
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

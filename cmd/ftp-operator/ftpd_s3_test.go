@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +32,33 @@ func startS3FTPD(t *testing.T, extra ...string) (ctl, health string) {
 	return ctl, health
 }
 
-// startFTPD runs the ftpd subcommand with args until the test ends, then cancels it and waits (at most 10 s)
-// for it to return without an error.
-func startFTPD(t *testing.T, args ...string) {
+// startFTPD runs the ftpd subcommand with args until stop or the end of the test. stop cancels it, waits (at most
+// 10 s) for it to return and returns its error; calling it again returns the same. At the end of the test an error
+// from it is reported.
+func startFTPD(t *testing.T, args ...string) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runFTPD(ctx, args) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("runFTPD: %v", err)
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				err = errors.New("runFTPD did not return after cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("runFTPD did not return after cancel")
+		})
+		return err
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("runFTPD: %v", err)
 		}
 	})
+	return stop
 }
 
 // readyz polls /readyz until it answers want (bounded), and returns the body.
