@@ -1,0 +1,109 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/render"
+)
+
+// A pod of a server with several replicas carries a session only when two Services route to it: the control
+// Service (port 21, every ready pod) and its own Service <name>-pasv-<i> (its slice of the passive range). The
+// EndpointSlice controller adds a pod to each Service's slices on its own time, so a pod the StatefulSet counts
+// ready can take control connections while its passive ports are still refused (a CI run had one of 30 clients
+// refused its data connection right after Ready). So with several replicas:
+//   - status.readyReplicas counts a pod only when the EndpointSlices of both Services list it, by UID, as a ready
+//     endpoint;
+//   - the server is not Ready (WorkloadReady Progressing, naming the pods) while a pod that is Ready is not yet a
+//     ready endpoint of its own Service: the control Service may already send it sessions. A pod that its own
+//     Service lists but the control Service not yet gets no session, so it only waits to be counted.
+//
+// With one replica the same Service carries the control port and the passive ports, so one endpoint entry routes
+// both: a session whose control connection got through has its data ports too. That case keeps its Deployment's
+// readiness, as before (docs/high-availability.md, "When a server is Ready").
+//
+// The slices are cached with the operator's label selector (ScopeCache): the EndpointSlice controller copies a
+// Service's labels to its slices (k8s.io/endpointslice, setEndpointSliceLabels; only kubernetes.io/service-name,
+// endpointslice.kubernetes.io/managed-by and service.kubernetes.io/headless are its own), so the slices of our
+// Services carry app.kubernetes.io/managed-by=ftp-operator and the server's instance label, and no other slice of
+// the cluster is cached.
+
+// podRouting is what the Services' EndpointSlices say of the pods of a server with several replicas.
+type podRouting struct {
+	// routed is how many pods both the control Service and their own Service route to.
+	routed int32
+	// waiting names the pods that are Ready but not yet ready endpoints of their own Service.
+	waiting []string
+}
+
+// routedPods reads the pods 0..n-1 of srv and the EndpointSlices of its Services from the cache.
+func (r *FTPServerReconciler) routedPods(ctx context.Context, srv *ftpv1.FTPServer, n int32) (podRouting, error) {
+	var rt podRouting
+	control, err := r.readyEndpoints(ctx, srv.Namespace, render.ServiceName(srv))
+	if err != nil {
+		return rt, err
+	}
+	for i := range n {
+		pod := &corev1.Pod{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: srv.Namespace, Name: render.PodName(srv, i)}, pod)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return rt, fmt.Errorf("reading pod %s: %w", render.PodName(srv, i), err)
+		}
+		if !podReady(pod) {
+			continue
+		}
+		own, err := r.readyEndpoints(ctx, srv.Namespace, render.PodServiceName(srv, i))
+		if err != nil {
+			return rt, err
+		}
+		switch {
+		case !own[pod.UID]:
+			rt.waiting = append(rt.waiting, fmt.Sprintf("Service %s to route to pod %s", render.PodServiceName(srv, i), pod.Name))
+		case control[pod.UID]:
+			rt.routed++
+		}
+	}
+	return rt, nil
+}
+
+// readyEndpoints are the UIDs of the pods that the EndpointSlices of Service name list as ready (a terminating pod
+// never is: the EndpointSlice controller sets ready only for a serving pod that is not terminating).
+func (r *FTPServerReconciler) readyEndpoints(ctx context.Context, namespace, name string) (map[types.UID]bool, error) {
+	var slices discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &slices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: name}); err != nil {
+		return nil, fmt.Errorf("listing the EndpointSlices of Service %s: %w", name, err)
+	}
+	ready := map[types.UID]bool{}
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			// A nil ready means ready (the API's documented default).
+			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+				ready[ep.TargetRef.UID] = true
+			}
+		}
+	}
+	return ready, nil
+}
+
+// podReady: the pod runs, is Ready, and is not being deleted.
+func podReady(pod *corev1.Pod) bool {
+	if pod.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
