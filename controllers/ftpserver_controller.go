@@ -81,6 +81,8 @@ type FTPServerReconciler struct {
 	identityMu sync.Mutex
 	// secretWatches watches the Secrets of the namespaces that hold FTPServers.
 	secretWatches *secretWatches
+	// routes remembers since when the Services of the pods of several replicas route to them (endpoints.go).
+	routes routeClock
 }
 
 // deletions lets only delete events through.
@@ -392,6 +394,7 @@ func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.C
 func (r *FTPServerReconciler) forget(ctx context.Context, key types.NamespacedName) {
 	r.release(ctx, key)
 	r.blockers.forget(key)
+	r.routes.forget(key)
 	r.announcedMu.Lock()
 	defer r.announcedMu.Unlock()
 	for k := range r.announced {

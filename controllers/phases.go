@@ -430,6 +430,11 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 		}
 		st.ready, st.avail = routing.routed, routing.routed
 		srv.Status.ReadyReplicas = routing.routed
+		if routing.recheck > 0 && (p.requeueAfter == 0 || routing.recheck < p.requeueAfter) {
+			p.requeueAfter = routing.recheck // a real deadline: a listing becomes RouteSettle old, no event says so
+		}
+	} else {
+		r.routes.forget(client.ObjectKeyFromObject(srv))
 	}
 	if len(missing) > 0 {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
