@@ -134,9 +134,9 @@ func TestReplicasClients(t *testing.T) {
 	}
 	grant := portRange(srv)
 
-	// Ready counts a pod only once the control Service and its own passive Service list it as a ready endpoint
-	// (controllers/endpoints.go; a CI run once had a data connection refused right after Ready). So every listing
-	// from here on must work at once: list until the sessions have landed on all three pods' slices, and fail on
+	// Ready counts a pod only once the control Service and its own passive Service have listed it as a ready
+	// endpoint for the time the nodes' proxies are given to program it (controllers/endpoints.go, RouteSettle; a CI
+	// run once had a data connection refused right after Ready). So every listing from here on must work at once: list until the sessions have landed on all three pods' slices, and fail on
 	// the first listing that does not work. The control Service spreads sessions at random: 30 listings miss one of
 	// three pods with a chance of 3·(2/3)^30, about 2 in 100 000.
 	ready := time.Now()
