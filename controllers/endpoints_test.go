@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -178,4 +179,33 @@ func TestReplicasReadyWaitsForEachPodsService(t *testing.T) {
 	waitReadyPods(t, ns, "ha", 2, metav1.ConditionTrue)
 	routeTo(t, ns, render.ServiceName(srv), pods...)
 	waitReadyPods(t, ns, "ha", 3, metav1.ConditionTrue)
+}
+
+// TestRouteClockKeepsTheFirstSightingAndStartsAgainAfterAGap: a listing keeps the time it was first seen while it
+// lasts; a pod its Service stops listing starts again from zero when listed again (the proxies drop and re-add it);
+// a pod that is gone is forgotten, and so is a server.
+func TestRouteClockKeepsTheFirstSightingAndStartsAgainAfterAGap(t *testing.T) {
+	var c routeClock
+	key := client.ObjectKey{Namespace: "ns", Name: "ha"}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	got := c.observe(key, at(0), map[types.UID]listing{"a": {own: true}, "b": {own: true, both: true}})
+	if got["a"] != (routeTimes{own: at(0)}) || got["b"] != (routeTimes{own: at(0), both: at(0)}) {
+		t.Fatalf("first sighting: %v", got)
+	}
+	got = c.observe(key, at(1), map[types.UID]listing{"a": {own: true, both: true}, "b": {own: true, both: true}})
+	if got["a"] != (routeTimes{own: at(0), both: at(1)}) || got["b"] != (routeTimes{own: at(0), both: at(0)}) {
+		t.Fatalf("still listed: %v", got)
+	}
+	got = c.observe(key, at(2), map[types.UID]listing{"a": {}})
+	if got["a"] != (routeTimes{}) || len(got) != 1 {
+		t.Fatalf("a unlisted, b gone: %v", got)
+	}
+	if got = c.observe(key, at(3), map[types.UID]listing{"a": {own: true}}); got["a"] != (routeTimes{own: at(3)}) {
+		t.Fatalf("listed again: %v", got)
+	}
+	c.forget(key)
+	if len(c.since) != 0 {
+		t.Fatalf("forget left %v", c.since)
+	}
 }
