@@ -573,7 +573,8 @@ type FTPServerStatus struct {
 	// replicas is the number of FTP server pods that exist; readyReplicas those that are ready.
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
-	// readyReplicas is the number of FTP server pods ready to serve.
+	// readyReplicas is the number of FTP server pods ready to serve. With several replicas a pod counts only once
+	// the control Service and the pod's own passive Service both list it as a ready endpoint.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 }

@@ -199,6 +199,9 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		}
 		logf("throughput round %d/%d done (%s)", rep+1, c.reps, time.Since(begin).Round(time.Second))
 	}
+	if err := benchReplicas(c, w, engine, servers, res); err != nil { // issue 11 (replicas.go)
+		return err
+	}
 	for rep := 0; rep < c.listReps; rep++ {
 		for _, s := range rotate(servers, rep) {
 			x, err := listing(s, "list", "LIST", c.listEntries, time.Minute)

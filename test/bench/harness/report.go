@@ -380,6 +380,7 @@ smaller.
 		b.WriteString(strings.TrimSpace(r.alloc))
 		b.WriteString("\n```\n")
 	}
+	b.WriteString(r.replicasMarkdown()) // issue 11 (replicas.go)
 	if r.notes != "" {
 		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")
 	}
