@@ -161,6 +161,9 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		Logger:           logger,
 		Metrics:          metrics,
 	}
+	if srv.Relay, err = cfg.ServerRelay(os.Getenv(engineconfig.PodNameEnv)); err != nil {
+		return nil, nil, err
+	}
 	if cfg.S3.Enabled() {
 		st, err := newS3Storage(cfg.S3)
 		if err != nil {

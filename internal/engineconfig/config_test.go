@@ -318,3 +318,26 @@ func TestRelayValidation(t *testing.T) {
 		t.Errorf("PeerHost = %q", h)
 	}
 }
+
+// TestServerRelayOfAPod: the pod drop-1 of three relays the server's whole range as ordinal 1, dialing its peers by
+// their names under the headless Service; a pod name without an ordinal, or an ordinal beyond the replicas, is refused.
+func TestServerRelayOfAPod(t *testing.T) {
+	c := valid()
+	c.Passive = Passive{Ports: ftpd.PortRange{Start: 31000, End: 31003}, SliceByOrdinal: true}
+	c.Relay = Relay{Replicas: 3, PeerDomain: "drop-pods"}
+	r, err := c.ServerRelay("drop-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Range.String() != "31000-31011" || r.Slices != 3 || r.Self != 1 || r.Peer(2) != "drop-2.drop-pods" {
+		t.Fatalf("relay %+v, peer 2 %q", r, r.Peer(2))
+	}
+	for _, bad := range []string{"drop", "drop-3"} {
+		if _, err := c.ServerRelay(bad); err == nil {
+			t.Errorf("pod %q: no error", bad)
+		}
+	}
+	if r, err := valid().ServerRelay("x"); r != nil || err != nil {
+		t.Fatalf("no relay configured: %v %v", r, err)
+	}
+}
