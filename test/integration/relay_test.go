@@ -89,7 +89,7 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration) *relayCluster {
 			PassivePorts: slice, PassiveHost: p.ip, PublicAddress: podIP(0),
 			TLSConfig: cr.TLSConfig(), TLSMode: ftpd.TLSExplicit,
 			IdleTimeout: time.Minute, DataTimeout: dataTimeout, LoginDelay: -1,
-			Relay: &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer},
+			Relay:  &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer},
 			Logger: slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(p.ip, "0"))
