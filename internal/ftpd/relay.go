@@ -173,21 +173,23 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 		return
 	}
 	_ = up.SetWriteDeadline(time.Time{})
-	s.logger().Debug("relaying a data connection", "remote", c.RemoteAddr().String(), "port", port, "owner", owner)
-	pipe(c, up, s.dataTimeout())
+	start := time.Now()
+	in, out := pipe(c, up, s.dataTimeout())
+	s.logger().Info("relayed a data connection", "remote", c.RemoteAddr().String(), "port", port, "owner", owner,
+		"bytesToOwner", in, "bytesFromOwner", out, "durationSeconds", time.Since(start).Seconds())
 }
 
 // pipe copies a to b and b to a (io.Copy, so that the kernel splices between two TCP connections) until both
-// directions end. The end of one direction is passed on as a half close; the other direction then has idle to end,
-// so that a peer that never closes does not hold the relay.
-func pipe(a, b net.Conn, idle time.Duration) {
+// directions end, and returns the bytes copied each way. The end of one direction is passed on as a half close; the
+// other direction then has idle to end, so that a peer that never closes does not hold the relay.
+func pipe(a, b net.Conn, idle time.Duration) (ab, ba int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = io.Copy(b, a)
+		ab, _ = io.Copy(b, a)
 		closeWrite(b)
 	}()
-	_, _ = io.Copy(a, b)
+	ba, _ = io.Copy(a, b)
 	closeWrite(a)
 	deadline := time.Now().Add(idle)
 	select {
@@ -197,6 +199,7 @@ func pipe(a, b net.Conn, idle time.Duration) {
 		_ = b.SetDeadline(deadline)
 		<-done
 	}
+	return ab, ba
 }
 
 func closeWrite(c net.Conn) {

@@ -33,11 +33,10 @@ import (
 const relayPods = 3
 
 type relayPod struct {
-	srv  *ftpd.Server
-	ip   string
-	ctl  string // control address
-	log  *support.SyncBuffer
-	down bool
+	srv *ftpd.Server
+	ip  string
+	ctl string // control address
+	log *support.SyncBuffer
 }
 
 type relayCluster struct {
@@ -167,7 +166,16 @@ func TestRelayCurl(t *testing.T) {
 		lb := c.balance(t, k)
 		for i, m := range modes {
 			t.Run("pod "+strconv.Itoa(int(k))+"/"+m.name, func(t *testing.T) {
-				before := strings.Count(c.pods[0].log.String(), "owner="+podIP(k)+":")
+				relays := func() int {
+					n := 0
+					for _, l := range strings.Split(c.pods[0].log.String(), "\n") {
+						if strings.Contains(l, `msg="relayed a data connection" remote=127.0.0.1:`) && strings.Contains(l, "owner="+podIP(k)+":") {
+							n++
+						}
+					}
+					return n
+				}
+				before := relays()
 				dir := t.TempDir()
 				name := "f-" + strconv.Itoa(int(k)) + "-" + strconv.Itoa(i)
 				sum := writeRandom(t, filepath.Join(dir, name), 1<<20+int64(i)*4099, uint64(10*k)+uint64(i))
@@ -191,7 +199,10 @@ func TestRelayCurl(t *testing.T) {
 				if strings.Contains(owner, "refused data connection") {
 					t.Fatalf("pod %d refused a data connection:\n%s", k, short(owner))
 				}
-				relayed := strings.Count(c.pods[0].log.String(), "owner="+podIP(k)+":") - before
+				if !strings.Contains(owner, "msg=transfer remote=127.0.0.1 ") {
+					t.Fatalf("pod %d did not see the client's address on its transfers:\n%s", k, short(owner))
+				}
+				relayed := relays() - before
 				switch {
 				case k == 0 && relayed != 0:
 					t.Fatalf("pod 0 relayed %d data connections of its own sessions", relayed)
