@@ -2,18 +2,23 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
+	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
@@ -90,6 +95,14 @@ func TestReplicasRelayRoutingBothWays(t *testing.T) {
 		t.Fatalf("externalTrafficPolicy %s, want Local by default with Relay", svc.Spec.ExternalTrafficPolicy)
 	}
 	t.Logf("Relay: one Service with 21 and %s on %s, headless %s", grant, address, render.HeadlessServiceName(srv))
+	peers := enginePeerResolver(t, ns, "relay")
+	eventually(t, 10*time.Second, "the engine resolves its peer from the API", func() (bool, error) {
+		addrs, err := peers.LookupNetIP(context.Background(), "ip", "relay-1.relay-pods")
+		return err == nil && len(addrs) == 1 && addrs[0].String() == "10.9.8.7", fmt.Errorf("%v %v", addrs, err)
+	})
+	if _, err := peers.LookupNetIP(context.Background(), "ip", "relay-9.relay-pods"); err == nil || !apierrors.IsForbidden(errors.Unwrap(err)) {
+		t.Fatalf("a pod that is not a peer: %v, want forbidden", err)
+	}
 
 	setRouting(t, ns, "relay", ftpv1.RoutingSharedAddress)
 	slices := podServiceSlices(t, ns, "relay", 3, address)
@@ -97,6 +110,10 @@ func TestReplicasRelayRoutingBothWays(t *testing.T) {
 		t.Fatalf("SharedAddress slices %v of a grant %s", slices, grant)
 	}
 	t.Logf("SharedAddress: pods' Services %v on %s", slices, address)
+	eventually(t, 10*time.Second, "the engine may no longer read the pods", func() (bool, error) {
+		_, err := peers.LookupNetIP(context.Background(), "ip", "relay-1.relay-pods")
+		return err != nil && apierrors.IsForbidden(errors.Unwrap(err)), err
+	})
 
 	setRouting(t, ns, "relay", ftpv1.RoutingRelay)
 	if again := relayServices(t, ns, "relay", 3, address); again != grant {
@@ -109,6 +126,36 @@ func TestReplicasRelayRoutingBothWays(t *testing.T) {
 		d := exists(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "relay"}})
 		return !h && d, fmt.Errorf("headless Service there %v, Deployment %v", h, d)
 	})
+}
+
+// noDNS is a cluster without DNS.
+type noDNS struct{}
+
+func (noDNS) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return nil, errors.New("no DNS in this cluster")
+}
+
+// enginePeerResolver is the relay's peer resolver of an engine pod of namespace ns (its ServiceAccount, impersonated)
+// in a cluster without DNS; it creates pod <name>-1 with IP 10.9.8.7 and pod <name>-9 for it to find.
+func enginePeerResolver(t *testing.T, ns, name string) addressfollow.PeerResolver {
+	t.Helper()
+	for _, pod := range []string{name + "-1", name + "-9"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "ftpd", Image: "x"}}}}
+		create(t, p)
+		p.Status.PodIPs = []corev1.PodIP{{IP: "10.9.8.7"}}
+		p.Status.PodIP = "10.9.8.7"
+		if err := k8s.Status().Update(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := rest.CopyConfig(restConfig)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns, render.EngineIdentityName)}
+	r, err := addressfollow.NewPeerResolver(cfg, ns, name+"-pods", noDNS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestReplicasStatefulSetOfAnotherServiceIsReplaced: a StatefulSet made before the headless Service existed names

@@ -148,12 +148,18 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 		return
 	}
 	owner := net.JoinHostPort(s.Relay.Peer(k), strconv.Itoa(int(port)))
-	d := net.Dialer{Timeout: s.dataTimeout()}
+	d := net.Dialer{}
 	if ip := net.ParseIP(s.PassiveHost); ip != nil {
 		d.LocalAddr = &net.TCPAddr{IP: ip} // the owner knows its peers by this address
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.dataTimeout())
-	up, err := d.DialContext(ctx, "tcp", owner)
+	addrs, err := s.resolver().LookupNetIP(ctx, "ip", s.Relay.Peer(k))
+	var up net.Conn
+	if err == nil && len(addrs) > 0 {
+		up, err = d.DialContext(ctx, "tcp", netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)).String())
+	} else if err == nil {
+		err = errors.New("no address")
+	}
 	cancel()
 	if err != nil {
 		s.logger().Warn("relaying a data connection: the owner of its port does not answer", "remote", c.RemoteAddr().String(),
@@ -214,6 +220,13 @@ func closeWrite(c net.Conn) {
 		}
 	}
 	_ = c.Close()
+}
+
+func (s *Server) resolver() Resolver {
+	if s.Resolver != nil {
+		return s.Resolver
+	}
+	return net.DefaultResolver
 }
 
 // trackRelayed adds (or removes) a relayed connection, so that Close ends it; false after Close.
@@ -280,10 +293,7 @@ func (s *Server) isPeer(ip netip.Addr) bool {
 	st.refreshed = now
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var res Resolver = net.DefaultResolver
-	if s.Resolver != nil {
-		res = s.Resolver
-	}
+	res := s.resolver()
 	peers := make(map[netip.Addr]int32)
 	for k := range s.Relay.Slices {
 		if k == s.Relay.Self {

@@ -2,6 +2,7 @@ package render
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
@@ -36,4 +37,26 @@ func HeadlessService(srv *ftpv1.FTPServer) *corev1.Service {
 func relayService(svc *corev1.Service, grant ftpv1.PortRange) {
 	svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
 	svc.Spec.Ports = append(svc.Spec.Ports, passivePorts(svc.Spec.Type, grant)...)
+}
+
+// RelayPods are the names of the pods of srv that relay (every pod of a server with Relay routing; none otherwise).
+func RelayPods(srv *ftpv1.FTPServer) []string {
+	if !srv.Spec.Relayed() {
+		return nil
+	}
+	var pods []string
+	for i := range srv.Spec.ReplicasOrDefault() {
+		pods = append(pods, PodName(srv, i))
+	}
+	return pods
+}
+
+// EnginePeerRules extend EngineRole for the relaying pods of the namespace (pods, from RelayPods): the engine may
+// read those pods, by name, to find a peer's IP where no cluster DNS answers for the headless Service (a cluster
+// without DNS); none without relaying pods (an empty resourceNames would be every pod).
+func EnginePeerRules(pods []string) []rbacv1.PolicyRule {
+	if len(pods) == 0 {
+		return nil
+	}
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, ResourceNames: pods, Verbs: []string{"get"}}}
 }
