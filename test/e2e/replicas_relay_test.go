@@ -155,7 +155,7 @@ func TestReplicasRelay(t *testing.T) {
 		for _, line := range strings.Split(log, "\n") {
 			if strings.Contains(line, "relayed a data connection") {
 				relays[pod]++
-				if strings.Contains(line, "remote="+natOutside+":") {
+				if strings.Contains(line, `"remote":"`+natOutside+`:`) {
 					fromNAT++
 				}
 			}

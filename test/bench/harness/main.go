@@ -199,6 +199,10 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		}
 		logf("throughput round %d/%d done (%s)", rep+1, c.reps, time.Since(begin).Round(time.Second))
 	}
+	if res.relay, err = relayBench(c); err != nil {
+		return err
+	}
+	logf("relay row: relayed / direct RETR %.2f (%s)", res.relay.ratio(), time.Since(begin).Round(time.Second))
 	for rep := 0; rep < c.listReps; rep++ {
 		for _, s := range rotate(servers, rep) {
 			x, err := listing(s, "list", "LIST", c.listEntries, time.Minute)

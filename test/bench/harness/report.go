@@ -57,6 +57,7 @@ type results struct {
 	operator    []operatorResult
 	alloc       string
 	notes       string
+	relay       relayRow
 }
 
 func newResults(servers []*server) *results {
@@ -380,6 +381,7 @@ smaller.
 		b.WriteString(strings.TrimSpace(r.alloc))
 		b.WriteString("\n```\n")
 	}
+	b.WriteString(r.relay.markdown())
 	if r.notes != "" {
 		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")
 	}
