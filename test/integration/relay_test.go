@@ -54,12 +54,7 @@ func podIP(k int32) string { return "127.0.0." + strconv.Itoa(int(2+k)) }
 func startRelayCluster(t *testing.T, dataTimeout time.Duration) *relayCluster {
 	t.Helper()
 	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	if err := os.MkdirAll(filepath.Join(root, "acme"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	users := filepath.Join(dir, "users.yaml")
-	writeFile(t, users, "users:\n  - name: acme\n    password: \""+pass+"\"\n    home: /acme\n")
+	root, users := acmeRoot(t, dir)
 	cert, key := testcert.New(t, testcert.Options{Hosts: []string{podIP(0)}, ValidFor: time.Hour}).WriteFiles(t, dir)
 	c := &relayCluster{grant: portrangetest.Free(t, 3*relayPods), root: filepath.Join(root, "acme"), cert: cert, peers: map[int32]string{}}
 	for k := range int32(relayPods) {

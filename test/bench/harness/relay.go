@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // Relay routing (issue 11, docs/high-availability.md): with one Service carrying every passive port to every pod,
@@ -59,7 +59,7 @@ func relayBench(c config) (relayRow, error) {
 		return row, err
 	}
 	var ctl [2]string
-	relays := &lockedBuffer{} // pod 0's log: proves the "relayed" downloads were relayed
+	relays := &support.SyncBuffer{} // pod 0's log: proves the "relayed" downloads were relayed
 	for k := range int32(2) {
 		auth, err := ftpd.NewFileAuthenticator(users)
 		if err != nil {
@@ -106,23 +106,6 @@ func relayBench(c config) (relayRow, error) {
 		return row, fmt.Errorf("relay bench: pod 0 relayed %d data connections, want %d", n, row.reps)
 	}
 	return row, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // ratio is relayed over direct, from the medians of the data phases.
