@@ -148,6 +148,7 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 		return
 	}
 	owner := net.JoinHostPort(s.Relay.Peer(k), strconv.Itoa(int(port)))
+	s.logger().Debug("relaying a data connection", "remote", c.RemoteAddr().String(), "port", port, "owner", owner)
 	d := net.Dialer{}
 	if ip := net.ParseIP(s.PassiveHost); ip != nil {
 		d.LocalAddr = &net.TCPAddr{IP: ip} // the owner knows its peers by this address

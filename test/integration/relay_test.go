@@ -51,7 +51,7 @@ type relayCluster struct {
 
 func podIP(k int32) string { return "127.0.0." + strconv.Itoa(int(2+k)) }
 
-func startRelayCluster(t *testing.T, dataTimeout time.Duration) *relayCluster {
+func startRelayCluster(t *testing.T, dataTimeout time.Duration, maxRelayed int) *relayCluster {
 	t.Helper()
 	dir := t.TempDir()
 	root, users := acmeRoot(t, dir)
@@ -83,7 +83,7 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration) *relayCluster {
 			PassivePorts: slice, PassiveHost: p.ip, PublicAddress: podIP(0),
 			TLSConfig: cr.TLSConfig(), TLSMode: ftpd.TLSExplicit,
 			IdleTimeout: time.Minute, DataTimeout: dataTimeout, LoginDelay: -1,
-			Relay:  &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer},
+			Relay:  &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer, MaxConns: maxRelayed},
 			Logger: slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(p.ip, "0"))
@@ -146,7 +146,7 @@ func (c *relayCluster) balance(t *testing.T, k int32) string {
 // the owner (its log), and the owner saw the client's address, not pod 0's.
 func TestRelayCurl(t *testing.T) {
 	curl := needClient(t, "curl")
-	c := startRelayCluster(t, 20*time.Second)
+	c := startRelayCluster(t, 20*time.Second, 0)
 	modes := []struct {
 		name, verb string
 		args       []string
@@ -213,34 +213,10 @@ func TestRelayCurl(t *testing.T) {
 // 127.0.0.5 that connects first to the passive port a session of 127.0.0.1 waits on, claiming 127.0.0.1 in a PROXY
 // header, is closed; the session's own data connection then gets the file.
 func TestRelayRefusesAForgedProxyHeader(t *testing.T) {
-	c := startRelayCluster(t, 20*time.Second)
+	c := startRelayCluster(t, 20*time.Second, 0)
 	writeFile(t, filepath.Join(c.root, "secret.txt"), "only for acme\n")
-	ctl, err := net.Dial("tcp", c.pods[1].ctl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	r := bufio.NewReader(ctl)
-	say := func(cmd string) string {
-		t.Helper()
-		if cmd != "" {
-			if _, err := io.WriteString(ctl, cmd+"\r\n"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_ = ctl.SetReadDeadline(time.Now().Add(10 * time.Second))
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return line
-	}
-	say("")
-	say("USER " + user)
-	say("PASS " + pass)
-	say("TYPE I")
-	reply := say("EPSV")
-	port := reply[strings.Index(reply, "|||")+3 : strings.LastIndex(reply, "|")]
+	say := control(t, c.pods[1].ctl)
+	port := epsvLogin(say)
 	owner := net.JoinHostPort(podIP(1), port)
 
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}, Timeout: 5 * time.Second}
@@ -277,12 +253,94 @@ func TestRelayRefusesAForgedProxyHeader(t *testing.T) {
 	}
 }
 
+// control opens a control connection to addr and returns a function that sends a command ("" sends none) and
+// returns the next reply line.
+func control(t *testing.T, addr string) func(cmd string) string {
+	t.Helper()
+	ctl, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	r := bufio.NewReader(ctl)
+	return func(cmd string) string {
+		t.Helper()
+		if cmd != "" {
+			if _, err := io.WriteString(ctl, cmd+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = ctl.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return line
+	}
+}
+
+// epsvLogin reads the banner, logs in as acme in binary mode and returns the port of an EPSV reply.
+func epsvLogin(say func(string) string) string {
+	say("")
+	say("USER " + user)
+	say("PASS " + pass)
+	say("TYPE I")
+	reply := say("EPSV")
+	return reply[strings.Index(reply, "|||")+3 : strings.LastIndex(reply, "|")]
+}
+
+// TestRelayBounds: a pod relays at most Relay.MaxConns connections at once (here 1: a second is closed at once),
+// and a relayed connection whose owner side has ended is closed within the data timeout even when the client
+// never closes its side.
+func TestRelayBounds(t *testing.T) {
+	c := startRelayCluster(t, 2*time.Second, 1)
+	writeFile(t, filepath.Join(c.root, "f.txt"), "relayed\n")
+	say := control(t, c.pods[1].ctl)
+	port := epsvLogin(say)
+	first, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0 relaying the first connection", func() bool {
+		return strings.Contains(c.pods[0].log.String(), `msg="relaying a data connection"`)
+	})
+	second, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	_ = second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := second.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a second relayed connection beyond MaxConns 1 stays open (read %d, %v)", n, err)
+	}
+	if !strings.Contains(c.pods[0].log.String(), "too many relayed connections") {
+		t.Fatalf("pod 0 did not say why:\n%s", short(c.pods[0].log.String()))
+	}
+	// The first transfer: the owner sends the file and closes its side; the client reads it and keeps its side open.
+	if got := say("RETR f.txt"); !strings.HasPrefix(got, "150") {
+		t.Fatalf("RETR: %s", got)
+	}
+	_ = first.SetReadDeadline(time.Now().Add(10 * time.Second))
+	body, err := io.ReadAll(first)
+	if err != nil || string(body) != "relayed\n" {
+		t.Fatalf("read %q, %v", body, err)
+	}
+	ended := time.Now()
+	support.WaitFor(t, 10*time.Second, 10*time.Millisecond, "the relay to end", func() bool {
+		return strings.Contains(c.pods[0].log.String(), `msg="relayed a data connection"`)
+	})
+	if took := time.Since(ended); took > 4*time.Second {
+		t.Fatalf("the relay ended %s after the owner's side, want within the data timeout (2s)", took)
+	}
+}
+
 // TestRelayOwnerUnreachable: when the owner of a port does not answer the relay (its address points where nothing
 // listens), the relay closes the client's data connection at once and the client gets a clean failure: the owner's
 // session answers 425 after its data timeout; nothing hangs.
 func TestRelayOwnerUnreachable(t *testing.T) {
 	curl := needClient(t, "curl")
-	c := startRelayCluster(t, 3*time.Second)
+	c := startRelayCluster(t, 3*time.Second, 0)
 	writeFile(t, filepath.Join(c.root, "f.txt"), "x\n")
 	lb := c.balance(t, 2)
 	c.mu.Lock()
