@@ -1,6 +1,7 @@
 package ftpd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +35,8 @@ type Relay struct {
 	Slices, Self int32
 	// Peer is the host (DNS name or IP) of the server of ordinal k, dialed on the passive port itself.
 	Peer func(k int32) string
-	// MaxConns caps the connections being relayed at once (0 = DefaultRelayMaxConns); more are closed at once.
+	// MaxConns caps the connections being relayed at once (0 or less = DefaultRelayMaxConns); more are closed at
+	// once.
 	MaxConns int
 }
 
@@ -85,7 +87,7 @@ func (s *Server) startRelay() error {
 	}
 	st := &s.relay
 	st.once.Do(func() {
-		st.slots = make(chan struct{}, limitOr(r.MaxConns, DefaultRelayMaxConns))
+		st.slots = make(chan struct{}, cmp.Or(max(r.MaxConns, 0), DefaultRelayMaxConns))
 		st.conns = make(map[net.Conn]struct{})
 		for p := r.Range.Start; p <= r.Range.End; p++ {
 			if s.PassivePorts.Contains(p) {
@@ -111,15 +113,19 @@ func (s *Server) startRelay() error {
 
 func (s *Server) acceptRelay(l net.Listener, port int32) {
 	defer s.trackListener(l, false)
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrNoProxyProtocol) || acceptRetryable(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second) // as serve: no busy loop out of descriptors
+				time.Sleep(delay)
 				continue
 			}
 			return // closed
 		}
+		delay = 0
 		select {
 		case s.relay.slots <- struct{}{}:
 		default:
