@@ -419,7 +419,9 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 		return errWait
 	}
 	st, err := r.applyWorkload(ctx, p)
-	if err != nil {
+	if errors.Is(err, errWait) {
+		return err
+	} else if err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
 	}
 	var routing podRouting

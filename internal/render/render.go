@@ -141,6 +141,10 @@ func Service(srv *ftpv1.FTPServer, grant ftpv1.PortRange, o Options) *corev1.Ser
 	if implicitTLS(srv) {
 		svc.Spec.Ports = append(svc.Spec.Ports, servicePort("ftps", ServiceImplicitPort, ContainerImplicitPort))
 	}
+	if srv.Spec.Relayed() {
+		relayService(svc, grant)
+		return svc
+	}
 	if srv.Spec.HighlyAvailable() {
 		shareAddress(svc, srv, grant, "") // the passive ports go on the Services of the pods (PodService)
 		return svc
@@ -281,6 +285,9 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 		// Every pod serves the slice of its ordinal: the slice of ordinal 0, shifted (engineconfig.Passive.PortsFor).
 		c.Passive.Ports = c.Passive.Ports.First(c.Passive.Ports.Size() / n)
 		c.Passive.SliceByOrdinal = true
+		if srv.Spec.Relayed() {
+			c.Relay = engineconfig.Relay{Replicas: int(n), PeerDomain: HeadlessServiceName(srv)}
+		}
 	}
 	c.Address.Follow = engineconfig.FollowTarget{Namespace: srv.Namespace, Name: srv.Name}
 	c.ActiveMode = srv.Spec.ActiveModeOrDefault() == ftpv1.ActiveModeEnabled

@@ -202,6 +202,10 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 	if err := benchReplicas(c, w, engine, servers, res); err != nil { // issue 11 (replicas.go)
 		return err
 	}
+	if res.relay, err = relayBench(c); err != nil {
+		return err
+	}
+	logf("relay row: relayed / direct RETR %.2f (%s)", res.relay.ratio(), time.Since(begin).Round(time.Second))
 	for rep := 0; rep < c.listReps; rep++ {
 		for _, s := range rotate(servers, rep) {
 			x, err := listing(s, "list", "LIST", c.listEntries, time.Minute)

@@ -57,6 +57,7 @@ type results struct {
 	operator    []operatorResult
 	alloc       string
 	notes       string
+	relay       relayRow
 }
 
 func newResults(servers []*server) *results {
@@ -381,6 +382,7 @@ smaller.
 		b.WriteString("\n```\n")
 	}
 	b.WriteString(r.replicasMarkdown()) // issue 11 (replicas.go)
+	b.WriteString(r.relay.markdown())
 	if r.notes != "" {
 		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")
 	}
