@@ -27,6 +27,9 @@ import (
 //     ready endpoint of its own Service, or has been for less than RouteSettle: the control Service may already
 //     send it sessions. A pod that its own Service lists but the control Service not yet gets no session, so it
 //     only waits to be counted.
+//   - with Relay routing there are no pods' Services: the control Service carries every port and a pod relays a
+//     data connection of another pod's slice to that pod's address, so a pod counts once the control Service has
+//     listed it for RouteSettle, and a pod not yet listed holds nothing up.
 //
 // With one replica the same Service carries the control port and the passive ports, so one endpoint entry routes
 // both: a session whose control connection got through has its data ports too. That case keeps its Deployment's
@@ -81,11 +84,15 @@ func (r *FTPServerReconciler) routedPods(ctx context.Context, srv *ftpv1.FTPServ
 		if !podReady(pod) {
 			continue
 		}
-		own, err := r.readyEndpoints(ctx, srv.Namespace, render.PodServiceName(srv, i))
-		if err != nil {
-			return rt, err
+		// With Relay routing the one Service carries every port: it is each pod's own Service too.
+		own, service := control, render.ServiceName(srv)
+		if !srv.Spec.Relayed() {
+			service = render.PodServiceName(srv, i)
+			if own, err = r.readyEndpoints(ctx, srv.Namespace, service); err != nil {
+				return rt, err
+			}
 		}
-		ready = append(ready, podState{pod, render.PodServiceName(srv, i)})
+		ready = append(ready, podState{pod, service})
 		listed[pod.UID] = listing{own: own[pod.UID], both: own[pod.UID] && control[pod.UID]}
 	}
 	now := time.Now()
@@ -95,9 +102,15 @@ func (r *FTPServerReconciler) routedPods(ctx context.Context, srv *ftpv1.FTPServ
 			rt.recheck = d
 		}
 	}
+	// With Relay any pod carries any data connection to its owner (by pod address), so a pod not yet routed holds
+	// nothing up: it only waits to be counted.
+	relayed := srv.Spec.Relayed()
 	for _, ps := range ready {
 		l, t := listed[ps.pod.UID], since[ps.pod.UID]
 		switch {
+		case relayed && !l.both:
+		case relayed && now.Sub(t.both) < RouteSettle:
+			later(t.both)
 		case !l.own:
 			rt.waiting = append(rt.waiting, fmt.Sprintf("Service %s to route to pod %s", ps.service, ps.pod.Name))
 		case now.Sub(t.own) < RouteSettle:

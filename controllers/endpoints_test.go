@@ -209,3 +209,28 @@ func TestRouteClockKeepsTheFirstSightingAndStartsAgainAfterAGap(t *testing.T) {
 		t.Fatalf("forget left %v", c.since)
 	}
 }
+
+// TestRelayReadyFollowsTheOneService: with Relay routing a pod has no Service of its own (the one Service carries
+// every port), so a pod counts once that Service lists it, RouteSettle later; it failed when the rule asked for the
+// pods' Services of SharedAddress, which Relay deletes (never Ready).
+func TestRelayReadyFollowsTheOneService(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	create(t, newServer(t, ns, "rl", func(s *ftpv1.FTPServer) {
+		s.Spec.Replicas = ptr.To[int32](3)
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
+		s.Spec.Service.Type = corev1.ServiceTypeNodePort
+		s.Spec.Service.Routing = ftpv1.RoutingRelay
+		s.Spec.PublicAddress = "198.51.100.7"
+		rwxClaim(s)
+	}))
+	srv := getServer(t, ns, "rl")
+	pods := runReplicaPods(t, ns, "rl", 3)
+	routeTo(t, ns, render.ServiceName(srv), pods[0], pods[2])
+	srv = waitReadyPods(t, ns, "rl", 2, metav1.ConditionTrue)
+	if c := findCondition(srv, ftpv1.ConditionWorkloadReady); c.Message != "2 of 3 FTP server pods are ready" {
+		t.Fatalf("WorkloadReady message %q", c.Message)
+	}
+	routeTo(t, ns, render.ServiceName(srv), pods...)
+	waitReadyPods(t, ns, "rl", 3, metav1.ConditionTrue)
+}
