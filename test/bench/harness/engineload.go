@@ -1,0 +1,273 @@
+package main
+
+// `bench engine-load` measures only our engine (one or more builds of it) and raw TCP under issue 10's parallel
+// load, with the engine's memory sampled during it: resident memory right after start, its peak (VmHWM) and the
+// peak of PSS and of anonymous memory sampled every 10 ms, and 50-session RETR (and STOR) throughput against the
+// raw loopback copy of the same run. It is a separate mode (no peers, no report page) for A/B runs of engine
+// builds:
+//
+//	go build -o /tmp/b ./test/bench/harness
+//	/tmp/b engine-load --engines old=/tmp/ftp-operator.old,new=/tmp/ftp-operator --reps 5
+//
+// Each repetition starts every engine afresh (so VmHWM is that repetition's) and visits raw TCP and the engines in
+// an order rotated per repetition; medians are printed.
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ftp-operator/ftp-operator/test/support"
+)
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "engine-load" {
+		if err := engineLoad(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench engine-load:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+// memSample is a process's memory, in KiB, from /proc.
+type memSample struct{ rss, hwm, pss, anon uint64 }
+
+func readMem(pid int) (m memSample, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return m, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			m.rss = v
+		case "VmHWM:":
+			m.hwm = v
+		}
+	}
+	if b, err = os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) < 2 {
+				continue
+			}
+			v, _ := strconv.ParseUint(f[1], 10, 64)
+			switch f[0] {
+			case "Pss:":
+				m.pss = v
+			case "Anonymous:":
+				m.anon = v
+			}
+		}
+	}
+	return m, true
+}
+
+// sampleMem samples pid every 10 ms until stop is closed and returns the maxima.
+func sampleMem(pid int, stop <-chan struct{}) <-chan memSample {
+	out := make(chan memSample, 1)
+	go func() {
+		var peak memSample
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if m, ok := readMem(pid); ok {
+				peak.rss, peak.hwm = max(peak.rss, m.rss), max(peak.hwm, m.hwm)
+				peak.pss, peak.anon = max(peak.pss, m.pss), max(peak.anon, m.anon)
+			}
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
+
+// parallelStor uploads src from sessions curls at once, each to its own name under dir, and returns MiB/s over
+// the wall time.
+func parallelStor(s *server, src, dir string, size int64, sessions int, timeout time.Duration) (float64, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions)
+	start := time.Now()
+	for i := 0; i < sessions; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("%s/p%03d.bin", dir, i)
+			if _, err := curl(timeout, "-T", src, "-o", "/dev/null", "-w", xferFormat, s.url(name)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
+}
+
+func engineLoad(args []string) error {
+	fs := flag.NewFlagSet("engine-load", flag.ContinueOnError)
+	engines := fs.String("engines", "bin/ftp-operator", "NAME=[VAR=VALUE ...] BINARY[,...] (or BINARY): engine builds (and environments) to compare")
+	reps := fs.Int("reps", 5, "repetitions")
+	sessions := fs.Int("sessions", 50, "parallel sessions")
+	sizeArg := fs.String("size", "20M", "bytes per session (K/M/G)")
+	doStor := fs.Bool("stor", true, "also measure parallel STOR (after the RETR phase)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	size, err := parseSize(*sizeArg)
+	if err != nil {
+		return err
+	}
+	raiseNofile()
+	dir := "/tmp/ftp-operator-engineload"
+	_ = os.RemoveAll(dir)
+	w := &workspace{dir: dir, root: filepath.Join(dir, "root"), home: filepath.Join(dir, "root", "bench"), client: filepath.Join(dir, "client")}
+	for _, d := range []string{w.home, w.client} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	defer os.RemoveAll(dir)
+	if err := writeFile(filepath.Join(w.home, "par.bin"), size); err != nil {
+		return err
+	}
+	type build struct {
+		name, bin string
+		env       []string
+	}
+	var builds []build
+	for _, e := range strings.Split(*engines, ",") {
+		name, bin, ok := strings.Cut(e, "=")
+		if !ok {
+			name, bin = filepath.Base(e), e
+		}
+		f := strings.Fields(bin)
+		bin, _ = filepath.Abs(f[len(f)-1])
+		builds = append(builds, build{name, bin, f[:len(f)-1]})
+	}
+	raw, err := startRaw(w.home)
+	if err != nil {
+		return err
+	}
+	defer raw.l.Close()
+	type stats struct{ start, startPss, hwm, rss, pss, anon, retr, retrWall, stor []float64 }
+	res := map[string]*stats{"raw TCP": {}}
+	for _, b := range builds {
+		res[b.name] = &stats{}
+	}
+	timeout := 5 * time.Minute
+	load := startLoadSampler()
+	names := []string{"raw TCP"}
+	for _, b := range builds {
+		names = append(names, b.name)
+	}
+	for rep := 0; rep < *reps; rep++ {
+		for _, name := range rotate(names, rep) {
+			st := res[name]
+			if name == "raw TCP" {
+				data, wall, _, err := parallel(rawTarget{raw}, "par.bin", size, *sessions, timeout)
+				if err != nil {
+					return err
+				}
+				st.retr, st.retrWall = append(st.retr, data), append(st.retrWall, wall)
+				continue
+			}
+			var bin string
+			var env []string
+			for _, b := range builds {
+				if b.name == name {
+					bin, env = b.bin, b.env
+				}
+			}
+			port, err := support.FreeLoopbackPort()
+			if err != nil {
+				return err
+			}
+			health, err := support.FreeLoopbackPort()
+			if err != nil {
+				return err
+			}
+			s := &server{Name: "engine-" + name, Ours: true, Port: port, PasvLo: 24000, PasvHi: 24000 + 2**sessions - 1}
+			if err := s.configureOurs(bin, w.dir, w.root, health); err != nil {
+				return err
+			}
+			if len(env) > 0 {
+				s.argv = append(append([]string{"/usr/bin/env"}, env...), s.argv...)
+			}
+			if err := s.start(w); err != nil {
+				return err
+			}
+			pid := s.cmd.Process.Pid
+			time.Sleep(time.Second)
+			m0, _ := readMem(pid)
+			st.start, st.startPss = append(st.start, float64(m0.rss)/1024), append(st.startPss, float64(m0.pss)/1024)
+			stop := make(chan struct{})
+			peak := sampleMem(pid, stop)
+			data, wall, _, err := parallel(ftpTarget{s, w}, "par.bin", size, *sessions, timeout)
+			if err == nil && *doStor {
+				up := filepath.Join(w.home, "up-"+name)
+				_ = os.MkdirAll(up, 0o755)
+				var rate float64
+				rate, err = parallelStor(s, filepath.Join(w.home, "par.bin"), "up-"+name, size, *sessions, timeout)
+				st.stor = append(st.stor, rate)
+				_ = os.RemoveAll(up)
+			}
+			close(stop)
+			p := <-peak
+			s.stop()
+			if err != nil {
+				return err
+			}
+			st.retr, st.retrWall = append(st.retr, data), append(st.retrWall, wall)
+			st.hwm, st.rss = append(st.hwm, float64(p.hwm)/1024), append(st.rss, float64(p.rss)/1024)
+			st.pss, st.anon = append(st.pss, float64(p.pss)/1024), append(st.anon, float64(p.anon)/1024)
+		}
+		logf("engine-load round %d/%d done", rep+1, *reps)
+	}
+	ls := load.stop()
+	fmt.Printf("engine-load: %d × %s, %d repetitions, medians (load average %.1f–%.1f, median %.1f)\n", *sessions, human(size), *reps, ls.Min, ls.Max, ls.Median)
+	fmt.Println("| build | RSS at start (MiB) | PSS at start | peak RSS (VmHWM) | peak PSS (sampled) | peak anon | RETR MiB/s (data) | RETR / raw | RETR MiB/s (wall) | STOR MiB/s (wall) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	rawRetr := median(res["raw TCP"].retr)
+	for _, name := range names {
+		st := res[name]
+		f := func(xs []float64) string {
+			if len(xs) == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f", median(xs))
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %.2f× | %s | %s |\n", name, f(st.start), f(st.startPss), f(st.hwm), f(st.pss),
+			f(st.anon), f(st.retr), median(st.retr)/rawRetr, f(st.retrWall), f(st.stor))
+		fmt.Printf("  %s RETR all: %v  peak RSS all: %v\n", name, fmtAll(st.retr), fmtAll(st.hwm))
+	}
+	return nil
+}
+
+func fmtAll(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(s, " ")
+}
