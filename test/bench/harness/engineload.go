@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +132,8 @@ func engineLoad(args []string) error {
 	sessions := fs.Int("sessions", 50, "parallel sessions")
 	sizeArg := fs.String("size", "20M", "bytes per session (K/M/G)")
 	doStor := fs.Bool("stor", true, "also measure parallel STOR (after the RETR phase)")
+	perfOut := fs.String("perf", "", "PREFIX: record the engine with perf (call graphs) during each RETR phase into PREFIX-NAME-REP.data")
+	perfAll := fs.Bool("perf-all", false, "with --perf: record the whole machine (perf -a), raw TCP's phases too")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,7 +173,7 @@ func engineLoad(args []string) error {
 		return err
 	}
 	defer raw.l.Close()
-	type stats struct{ start, startPss, hwm, rss, pss, anon, retr, retrWall, stor []float64 }
+	type stats struct{ start, startPss, hwm, rss, pss, anon, retr, retrWall, stor, switches []float64 }
 	res := map[string]*stats{"raw TCP": {}}
 	for _, b := range builds {
 		res[b.name] = &stats{}
@@ -185,7 +188,14 @@ func engineLoad(args []string) error {
 		for _, name := range rotate(names, rep) {
 			st := res[name]
 			if name == "raw TCP" {
+				var perf *exec.Cmd
+				if *perfOut != "" && *perfAll {
+					if perf, err = startPerf(fmt.Sprintf("%s-raw-%d.data", *perfOut, rep), 0); err != nil {
+						return err
+					}
+				}
 				data, wall, _, err := parallel(rawTarget{raw}, "par.bin", size, *sessions, timeout)
+				stopPerf(perf)
 				if err != nil {
 					return err
 				}
@@ -223,7 +233,20 @@ func engineLoad(args []string) error {
 			st.start, st.startPss = append(st.start, float64(m0.rss)/1024), append(st.startPss, float64(m0.pss)/1024)
 			stop := make(chan struct{})
 			peak := sampleMem(pid, stop)
+			var perf *exec.Cmd
+			if *perfOut != "" {
+				target := pid
+				if *perfAll {
+					target = 0
+				}
+				if perf, err = startPerf(fmt.Sprintf("%s-%s-%d.data", *perfOut, name, rep), target); err != nil {
+					return err
+				}
+			}
+			sw0 := ctxSwitches(pid)
 			data, wall, _, err := parallel(ftpTarget{s, w}, "par.bin", size, *sessions, timeout)
+			st.switches = append(st.switches, float64(ctxSwitches(pid)-sw0)/(float64(size)*float64(*sessions)/(1<<30)))
+			stopPerf(perf)
 			if err == nil && *doStor {
 				up := filepath.Join(w.home, "up-"+name)
 				_ = os.MkdirAll(up, 0o755)
@@ -246,8 +269,8 @@ func engineLoad(args []string) error {
 	}
 	ls := load.stop()
 	fmt.Printf("engine-load: %d × %s, %d repetitions, medians (load average %.1f–%.1f, median %.1f)\n", *sessions, human(size), *reps, ls.Min, ls.Max, ls.Median)
-	fmt.Println("| build | RSS at start (MiB) | PSS at start | peak RSS (VmHWM) | peak PSS (sampled) | peak anon | RETR MiB/s (data) | RETR / raw | RETR MiB/s (wall) | STOR MiB/s (wall) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| build | RSS at start (MiB) | PSS at start | peak RSS (VmHWM) | peak PSS (sampled) | peak anon | RETR MiB/s (data) | RETR / raw | RETR MiB/s (wall) | STOR MiB/s (wall) | engine context switches per GiB of RETR |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	rawRetr := median(res["raw TCP"].retr)
 	for _, name := range names {
 		st := res[name]
@@ -257,11 +280,53 @@ func engineLoad(args []string) error {
 			}
 			return fmt.Sprintf("%.1f", median(xs))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %.2f× | %s | %s |\n", name, f(st.start), f(st.startPss), f(st.hwm), f(st.pss),
-			f(st.anon), f(st.retr), median(st.retr)/rawRetr, f(st.retrWall), f(st.stor))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %.2f× | %s | %s | %s |\n", name, f(st.start), f(st.startPss), f(st.hwm), f(st.pss),
+			f(st.anon), f(st.retr), median(st.retr)/rawRetr, f(st.retrWall), f(st.stor), f(st.switches))
 		fmt.Printf("  %s RETR all: %v  peak RSS all: %v\n", name, fmtAll(st.retr), fmtAll(st.hwm))
 	}
 	return nil
+}
+
+// startPerf records pid (0: every CPU) with call graphs into out until stopPerf.
+func startPerf(out string, pid int) (*exec.Cmd, error) {
+	args := []string{"record", "-q", "-g", "-o", out}
+	if pid == 0 {
+		args = append(args, "-a")
+	} else {
+		args = append(args, "-p", strconv.Itoa(pid))
+	}
+	perf := exec.Command("perf", args...)
+	if err := perf.Start(); err != nil {
+		return nil, err
+	}
+	time.Sleep(300 * time.Millisecond)
+	return perf, nil
+}
+
+func stopPerf(perf *exec.Cmd) {
+	if perf != nil {
+		_ = perf.Process.Signal(os.Interrupt)
+		_ = perf.Wait()
+	}
+}
+
+// ctxSwitches is the sum of voluntary and involuntary context switches of all of pid's threads.
+func ctxSwitches(pid int) uint64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n uint64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				x, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				n += x
+			}
+		}
+	}
+	return n
 }
 
 func fmtAll(xs []float64) string {
