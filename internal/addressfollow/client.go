@@ -41,7 +41,8 @@ const (
 // $KUBECONFIG, else ~/.kube/config), else the pod's in-cluster credentials. Kubeconfig support is what a
 // developer running the engine by hand needs: the current context's server, CA (file or data,
 // insecure-skip-tls-verify, tls-server-name), and a token (inline or tokenFile) or client certificate (file or
-// data); exec and auth-provider plugins are not supported.
+// data), basic authentication and impersonation (as, as-groups, as-uid); exec and auth-provider plugins are not
+// supported.
 func LoadClient() (*Client, error) {
 	if path := kubeconfigPath(); path != "" {
 		return kubeconfigClient(path)
@@ -112,6 +113,11 @@ type kubeconfig struct {
 			ClientCertificateData string         `json:"client-certificate-data"`
 			ClientKey             string         `json:"client-key"`
 			ClientKeyData         string         `json:"client-key-data"`
+			Username              string         `json:"username"`
+			Password              string         `json:"password"`
+			As                    string         `json:"as"`
+			AsGroups              []string       `json:"as-groups"`
+			AsUID                 string         `json:"as-uid"`
 			Exec                  map[string]any `json:"exec"`
 			AuthProvider          map[string]any `json:"auth-provider"`
 		} `json:"user"`
@@ -165,6 +171,7 @@ func kubeconfigClient(path string) (*Client, error) {
 		return fail("cluster %q has no server", clusterName)
 	}
 	var tokens *tokenSource
+	var auth credentials
 	for _, u := range kc.Users {
 		if u.Name != userName {
 			continue
@@ -179,6 +186,7 @@ func kubeconfigClient(path string) (*Client, error) {
 		case user.TokenFile != "":
 			tokens = &tokenSource{file: rel(user.TokenFile)}
 		}
+		auth = credentials{username: user.Username, password: user.Password, as: user.As, asGroups: user.AsGroups, asUID: user.AsUID}
 		if user.ClientCertificate != "" || user.ClientCertificateData != "" {
 			cert, key, err := pemPair(rel(user.ClientCertificate), user.ClientCertificateData, rel(user.ClientKey), user.ClientKeyData)
 			if err != nil {
@@ -191,7 +199,39 @@ func kubeconfigClient(path string) (*Client, error) {
 			tlsCfg.Certificates = []tls.Certificate{pair}
 		}
 	}
-	return newClient(host, tlsCfg, tokens), nil
+	c := newClient(host, tlsCfg, tokens)
+	if auth.username != "" || auth.password != "" || auth.as != "" || auth.asUID != "" || len(auth.asGroups) > 0 {
+		c.HTTP.Transport = &credentialsTransport{credentials: auth, next: c.HTTP.Transport}
+	}
+	return c, nil
+}
+
+// credentials are a kubeconfig user's basic authentication and impersonation (as, as-groups, as-uid).
+type credentials struct {
+	username, password, as, asUID string
+	asGroups                      []string
+}
+
+type credentialsTransport struct {
+	credentials
+	next http.RoundTripper
+}
+
+func (t *credentialsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if t.username != "" || t.password != "" {
+		r.SetBasicAuth(t.username, t.password)
+	}
+	if t.as != "" {
+		r.Header.Set("Impersonate-User", t.as)
+	}
+	for _, g := range t.asGroups {
+		r.Header.Add("Impersonate-Group", g)
+	}
+	if t.asUID != "" {
+		r.Header.Set("Impersonate-Uid", t.asUID)
+	}
+	return t.next.RoundTrip(r)
 }
 
 func newClient(host string, tlsCfg *tls.Config, tokens *tokenSource) *Client {

@@ -120,6 +120,23 @@ current-context: envtest
 	} else if _, ok := health.Data[key]; ok {
 		t.Fatalf("health ConfigMap after Withdraw: %v", health.Data)
 	}
+	// The kubeconfig's impersonation (as:) is honoured: an identity without rights is refused.
+	nobody := filepath.Join(t.TempDir(), "kubeconfig")
+	b, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(nobody, []byte(strings.Replace(string(b), "  user:\n", "  user:\n    as: system:serviceaccount:team-a:nobody\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", nobody)
+	nc, err := addressfollow.LoadClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addressfollow.NewPublisher(nc, target, "srv-0").Publish(ctx, "Healthy"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Publish as an identity without rights: %v, want a 403 error", err)
+	}
 	// A ConfigMap a patch cannot create is an error with the API server's answer, not a silent success.
 	err = addressfollow.NewPublisher(c, engineconfig.FollowTarget{Namespace: target.Namespace, Name: "gone"}, "srv-0").Publish(ctx, "Healthy")
 	if err == nil || !strings.Contains(err.Error(), "404") {
