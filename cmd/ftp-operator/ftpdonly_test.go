@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,7 +85,10 @@ func TestEngineOnlyBuildMemory(t *testing.T) {
 	}
 	first.Quit()
 	time.Sleep(500 * time.Millisecond)
-	startRSS := procStatusBytes(t, cmd.Process.Pid, "VmRSS")
+	startRSS, _, err := support.ProcessMemory(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions)
@@ -123,7 +124,10 @@ func TestEngineOnlyBuildMemory(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	peak := procStatusBytes(t, cmd.Process.Pid, "VmHWM")
+	_, peak, err := support.ProcessMemory(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("engine-only build: RSS %.1f MiB at start, peak %.1f MiB after %d parallel %d MiB downloads",
 		float64(startRSS)/(1<<20), float64(peak)/(1<<20), sessions, size>>20)
 	if startRSS > engineStartRSSBound {
@@ -132,24 +136,4 @@ func TestEngineOnlyBuildMemory(t *testing.T) {
 	if peak > enginePeakRSSBound {
 		t.Errorf("peak RSS %.1f MiB, want ≤ %d MiB", float64(peak)/(1<<20), enginePeakRSSBound>>20)
 	}
-}
-
-// procStatusBytes reads a "kB" field of /proc/PID/status.
-func procStatusBytes(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal(errors.New(field + " not in /proc/PID/status"))
-	return 0
 }

@@ -41,24 +41,12 @@ func init() {
 type memSample struct{ rss, hwm, pss, anon uint64 }
 
 func readMem(pid int) (m memSample, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, hwm, err := support.ProcessMemory(pid)
 	if err != nil {
 		return m, false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseUint(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			m.rss = v
-		case "VmHWM:":
-			m.hwm = v
-		}
-	}
-	if b, err = os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+	m.rss, m.hwm = uint64(rss)>>10, uint64(hwm)>>10
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
 		sc := bufio.NewScanner(strings.NewReader(string(b)))
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
