@@ -318,6 +318,12 @@ func EngineConfig(srv *ftpv1.FTPServer, grant ftpv1.PortRange) engineconfig.Conf
 	return c
 }
 
+// EngineCommand is what the engine container runs: in the operator's image, ftp-operator built with -tags
+// ftpdonly, the same command with only its ftpd subcommand. It leaves out the operator's packages
+// (controller-runtime, client-go), whose initialisation alone made up most of the engine's resident memory: 12 MiB
+// instead of 29 MiB before the first session (docs/benchmarks.md, issue 10).
+const EngineCommand = "/ftp-operator-ftpd"
+
 // EngineArgs are the container arguments for srv with passive ports grant: the ftpd subcommand and
 // EngineConfig's arguments.
 func EngineArgs(srv *ftpv1.FTPServer, grant ftpv1.PortRange) []string {
@@ -387,6 +393,7 @@ func PodTemplate(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) core
 				Name:            "ftpd",
 				Image:           opts.Image,
 				ImagePullPolicy: opts.ImagePullPolicy,
+				Command:         []string{EngineCommand},
 				Args:            EngineArgs(srv, grant),
 				Env:             env,
 				Ports:           ports,
