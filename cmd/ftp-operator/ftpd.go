@@ -48,13 +48,12 @@ func runFTPD(ctx context.Context, args []string) error {
 
 	if srv.Relay != nil && !cfg.Address.Follow.IsZero() {
 		// The relay's peers by their names under the headless Service, or from the API where no cluster DNS answers.
-		kc, err := kubeConfig()
+		kc, err := kubeClient()
 		if err != nil {
 			return err
 		}
-		if srv.Resolver, err = addressfollow.NewPeerResolver(kc, cfg.Address.Follow.Namespace, cfg.Relay.PeerDomain, net.DefaultResolver); err != nil {
-			return err
-		}
+		srv.Resolver = addressfollow.PeerResolver{DNS: net.DefaultResolver, Client: kc, Namespace: cfg.Address.Follow.Namespace,
+			Domain: cfg.Relay.PeerDomain}
 	}
 	if cfg.Address.File != "" {
 		go srv.WatchAddressFile(ctx, cfg.Address.File, time.Second)

@@ -2,14 +2,13 @@ package addressfollow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 )
@@ -19,20 +18,21 @@ import (
 // cluster without cluster DNS), by reading the pod's IP from the API, which the engine's Role allows for the pods of
 // the namespace's relaying servers, by name. Other names go to DNS alone.
 type PeerResolver struct {
-	DNS    ftpd.Resolver
-	Pods   corev1client.PodInterface
-	Domain string
+	DNS       ftpd.Resolver
+	Client    *Client
+	Namespace string
+	Domain    string
 }
 
 var _ ftpd.Resolver = PeerResolver{}
 
-// NewPeerResolver returns a PeerResolver for the pods of namespace, with dns (net.DefaultResolver) first.
-func NewPeerResolver(cfg *rest.Config, namespace, domain string, dns ftpd.Resolver) (PeerResolver, error) {
-	c, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		return PeerResolver{}, fmt.Errorf("building a client: %w", err)
-	}
-	return PeerResolver{DNS: dns, Pods: c.Pods(namespace), Domain: domain}, nil
+// podIPs is what the resolver reads of a pod.
+type podIPs struct {
+	Status struct {
+		PodIPs []struct {
+			IP string `json:"ip"`
+		} `json:"podIPs"`
+	} `json:"status"`
 }
 
 // LookupNetIP implements ftpd.Resolver.
@@ -47,9 +47,15 @@ func (r PeerResolver) LookupNetIP(ctx context.Context, network, host string) ([]
 	if dnsErr == nil && len(addrs) > 0 {
 		return addrs, nil
 	}
-	p, err := r.Pods.Get(ctx, pod, metav1.GetOptions{})
+	u := r.Client.Host + "/api/v1/namespaces/" + url.PathEscape(r.Namespace) + "/pods/" + url.PathEscape(pod)
+	resp, err := r.Client.do(ctx, http.MethodGet, u, "", nil, 10*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("resolving peer %s: DNS: %v; API: %w", host, dnsErr, err)
+	}
+	defer resp.Body.Close()
+	var p podIPs
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		return nil, fmt.Errorf("resolving peer %s: decoding pod %s: %w", host, pod, err)
 	}
 	var out []netip.Addr
 	for _, ip := range p.Status.PodIPs {

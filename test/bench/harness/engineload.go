@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ftp-operator/ftp-operator/test/support"
@@ -86,31 +85,6 @@ func sampleMem(pid int, stop <-chan struct{}) <-chan memSample {
 		}
 	}()
 	return out
-}
-
-// parallelStor uploads src from sessions curls at once, each to its own name under dir, and returns MiB/s over
-// the wall time.
-func parallelStor(s *server, src, dir string, size int64, sessions int, timeout time.Duration) (float64, error) {
-	var wg sync.WaitGroup
-	errs := make(chan error, sessions)
-	start := time.Now()
-	for i := 0; i < sessions; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			name := fmt.Sprintf("%s/p%03d.bin", dir, i)
-			if _, err := curl(timeout, "-T", src, "-o", "/dev/null", "-w", xferFormat, s.url(name)); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	d := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, err
-	}
-	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
 }
 
 func engineLoad(args []string) error {
@@ -236,12 +210,9 @@ func engineLoad(args []string) error {
 			st.switches = append(st.switches, float64(ctxSwitches(pid)-sw0)/(float64(size)*float64(*sessions)/(1<<30)))
 			stopPerf(perf)
 			if err == nil && *doStor {
-				up := filepath.Join(w.home, "up-"+name)
-				_ = os.MkdirAll(up, 0o755)
 				var rate float64
-				rate, err = parallelStor(s, filepath.Join(w.home, "par.bin"), "up-"+name, size, *sessions, timeout)
+				rate, err = parallelStor(ftpTarget{s, w}, filepath.Join(w.home, "par.bin"), size, *sessions, timeout)
 				st.stor = append(st.stor, rate)
-				_ = os.RemoveAll(up)
 			}
 			close(stop)
 			p := <-peak
