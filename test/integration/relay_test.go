@@ -362,3 +362,94 @@ func TestRelayOwnerUnreachable(t *testing.T) {
 	}
 	t.Logf("curl failed cleanly after %s with 425", took.Round(time.Millisecond))
 }
+
+// TestRelayShutdownWaitsForRelayedTransfers: a pod that is draining (SIGTERM: Shutdown) while it relays another
+// pod's upload, with no session of its own, waits for that transfer as it waits for its own sessions: Shutdown
+// returns only after the relayed upload has ended, and the upload completes byte-exact (the relays are counted in
+// the server's wait group). The drain is bounded by Shutdown's context like a session's:
+// TestRelayShutdownIsBoundedByItsContext.
+func TestRelayShutdownWaitsForRelayedTransfers(t *testing.T) {
+	c := startRelayCluster(t, 5*time.Second, 0)
+	say := control(t, c.pods[1].ctl)
+	port := epsvLogin(say)
+	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	if got := say("STOR drained.bin"); !strings.HasPrefix(got, "150") {
+		t.Fatalf("STOR: %s", got)
+	}
+	chunk := []byte(strings.Repeat("relayed through a draining pod\n", 1000))
+	if _, err := data.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	shutAt := make(chan time.Time, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := c.pods[0].srv.Shutdown(ctx)
+		shutAt <- time.Now()
+		shut <- err
+	}()
+	// The upload goes on through the draining pod for a while.
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := data.Write(chunk); err != nil {
+			t.Fatalf("writing through the draining pod: %v", err)
+		}
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("pod 0's Shutdown returned (%v) while it relayed a running upload", err)
+	default:
+	}
+	ended := time.Now()
+	if err := data.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := say(""); !strings.HasPrefix(got, "226") {
+		t.Fatalf("after the upload: %s", got)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if at := <-shutAt; at.Before(ended) {
+		t.Fatalf("Shutdown returned before the relayed upload ended")
+	}
+	if got, want := len(readFile(t, filepath.Join(c.root, "drained.bin"))), 11*len(chunk); got != want {
+		t.Fatalf("drained.bin has %d bytes, want %d", got, want)
+	}
+}
+
+// TestRelayShutdownIsBoundedByItsContext: a relayed data connection that stays idle does not hold a draining pod
+// past Shutdown's context: Shutdown closes it when the context ends and returns the context's error. It failed when
+// Shutdown waited for relays without looking at its context (it returned only after the owner's data timeout, 5 s).
+func TestRelayShutdownIsBoundedByItsContext(t *testing.T) {
+	c := startRelayCluster(t, 5*time.Second, 0)
+	say := control(t, c.pods[1].ctl)
+	port := epsvLogin(say)
+	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	if got := say("STOR idle.bin"); !strings.HasPrefix(got, "150") {
+		t.Fatalf("STOR: %s", got)
+	}
+	support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0 relaying", func() bool {
+		return strings.Contains(c.pods[0].log.String(), `msg="relaying a data connection"`)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = c.pods[0].srv.Shutdown(ctx)
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+		t.Fatalf("Shutdown with a 500ms context returned %v after %s; want the deadline's error within 2s", err, took.Round(time.Millisecond))
+	}
+	_ = data.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := data.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the relayed connection is still open after Shutdown returned")
+	}
+}
