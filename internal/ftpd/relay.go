@@ -173,6 +173,9 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 			"port", port, "owner", owner, "err", err)
 		return
 	}
+	// Any end of the relay but the client's own end of file reaches the owner as a reset, never as an end of file
+	// it would take for a complete upload: the relay process killed, Shutdown's deadline, the client's reset.
+	setLingerZero(up)
 	defer up.Close()
 	if !s.trackRelayed(up, true) {
 		return
@@ -193,17 +196,27 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 }
 
 // pipe copies a to b and b to a (io.Copy, so that the kernel splices between two TCP connections) until both
-// directions end, and returns the bytes copied each way. The end of one direction is passed on as a half close; the
-// other direction then has idle to end, so that a peer that never closes does not hold the relay.
+// directions end, and returns the bytes copied each way. The end of file of one direction is passed on as a half
+// close; the other direction then has idle to end, so that a peer that never closes does not hold the relay. A
+// direction that ends in an error (a reset, a timeout) is passed on as a reset of both connections: in stream mode
+// an end of file is the end of the upload, so a broken transfer must not look like one.
 func pipe(a, b net.Conn, idle time.Duration) (ab, ba int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ab, _ = io.Copy(b, a)
+		var err error
+		if ab, err = io.Copy(b, a); err != nil {
+			reset(a, b)
+			return
+		}
 		closeWrite(b)
 	}()
-	ba, _ = io.Copy(a, b)
-	closeWrite(a)
+	var err error
+	if ba, err = io.Copy(a, b); err != nil {
+		reset(a, b)
+	} else {
+		closeWrite(a)
+	}
 	deadline := time.Now().Add(idle)
 	select {
 	case <-done:
@@ -213,6 +226,26 @@ func pipe(a, b net.Conn, idle time.Duration) (ab, ba int64) {
 		<-done
 	}
 	return ab, ba
+}
+
+// reset closes each connection with a reset (RST), not an end of file.
+func reset(conns ...net.Conn) {
+	for _, c := range conns {
+		setLingerZero(c)
+		_ = c.Close()
+	}
+}
+
+// setLingerZero makes a later Close of c (also the kernel's, when the process dies) send a reset.
+func setLingerZero(c net.Conn) {
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		if tc, ok := pc.TCPConn(); ok {
+			c = tc
+		}
+	}
+	if l, ok := c.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
 }
 
 func closeWrite(c net.Conn) {

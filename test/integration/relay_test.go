@@ -452,4 +452,40 @@ func TestRelayShutdownIsBoundedByItsContext(t *testing.T) {
 	if _, err := data.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("the relayed connection is still open after Shutdown returned")
 	}
+	// The cut relay is no end of file for the owner: the upload fails and leaves no file.
+	if got := say(""); strings.HasPrefix(got, "226") {
+		t.Fatalf("the owner committed the upload its relay cut: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(c.root, "idle.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("idle.bin after a cut relay: %v", err)
+	}
+}
+
+// TestRelayPassesAResetOn: a client whose relayed upload breaks off (its data connection reset, as when the client
+// or its network dies) must not leave a file cut short under the name: the relay resets its connection to the owner
+// too, so the owner aborts the upload (426) as it would had the client reached it directly. It failed when the relay
+// passed every end on as a half close: the owner read an end of file and committed half the upload with 226.
+func TestRelayPassesAResetOn(t *testing.T) {
+	c := startRelayCluster(t, 5*time.Second, 0)
+	say := control(t, c.pods[1].ctl)
+	port := epsvLogin(say)
+	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := say("STOR cut.bin"); !strings.HasPrefix(got, "150") {
+		t.Fatalf("STOR: %s", got)
+	}
+	if _, err := data.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the bytes reach the owner
+	_ = data.(*net.TCPConn).SetLinger(0)
+	data.Close() // RST
+	if got := say(""); strings.HasPrefix(got, "226") {
+		t.Fatalf("the owner committed an upload whose client reset its data connection: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(c.root, "cut.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("cut.bin after a reset upload: %v", err)
+	}
 }
