@@ -17,6 +17,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
@@ -37,6 +38,24 @@ type relayPod struct {
 	ip  string
 	ctl string // control address
 	log *support.SyncBuffer
+	reg *prometheus.Registry // the pod's metrics
+}
+
+// relays is the pod's ftpd_relayed_connections_total of result.
+func (p *relayPod) relays(t *testing.T, result string) float64 {
+	t.Helper()
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "ftpd_relayed_connections_total" && m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 type relayCluster struct {
@@ -73,7 +92,7 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration, maxRelayed int) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &relayPod{ip: podIP(k), log: &support.SyncBuffer{}}
+		p := &relayPod{ip: podIP(k), log: &support.SyncBuffer{}, reg: prometheus.NewRegistry()}
 		var logW io.Writer = p.log
 		if os.Getenv("FTPD_DEBUG") != "" {
 			logW = io.MultiWriter(p.log, os.Stderr)
@@ -83,8 +102,9 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration, maxRelayed int) 
 			PassivePorts: slice, PassiveHost: p.ip, PublicAddress: podIP(0),
 			TLSConfig: cr.TLSConfig(), TLSMode: ftpd.TLSExplicit,
 			IdleTimeout: time.Minute, DataTimeout: dataTimeout, LoginDelay: -1,
-			Relay:  &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer, MaxConns: maxRelayed},
-			Logger: slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Relay:   &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer, MaxConns: maxRelayed},
+			Metrics: ftpd.NewMetrics(p.reg),
+			Logger:  slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(p.ip, "0"))
 		if err != nil {
@@ -207,6 +227,10 @@ func TestRelayCurl(t *testing.T) {
 			})
 		}
 	}
+	// ftpd_relayed_connections_total counts them: every relay ended cleanly.
+	if ok, broken, want := c.pods[0].relays(t, "relayed"), c.pods[0].relays(t, "broken"), float64(2*2*len(modes)); ok != want || broken != 0 {
+		t.Fatalf("pod 0 counts %v relayed and %v broken connections, want %v and 0", ok, broken, want)
+	}
 }
 
 // TestRelayRefusesAForgedProxyHeader: a PROXY v2 header is read on a passive port only from a peer pod. A client on
@@ -317,6 +341,9 @@ func TestRelayBounds(t *testing.T) {
 	if !strings.Contains(c.pods[0].log.String(), "too many relayed connections") {
 		t.Fatalf("pod 0 did not say why:\n%s", short(c.pods[0].log.String()))
 	}
+	if n := c.pods[0].relays(t, "refused"); n != 1 {
+		t.Fatalf("pod 0 counts %v refused relays, want 1", n)
+	}
 	// The first transfer: the owner sends the file and closes its side; the client reads it and keeps its side open.
 	if got := say("RETR f.txt"); !strings.HasPrefix(got, "150") {
 		t.Fatalf("RETR: %s", got)
@@ -359,6 +386,9 @@ func TestRelayOwnerUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(c.pods[0].log.String(), "the owner of its port does not answer") {
 		t.Fatalf("pod 0 did not report the unreachable owner:\n%s", short(c.pods[0].log.String()))
+	}
+	if n := c.pods[0].relays(t, "unreachable"); n != 1 {
+		t.Fatalf("pod 0 counts %v relays to an unreachable owner, want 1", n)
 	}
 	t.Logf("curl failed cleanly after %s with 425", took.Round(time.Millisecond))
 }
@@ -488,4 +518,7 @@ func TestRelayPassesAResetOn(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.root, "cut.bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("cut.bin after a reset upload: %v", err)
 	}
+	support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0 counting a broken relay", func() bool {
+		return c.pods[0].relays(t, "broken") == 1
+	})
 }
