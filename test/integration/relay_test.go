@@ -393,23 +393,31 @@ func TestRelayOwnerUnreachable(t *testing.T) {
 	t.Logf("curl failed cleanly after %s with 425", took.Round(time.Millisecond))
 }
 
-// TestRelayShutdownWaitsForRelayedTransfers: a pod that is draining (SIGTERM: Shutdown) while it relays another
-// pod's upload, with no session of its own, waits for that transfer as it waits for its own sessions: Shutdown
-// returns only after the relayed upload has ended, and the upload completes byte-exact (the relays are counted in
-// the server's wait group). The drain is bounded by Shutdown's context like a session's:
-// TestRelayShutdownIsBoundedByItsContext.
-func TestRelayShutdownWaitsForRelayedTransfers(t *testing.T) {
-	c := startRelayCluster(t, 5*time.Second, 0)
+// relayedStor starts a relay cluster with dataTimeout, logs a session in on pod 1, dials its EPSV port on pod 0
+// (which relays it to pod 1) and sends STOR name; it returns the cluster, the session and the data connection.
+func relayedStor(t *testing.T, dataTimeout time.Duration, name string) (*relayCluster, func(string) string, net.Conn) {
+	t.Helper()
+	c := startRelayCluster(t, dataTimeout, 0)
 	say := control(t, c.pods[1].ctl)
 	port := epsvLogin(say)
 	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer data.Close()
-	if got := say("STOR drained.bin"); !strings.HasPrefix(got, "150") {
+	t.Cleanup(func() { data.Close() })
+	if got := say("STOR " + name); !strings.HasPrefix(got, "150") {
 		t.Fatalf("STOR: %s", got)
 	}
+	return c, say, data
+}
+
+// TestRelayShutdownWaitsForRelayedTransfers: a pod that is draining (SIGTERM: Shutdown) while it relays another
+// pod's upload, with no session of its own, waits for that transfer as it waits for its own sessions: Shutdown
+// returns only after the relayed upload has ended, and the upload completes byte-exact (the relays are counted in
+// the server's wait group). The drain is bounded by Shutdown's context like a session's:
+// TestRelayShutdownIsBoundedByItsContext.
+func TestRelayShutdownWaitsForRelayedTransfers(t *testing.T) {
+	c, say, data := relayedStor(t, 5*time.Second, "drained.bin")
 	chunk := []byte(strings.Repeat("relayed through a draining pod\n", 1000))
 	if _, err := data.Write(chunk); err != nil {
 		t.Fatal(err)
@@ -457,24 +465,14 @@ func TestRelayShutdownWaitsForRelayedTransfers(t *testing.T) {
 // past Shutdown's context: Shutdown closes it when the context ends and returns the context's error. It failed when
 // Shutdown waited for relays without looking at its context (it returned only after the owner's data timeout, 5 s).
 func TestRelayShutdownIsBoundedByItsContext(t *testing.T) {
-	c := startRelayCluster(t, 5*time.Second, 0)
-	say := control(t, c.pods[1].ctl)
-	port := epsvLogin(say)
-	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer data.Close()
-	if got := say("STOR idle.bin"); !strings.HasPrefix(got, "150") {
-		t.Fatalf("STOR: %s", got)
-	}
+	c, say, data := relayedStor(t, 5*time.Second, "idle.bin")
 	support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0 relaying", func() bool {
 		return strings.Contains(c.pods[0].log.String(), `msg="relaying a data connection"`)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = c.pods[0].srv.Shutdown(ctx)
+	err := c.pods[0].srv.Shutdown(ctx)
 	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
 		t.Fatalf("Shutdown with a 500ms context returned %v after %s; want the deadline's error within 2s", err, took.Round(time.Millisecond))
 	}
@@ -496,16 +494,7 @@ func TestRelayShutdownIsBoundedByItsContext(t *testing.T) {
 // too, so the owner aborts the upload (426) as it would had the client reached it directly. It failed when the relay
 // passed every end on as a half close: the owner read an end of file and committed half the upload with 226.
 func TestRelayPassesAResetOn(t *testing.T) {
-	c := startRelayCluster(t, 5*time.Second, 0)
-	say := control(t, c.pods[1].ctl)
-	port := epsvLogin(say)
-	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := say("STOR cut.bin"); !strings.HasPrefix(got, "150") {
-		t.Fatalf("STOR: %s", got)
-	}
+	c, say, data := relayedStor(t, 5*time.Second, "cut.bin")
 	if _, err := data.Write(make([]byte, 256<<10)); err != nil {
 		t.Fatal(err)
 	}

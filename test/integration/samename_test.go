@@ -12,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7/pkg/credentials"
-
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
-	"github.com/ftp-operator/ftp-operator/internal/ftpd/s3store"
 	"github.com/ftp-operator/ftp-operator/test/support/seaweedfs"
 )
 
@@ -50,12 +47,7 @@ func TestTwoPodsUploadOneName(t *testing.T) {
 			var pods [2]*env
 			for i := range pods {
 				// Each pod builds its own client from the same settings, as two processes do.
-				prov, err := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Bucket: bucket, Prefix: "ftp", Region: "us-east-1",
-					ForcePathStyle: true, Credentials: credentials.NewStaticV4(seaweedfs.AccessKey, seaweedfs.SecretKey, ""),
-					PartSize: 5 << 20})
-				if err != nil {
-					t.Fatal(err)
-				}
+				prov := bucketProvider(t, s3, bucket)
 				pods[i] = newEnv(t, func(s *ftpd.Server) { s.Storage = prov })
 			}
 			return pods, bucketStore{s3: s3, bucket: bucket, prefix: "ftp/acme/"}
