@@ -130,6 +130,7 @@ func (s *Server) acceptRelay(l net.Listener, port int32) {
 		case s.relay.slots <- struct{}{}:
 		default:
 			s.logger().Warn("refused a data connection to relay: too many relayed connections", "remote", c.RemoteAddr().String(), "port", port)
+			s.Metrics.relay(relayRefused)
 			c.Close()
 			continue
 		}
@@ -171,8 +172,12 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 	if err != nil {
 		s.logger().Warn("relaying a data connection: the owner of its port does not answer", "remote", c.RemoteAddr().String(),
 			"port", port, "owner", owner, "err", err)
+		s.Metrics.relay(relayUnreachable)
 		return
 	}
+	// Any end of the relay but the client's own end of file reaches the owner as a reset, never as an end of file
+	// it would take for a complete upload: the relay process killed, Shutdown's deadline, the client's reset.
+	setLingerZero(up)
 	defer up.Close()
 	if !s.trackRelayed(up, true) {
 		return
@@ -183,27 +188,44 @@ func (s *Server) relayConn(c net.Conn, port int32) {
 	_ = up.SetWriteDeadline(time.Now().Add(s.dataTimeout()))
 	if _, err := hdr.WriteTo(up); err != nil {
 		s.logger().Warn("relaying a data connection: writing the PROXY header", "owner", owner, "err", err)
+		s.Metrics.relay(relayUnreachable)
 		return
 	}
 	_ = up.SetWriteDeadline(time.Time{})
 	start := time.Now()
-	in, out := pipe(c, up, s.dataTimeout())
+	in, out, broken := pipe(c, up, s.dataTimeout())
 	s.logger().Info("relayed a data connection", "remote", c.RemoteAddr().String(), "port", port, "owner", owner,
-		"bytesToOwner", in, "bytesFromOwner", out, "durationSeconds", time.Since(start).Seconds())
+		"bytesToOwner", in, "bytesFromOwner", out, "durationSeconds", time.Since(start).Seconds(), "broken", broken)
+	if broken {
+		s.Metrics.relay(relayBroken)
+	} else {
+		s.Metrics.relay(relayOK)
+	}
 }
 
 // pipe copies a to b and b to a (io.Copy, so that the kernel splices between two TCP connections) until both
-// directions end, and returns the bytes copied each way. The end of one direction is passed on as a half close; the
-// other direction then has idle to end, so that a peer that never closes does not hold the relay.
-func pipe(a, b net.Conn, idle time.Duration) (ab, ba int64) {
+// directions end, and returns the bytes copied each way and whether a direction broke. The end of file of one
+// direction is passed on as a half close; the other direction then has idle to end, so that a peer that never
+// closes does not hold the relay. A direction that ends in an error (a reset, a timeout) is passed on as a reset of
+// both connections: in stream mode an end of file is the end of the upload, so a broken transfer must not look
+// like one.
+func pipe(a, b net.Conn, idle time.Duration) (ab, ba int64, broken bool) {
 	done := make(chan struct{})
+	var abErr error
 	go func() {
 		defer close(done)
-		ab, _ = io.Copy(b, a)
+		if ab, abErr = io.Copy(b, a); abErr != nil {
+			reset(a, b)
+			return
+		}
 		closeWrite(b)
 	}()
-	ba, _ = io.Copy(a, b)
-	closeWrite(a)
+	ba, err := io.Copy(a, b)
+	if err != nil {
+		reset(a, b)
+	} else {
+		closeWrite(a)
+	}
 	deadline := time.Now().Add(idle)
 	select {
 	case <-done:
@@ -212,7 +234,27 @@ func pipe(a, b net.Conn, idle time.Duration) (ab, ba int64) {
 		_ = b.SetDeadline(deadline)
 		<-done
 	}
-	return ab, ba
+	return ab, ba, err != nil || abErr != nil
+}
+
+// reset closes each connection with a reset (RST), not an end of file.
+func reset(conns ...net.Conn) {
+	for _, c := range conns {
+		setLingerZero(c)
+		_ = c.Close()
+	}
+}
+
+// setLingerZero makes a later Close of c (also the kernel's, when the process dies) send a reset.
+func setLingerZero(c net.Conn) {
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		if tc, ok := pc.TCPConn(); ok {
+			c = tc
+		}
+	}
+	if l, ok := c.(interface{ SetLinger(int) error }); ok {
+		_ = l.SetLinger(0)
+	}
 }
 
 func closeWrite(c net.Conn) {

@@ -456,8 +456,8 @@ func (s *Server) openSession(c net.Conn, implicit bool) *session {
 }
 
 // Shutdown stops accepting connections, closes idle sessions with a 421 reply
-// and waits for running transfers to finish, until ctx is done: then the
-// remaining sessions are closed, Shutdown waits for them to end (an
+// and waits for running transfers (relayed data connections too) to finish,
+// until ctx is done: then the remaining sessions and relays are closed, Shutdown waits for them to end (an
 // interrupted upload removes its temporary file) and returns ctx.Err.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
@@ -473,9 +473,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		if n == 0 {
-			s.wg.Wait()
-			s.pool.closeAll()
-			return nil
+			// No session left; relayed data connections (Relay) may still run: they drain under the same ctx.
+			waited := make(chan struct{})
+			go func() { s.wg.Wait(); close(waited) }()
+			select {
+			case <-waited:
+				s.pool.closeAll()
+				return nil
+			case <-ctx.Done():
+				s.closeRelayed()
+				<-waited
+				s.pool.closeAll()
+				return ctx.Err()
+			}
 		}
 		select {
 		case <-ctx.Done():

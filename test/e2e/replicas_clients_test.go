@@ -239,10 +239,11 @@ while time.monotonic()<end:
         time.sleep(0.5)
 `
 
-// Issue 11. A rolling restart of a three-replica server (a pod-template annotation changes) while a 256 MiB upload
-// runs at 16 MB/s (about 16 s). With shutdownGracePeriod 10s the upload either completes, and the file downloads
-// byte-exact, or fails and no file of that name is visible; with the default 60s the draining pod finishes it, so
-// it must complete. A watcher asks for the file's SIZE every half second through the restart: it never sees any
+// Issue 11. A rolling restart of a three-replica server (a pod-template annotation changes) while a 1 GiB upload
+// runs at 48 MiB/s (about 21 s, so it spans the rollout). With shutdownGracePeriod 10s the upload either completes,
+// and the file downloads byte-exact, or fails and no file of that name is visible; with the default 60s the
+// draining pod finishes it, so it must complete: with SharedAddress, and with Relay (where a draining pod also
+// finishes the data connections it relays). A watcher asks for the file's SIZE every half second through the restart: it never sees any
 // size but the whole file's. After the restart the same upload succeeds.
 func TestReplicasRollingRestart(t *testing.T) {
 	if config.hostPathRoot == "" {
@@ -251,22 +252,29 @@ func TestReplicasRollingRestart(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		grace        *metav1.Duration
+		routing      ftpv1.ServiceRouting
 		mustComplete bool
 	}{
-		{"grace 10s: complete or refused", &metav1.Duration{Duration: 10 * time.Second}, false},
-		{"default grace 60s: the drain completes it", nil, true},
+		{"grace 10s: complete or refused", &metav1.Duration{Duration: 10 * time.Second}, "", false},
+		{"default grace 60s: the drain completes it", nil, "", true},
+		{"Relay, default grace 60s: the drain completes it", nil, ftpv1.RoutingRelay, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { rollingRestartDuringUpload(t, tc.grace, tc.mustComplete) })
+		t.Run(tc.name, func(t *testing.T) { rollingRestartDuringUpload(t, tc.grace, tc.routing, tc.mustComplete) })
 	}
 }
 
-func rollingRestartDuringUpload(t *testing.T, grace *metav1.Duration, mustComplete bool) {
+func rollingRestartDuringUpload(t *testing.T, grace *metav1.Duration, routing ftpv1.ServiceRouting, mustComplete bool) {
 	ctx := context.Background()
 	ns := newNamespace(t, "e2e-harr")
-	s := replicatedServer(t, ns, "harr", 3, 12, func(f *ftpv1.FTPServer) { f.Spec.ShutdownGracePeriod = grace })
+	s := replicatedServer(t, ns, "harr", 3, 12, func(f *ftpv1.FTPServer) {
+		f.Spec.ShutdownGracePeriod = grace
+		if routing != "" {
+			f.Spec.Service.Routing = routing
+		}
+	})
 	srv := waitServer(t, s, "three ready pods", func(f *ftpv1.FTPServer) bool { return f.Status.ReadyReplicas == 3 })
 	host, port := endpoint(t, srv)
-	const size = 256 << 20
+	const size = 1 << 30
 	big, sum := randomFile(t, size)
 
 	watchCtx, stopWatch := context.WithTimeout(ctx, 4*time.Minute)
@@ -286,7 +294,7 @@ func rollingRestartDuringUpload(t *testing.T, grace *metav1.Duration, mustComple
 	done := make(chan upload, 1)
 	started := time.Now()
 	go func() {
-		tr, err := curlErr(t, natClient, s, host, port, "big.bin", "-T", big, "--limit-rate", "16M", "--disable-epsv")
+		tr, err := curlErr(t, natClient, s, host, port, "big.bin", "-T", big, "--limit-rate", "48M", "--disable-epsv")
 		done <- upload{tr, err, time.Since(started)}
 	}()
 	time.Sleep(2 * time.Second)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
@@ -37,6 +38,24 @@ type relayPod struct {
 	ip  string
 	ctl string // control address
 	log *support.SyncBuffer
+	reg *prometheus.Registry // the pod's metrics
+}
+
+// relays is the pod's ftpd_relayed_connections_total of result.
+func (p *relayPod) relays(t *testing.T, result string) float64 {
+	t.Helper()
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "ftpd_relayed_connections_total" && m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 type relayCluster struct {
@@ -73,7 +92,7 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration, maxRelayed int) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &relayPod{ip: podIP(k), log: &support.SyncBuffer{}}
+		p := &relayPod{ip: podIP(k), log: &support.SyncBuffer{}, reg: prometheus.NewRegistry()}
 		var logW io.Writer = p.log
 		if os.Getenv("FTPD_DEBUG") != "" {
 			logW = io.MultiWriter(p.log, os.Stderr)
@@ -83,8 +102,9 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration, maxRelayed int) 
 			PassivePorts: slice, PassiveHost: p.ip, PublicAddress: podIP(0),
 			TLSConfig: cr.TLSConfig(), TLSMode: ftpd.TLSExplicit,
 			IdleTimeout: time.Minute, DataTimeout: dataTimeout, LoginDelay: -1,
-			Relay:  &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer, MaxConns: maxRelayed},
-			Logger: slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Relay:   &ftpd.Relay{Range: c.grant, Slices: relayPods, Self: k, Peer: c.peer, MaxConns: maxRelayed},
+			Metrics: ftpd.NewMetrics(p.reg),
+			Logger:  slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(p.ip, "0"))
 		if err != nil {
@@ -207,6 +227,10 @@ func TestRelayCurl(t *testing.T) {
 			})
 		}
 	}
+	// ftpd_relayed_connections_total counts them: every relay ended cleanly.
+	if ok, broken, want := c.pods[0].relays(t, "relayed"), c.pods[0].relays(t, "broken"), float64(2*2*len(modes)); ok != want || broken != 0 {
+		t.Fatalf("pod 0 counts %v relayed and %v broken connections, want %v and 0", ok, broken, want)
+	}
 }
 
 // TestRelayRefusesAForgedProxyHeader: a PROXY v2 header is read on a passive port only from a peer pod. A client on
@@ -317,6 +341,9 @@ func TestRelayBounds(t *testing.T) {
 	if !strings.Contains(c.pods[0].log.String(), "too many relayed connections") {
 		t.Fatalf("pod 0 did not say why:\n%s", short(c.pods[0].log.String()))
 	}
+	if n := c.pods[0].relays(t, "refused"); n != 1 {
+		t.Fatalf("pod 0 counts %v refused relays, want 1", n)
+	}
 	// The first transfer: the owner sends the file and closes its side; the client reads it and keeps its side open.
 	if got := say("RETR f.txt"); !strings.HasPrefix(got, "150") {
 		t.Fatalf("RETR: %s", got)
@@ -360,5 +387,127 @@ func TestRelayOwnerUnreachable(t *testing.T) {
 	if !strings.Contains(c.pods[0].log.String(), "the owner of its port does not answer") {
 		t.Fatalf("pod 0 did not report the unreachable owner:\n%s", short(c.pods[0].log.String()))
 	}
+	if n := c.pods[0].relays(t, "unreachable"); n != 1 {
+		t.Fatalf("pod 0 counts %v relays to an unreachable owner, want 1", n)
+	}
 	t.Logf("curl failed cleanly after %s with 425", took.Round(time.Millisecond))
+}
+
+// relayedStor starts a relay cluster with dataTimeout, logs a session in on pod 1, dials its EPSV port on pod 0
+// (which relays it to pod 1) and sends STOR name; it returns the cluster, the session and the data connection.
+func relayedStor(t *testing.T, dataTimeout time.Duration, name string) (*relayCluster, func(string) string, net.Conn) {
+	t.Helper()
+	c := startRelayCluster(t, dataTimeout, 0)
+	say := control(t, c.pods[1].ctl)
+	port := epsvLogin(say)
+	data, err := net.Dial("tcp", net.JoinHostPort(podIP(0), port)) // pod 0 relays it to pod 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { data.Close() })
+	if got := say("STOR " + name); !strings.HasPrefix(got, "150") {
+		t.Fatalf("STOR: %s", got)
+	}
+	return c, say, data
+}
+
+// TestRelayShutdownWaitsForRelayedTransfers: a pod that is draining (SIGTERM: Shutdown) while it relays another
+// pod's upload, with no session of its own, waits for that transfer as it waits for its own sessions: Shutdown
+// returns only after the relayed upload has ended, and the upload completes byte-exact (the relays are counted in
+// the server's wait group). The drain is bounded by Shutdown's context like a session's:
+// TestRelayShutdownIsBoundedByItsContext.
+func TestRelayShutdownWaitsForRelayedTransfers(t *testing.T) {
+	c, say, data := relayedStor(t, 5*time.Second, "drained.bin")
+	chunk := []byte(strings.Repeat("relayed through a draining pod\n", 1000))
+	if _, err := data.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	shutAt := make(chan time.Time, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := c.pods[0].srv.Shutdown(ctx)
+		shutAt <- time.Now()
+		shut <- err
+	}()
+	// The upload goes on through the draining pod for a while.
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := data.Write(chunk); err != nil {
+			t.Fatalf("writing through the draining pod: %v", err)
+		}
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("pod 0's Shutdown returned (%v) while it relayed a running upload", err)
+	default:
+	}
+	ended := time.Now()
+	if err := data.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := say(""); !strings.HasPrefix(got, "226") {
+		t.Fatalf("after the upload: %s", got)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if at := <-shutAt; at.Before(ended) {
+		t.Fatalf("Shutdown returned before the relayed upload ended")
+	}
+	if got, want := len(readFile(t, filepath.Join(c.root, "drained.bin"))), 11*len(chunk); got != want {
+		t.Fatalf("drained.bin has %d bytes, want %d", got, want)
+	}
+}
+
+// TestRelayShutdownIsBoundedByItsContext: a relayed data connection that stays idle does not hold a draining pod
+// past Shutdown's context: Shutdown closes it when the context ends and returns the context's error. It failed when
+// Shutdown waited for relays without looking at its context (it returned only after the owner's data timeout, 5 s).
+func TestRelayShutdownIsBoundedByItsContext(t *testing.T) {
+	c, say, data := relayedStor(t, 5*time.Second, "idle.bin")
+	support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0 relaying", func() bool {
+		return strings.Contains(c.pods[0].log.String(), `msg="relaying a data connection"`)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := c.pods[0].srv.Shutdown(ctx)
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+		t.Fatalf("Shutdown with a 500ms context returned %v after %s; want the deadline's error within 2s", err, took.Round(time.Millisecond))
+	}
+	_ = data.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := data.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the relayed connection is still open after Shutdown returned")
+	}
+	// The cut relay is no end of file for the owner: the upload fails and leaves no file.
+	if got := say(""); strings.HasPrefix(got, "226") {
+		t.Fatalf("the owner committed the upload its relay cut: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(c.root, "idle.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("idle.bin after a cut relay: %v", err)
+	}
+}
+
+// TestRelayPassesAResetOn: a client whose relayed upload breaks off (its data connection reset, as when the client
+// or its network dies) must not leave a file cut short under the name: the relay resets its connection to the owner
+// too, so the owner aborts the upload (426) as it would had the client reached it directly. It failed when the relay
+// passed every end on as a half close: the owner read an end of file and committed half the upload with 226.
+func TestRelayPassesAResetOn(t *testing.T) {
+	c, say, data := relayedStor(t, 5*time.Second, "cut.bin")
+	if _, err := data.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the bytes reach the owner
+	_ = data.(*net.TCPConn).SetLinger(0)
+	data.Close() // RST
+	if got := say(""); strings.HasPrefix(got, "226") {
+		t.Fatalf("the owner committed an upload whose client reset its data connection: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(c.root, "cut.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("cut.bin after a reset upload: %v", err)
+	}
+	support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0 counting a broken relay", func() bool {
+		return c.pods[0].relays(t, "broken") == 1
+	})
 }
