@@ -19,6 +19,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/render"
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 // TestS3WithReplicas: object storage is shared storage for a server with several replicas. Three replicas on S3 run
@@ -82,10 +83,7 @@ func TestS3WithReplicas(t *testing.T) {
 	engineCfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns, render.EngineSAName(srv))}
 	publish := func(i int, value string) {
 		t.Helper()
-		pub, err := addressfollow.NewPublisher(engineCfg, engineconfig.FollowTarget{Namespace: ns, Name: srv.Name}, pods[i].Name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pub := addressfollow.NewPublisher(support.EngineClient(t, engineCfg), engineconfig.FollowTarget{Namespace: ns, Name: srv.Name}, pods[i].Name)
 		if err := pub.Publish(ctx, value); err != nil {
 			t.Fatalf("pod %s publishing its health: %v", pods[i].Name, err)
 		}
