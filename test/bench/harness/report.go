@@ -57,6 +57,7 @@ type results struct {
 	operator    []operatorResult
 	alloc       string
 	notes       string
+	sections    []string // markdown of sections.go's measurements
 }
 
 func newResults(servers []*server) *results {
@@ -379,6 +380,9 @@ smaller.
 		b.WriteString("\n## Allocator micro-benchmark (`go test -bench AllocateAsPoolFills ./internal/portalloc`)\n\n```\n")
 		b.WriteString(strings.TrimSpace(r.alloc))
 		b.WriteString("\n```\n")
+	}
+	for _, s := range r.sections {
+		b.WriteString(s)
 	}
 	if r.notes != "" {
 		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")
