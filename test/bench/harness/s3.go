@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -38,7 +39,8 @@ type s3Op struct{ from, to time.Time }
 // s3Target is one way of moving the bytes: FTP through one of our engines, or the SDK straight to S3.
 type s3Target struct {
 	name      string
-	clientPID int // the process doing the S3 (or disk) side: the engine, or this harness for the SDK
+	clientPID int     // the process doing the S3 (or disk) side: the engine, or this harness for the SDK
+	idleRSS   float64 // its resident MiB before the first transfer
 	get       func(key string, size int64) (s3Op, error)
 	put       func(src, key string, size int64) (s3Op, error)
 }
@@ -161,7 +163,7 @@ func s3Section(c config, engine string) (string, error) {
 
 	timeout := time.Duration(max(120, c.size/(5<<20))) * time.Second // never slower than 5 MiB/s
 	ftp := func(s *server, landed func(name string, size int64) error) s3Target {
-		return s3Target{name: s.Name, clientPID: s.cmd.Process.Pid,
+		return s3Target{name: s.Name, clientPID: s.cmd.Process.Pid, idleRSS: rssMiB(s.cmd.Process.Pid),
 			get: func(key string, size int64) (s3Op, error) {
 				start := time.Now()
 				lines, err := curl(timeout, "-o", "/dev/null", "-w", xferFormat, s.url(key))
@@ -205,7 +207,7 @@ func s3Section(c config, engine string) (string, error) {
 		}
 		return err
 	}
-	sdk := s3Target{name: "raw SDK (minio-go)", clientPID: os.Getpid(),
+	sdk := s3Target{name: "raw SDK (minio-go)", clientPID: os.Getpid(), idleRSS: rssMiB(os.Getpid()),
 		get: func(key string, size int64) (s3Op, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
@@ -245,7 +247,7 @@ func s3Section(c config, engine string) (string, error) {
 	for rep := range reps {
 		for _, t := range rotate(targets, rep) {
 			run := func(key string, sessions int, size int64, op func(i int) (s3Op, error)) error {
-				u, rate, err := usageDuring(weed.PID(), t.clientPID, sessions, size, op)
+				u, rate, err := usageDuring(weed.PID(), t.clientPID, t.idleRSS, sessions, size, op)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.name, key, err)
 				}
@@ -253,6 +255,7 @@ func s3Section(c config, engine string) (string, error) {
 				res.add(key, t.name, rate)
 				res.add(key+"-weedcpu", t.name, u.weedCPU/gib)
 				res.add(key+"-clientcpu", t.name, u.clientCPU/gib)
+				res.add(key+"-curlcpu", t.name, u.curlCPU/gib)
 				res.add(key+"-rss", t.name, u.rssGrowth/float64(sessions))
 				return nil
 			}
@@ -288,15 +291,16 @@ func curlOp(start time.Time, lines []string, upload bool, want int64) (s3Op, err
 	return s3Op{start.Add(sec(x.pre)), start.Add(sec(x.total))}, err
 }
 
-// s3Usage is what one measurement cost: CPU seconds of the S3 server and of the S3 client (our engine, or this
-// harness for the SDK), and the client's peak resident memory above where it started, in MiB.
-type s3Usage struct{ weedCPU, clientCPU, rssGrowth float64 }
+// s3Usage is what one measurement cost: CPU seconds of the S3 server, of the S3 client (our engine, or this
+// harness for the SDK) and of the curl processes that ended meanwhile, and the client's peak resident memory
+// above its idle size, in MiB.
+type s3Usage struct{ weedCPU, clientCPU, curlCPU, rssGrowth float64 }
 
 // usageDuring runs op sessions times at once and returns its cost and the aggregate MiB/s over the union of the
 // ops' spans (the time during which at least one transfer was moving data).
-func usageDuring(weedPID, clientPID, sessions int, size int64, op func(i int) (s3Op, error)) (s3Usage, float64, error) {
-	w0, c0, rss0 := cpuSeconds(weedPID), cpuSeconds(clientPID), rssMiB(clientPID)
-	peak := rss0
+func usageDuring(weedPID, clientPID int, idleRSS float64, sessions int, size int64, op func(i int) (s3Op, error)) (s3Usage, float64, error) {
+	w0, c0, k0 := cpuSeconds(weedPID), cpuSeconds(clientPID), childrenCPU()
+	peak := rssMiB(clientPID)
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -325,7 +329,7 @@ func usageDuring(weedPID, clientPID, sessions int, size int64, op func(i int) (s
 	wg.Wait()
 	close(stop)
 	<-sampled
-	u := s3Usage{cpuSeconds(weedPID) - w0, cpuSeconds(clientPID) - c0, peak - rss0}
+	u := s3Usage{cpuSeconds(weedPID) - w0, cpuSeconds(clientPID) - c0, childrenCPU() - k0, peak - idleRSS}
 	if err := errors.Join(errs...); err != nil {
 		return u, 0, err
 	}
@@ -369,6 +373,15 @@ func cpuSeconds(pid int) float64 {
 	u, _ := strconv.ParseFloat(f[11], 64)
 	s, _ := strconv.ParseFloat(f[12], 64)
 	return (u + s) / 100 // USER_HZ
+}
+
+// childrenCPU is the CPU time of this process's children that have ended (the curls).
+func childrenCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // rssMiB is a process's resident set from /proc/PID/status.
@@ -445,8 +458,11 @@ machine's CPUs: the CPU rows show what each side spent per GiB moved.
 	for _, m := range s3Measures {
 		row(m.key+"-clientcpu", m.title+": engine's (SDK: benchmark process's) CPU per GiB", "s")
 	}
-	row("stor-rss", "STOR, single stream: peak RSS growth of the engine (SDK: benchmark process)", "MiB")
-	row("parstor-rss", "STOR, parallel sessions: peak RSS growth per concurrent upload", "MiB")
+	for _, m := range s3Measures {
+		row(m.key+"-curlcpu", m.title+": FTP client's (curl) CPU per GiB", "s")
+	}
+	row("stor-rss", "STOR, single stream: engine's peak RSS above idle (SDK: benchmark process's)", "MiB")
+	row("parstor-rss", "STOR, parallel sessions: the same, per concurrent upload", "MiB")
 	b.WriteString("\nGoal (issue 12): ours on S3 ≥ 0.8× the raw SDK —")
 	for i, m := range s3Measures {
 		o, _ := r.value(m.key, ours)
