@@ -461,8 +461,10 @@ machine's CPUs: the CPU rows show what each side spent per GiB moved.
 	for _, m := range s3Measures {
 		row(m.key+"-curlcpu", m.title+": FTP client's (curl) CPU per GiB", "s")
 	}
-	row("stor-rss", "STOR, single stream: engine's peak RSS above idle (SDK: benchmark process's)", "MiB")
-	row("parstor-rss", "STOR, parallel sessions: the same, per concurrent upload", "MiB")
+	// Per concurrent upload from the parallel STOR: the engine's peak resident size above its size before the
+	// first transfer, divided by the sessions (a single stream's peak would include what the engine's heap kept
+	// from the previous round's parallel uploads).
+	row("parstor-rss", "STOR, parallel sessions: peak RSS above idle per concurrent upload (SDK: benchmark process)", "MiB")
 	b.WriteString("\nGoal (issue 12): ours on S3 ≥ 0.8× the raw SDK —")
 	for i, m := range s3Measures {
 		o, _ := r.value(m.key, ours)
