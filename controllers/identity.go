@@ -38,8 +38,13 @@ func (r *FTPServerReconciler) reconcileEngineIdentity(ctx context.Context, srv *
 	if render.HasStorageHealth(srv) {
 		health = addName(health, render.HealthConfigMapName(srv))
 	}
-	for _, o := range []client.Object{render.EngineServiceAccount(srv.Namespace), render.EngineRole(srv.Namespace, names, health),
-		render.EngineRoleBinding(srv.Namespace)} {
+	role := render.EngineRole(srv.Namespace, names, health)
+	pods, err := r.relayPods(ctx, srv)
+	if err != nil {
+		return err
+	}
+	role.Rules = append(role.Rules, render.EnginePeerRules(pods)...)
+	for _, o := range []client.Object{render.EngineServiceAccount(srv.Namespace), role, render.EngineRoleBinding(srv.Namespace)} {
 		if err := r.applyChild(ctx, srv, o, false); err != nil {
 			return err
 		}

@@ -1,5 +1,6 @@
 # Benchmarks (issue 6): the engine against vsftpd, pure-ftpd and proftpd, and the operator at scale.
 # Not part of `make test`. Writes docs/benchmarks.md and docs/benchmarks.png.
+# Our engine is bin/ftp-operator-ftpd (the -tags ftpdonly build the FTP pods run; make build makes it).
 # Everything it runs lives under test/bench: harness/ (the command that starts the servers, measures and writes the
 # page; install-servers.sh), the operator benchmarks (*_test.go, -tags bench) and notes.md (hand-written, appended).
 # This file only runs them in order; docs/benchmarks.md ("Where it lives") says the same for readers.
@@ -33,6 +34,6 @@ bench: build envtest-assets metallb seaweedfs ## Benchmark the engine against vs
 		BENCH_OPERATOR_OUT=$(BENCH_TMP)/operator.json FTP_OPERATOR_BIN=$(BIN)/ftp-operator \
 		go test -tags bench -count 1 -timeout 10m -run . -v ./test/bench/ 2>&1 | tee $(BENCH_TMP)/operator.txt | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|RESULT' || true
 	go build -o $(BIN)/bench ./test/bench/harness
-	$(BIN)/bench --engine $(BIN)/ftp-operator --peers $(BIN)/bench-peers/root \
+	$(BIN)/bench --engine $(BIN)/ftp-operator-ftpd --peers $(BIN)/bench-peers/root \
 		--operator $(BENCH_TMP)/operator.json --alloc $(BENCH_TMP)/alloc.txt --notes test/bench/notes.md \
 		--out $(BENCH_OUT) --png $(BENCH_PNG)

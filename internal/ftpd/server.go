@@ -62,6 +62,10 @@ type Server struct {
 	// address and a header from them is not interpreted (no spoofing).
 	ProxyTrusted []netip.Prefix
 
+	// Relay, when set, makes this server one of several that share a passive range, each owning a slice: it also
+	// accepts data connections for the other slices and relays them to their owners (see Relay).
+	Relay *Relay
+
 	IdleTimeout time.Duration // default 5m
 	DataTimeout time.Duration // default 30s: waiting for/idle on a data connection, unused passive port, PASV wait
 	// LoginTimeout bounds the time from connecting to a successful login
@@ -98,6 +102,7 @@ type Server struct {
 	pool      *passivePool
 	xfer      *xferlog
 	names     nameLocks
+	relay     relayState
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -254,12 +259,21 @@ func (s *Server) validate() error {
 	default:
 		return fmt.Errorf("ftpd: unknown TLS mode %q", s.TLSMode)
 	}
+	if s.Relay != nil {
+		if err := s.Relay.validate(s.PassivePorts); err != nil {
+			return err
+		}
+	}
 	return s.validateSessionReuse()
 }
 
 func (s *Server) serve(l net.Listener, implicit bool) error {
 	s.init()
 	if err := s.validate(); err != nil {
+		return err
+	}
+	if err := s.startRelay(); err != nil {
+		l.Close()
 		return err
 	}
 	l = s.proxyListener(l)
@@ -469,6 +483,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// that interrupted uploads have removed their temporary files
 			// before the caller (main) exits.
 			s.closeSessions()
+			s.closeRelayed()
 			s.wg.Wait()
 			s.pool.closeAll()
 			return ctx.Err()
@@ -502,6 +517,7 @@ func (s *Server) Close() error {
 	s.inShutdown.Store(true)
 	s.closeListeners()
 	s.closeSessions()
+	s.closeRelayed()
 	s.pool.closeAll()
 	return nil
 }

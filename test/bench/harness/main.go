@@ -206,6 +206,13 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		}
 		logf("throughput round %d/%d done (%s)", rep+1, c.reps, time.Since(begin).Round(time.Second))
 	}
+	if err := benchReplicas(c, w, engine, servers, res); err != nil { // issue 11 (replicas.go)
+		return err
+	}
+	if res.relay, err = relayBench(c); err != nil {
+		return err
+	}
+	logf("relay row: relayed / direct RETR %.2f (%s)", res.relay.ratio(), time.Since(begin).Round(time.Second))
 	res.sections, _ = runSections(c, engine, "") // failures are logged and written into the page
 	for rep := 0; rep < c.listReps; rep++ {
 		for _, s := range rotate(servers, rep) {

@@ -409,3 +409,39 @@ func (t rawTarget) get(path string) string {
 }
 func (t rawTarget) put(name string) string      { return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), name) }
 func (t rawTarget) uploaded(name string) string { return filepath.Join(t.r.dir, name) }
+
+// parallelStor runs sessions curls at once, each uploading src under its own name in its own session, checks that
+// every upload landed whole, removes them, and returns the aggregate MiB/s over the wall time from the first start
+// to the last exit.
+func parallelStor(t target, src string, size int64, sessions int, timeout time.Duration) (float64, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions)
+	start := time.Now()
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("par-stor-%02d.bin", i)
+			defer os.Remove(t.uploaded(name))
+			lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", xferFormat, t.put(name))
+			if err != nil {
+				errs <- err
+				return
+			}
+			x, err := parseXfer(lines[len(lines)-1], true)
+			if fi, serr := os.Stat(t.uploaded(name)); err == nil && (serr != nil || fi.Size() != size || x.bytes != size) {
+				err = fmt.Errorf("%s: upload %s sent %d bytes, landed %v (%v), want %d", t.name(), name, x.bytes, fi, serr, size)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
+}

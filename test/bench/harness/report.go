@@ -57,6 +57,7 @@ type results struct {
 	operator    []operatorResult
 	alloc       string
 	notes       string
+	relay       relayRow
 	sections    []string // markdown of sections.go's measurements
 }
 
@@ -381,6 +382,8 @@ smaller.
 		b.WriteString(strings.TrimSpace(r.alloc))
 		b.WriteString("\n```\n")
 	}
+	b.WriteString(r.replicasMarkdown()) // issue 11 (replicas.go)
+	b.WriteString(r.relay.markdown())
 	for _, s := range r.sections {
 		b.WriteString(s)
 	}
