@@ -15,6 +15,9 @@
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
 #   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 16)
 #   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)
+#   BENCH_S3_REPS   repetitions of the object-storage section (issue 12; default 3, 1 with BENCH_QUICK); it uses
+#                   BENCH_SIZE, BENCH_SESSIONS and BENCH_PAR_SIZE too. BENCH_ONLY=s3 runs only that section of the
+#                   harness and prints it (no root, no peers: bin/bench --engine bin/ftp-operator)
 
 BENCH_OUT ?= docs/benchmarks.md
 BENCH_PNG ?= docs/benchmarks.png
@@ -23,7 +26,7 @@ BENCH_TMP := $(BIN)/bench-results
 ##@ Benchmarks
 
 .PHONY: bench
-bench: build envtest-assets metallb ## Benchmark the engine against vsftpd, pure-ftpd, proftpd and raw TCP (curl), and the operator on envtest; writes docs/benchmarks.md (BENCH_QUICK=1: ~2 min smoke run).
+bench: build envtest-assets metallb seaweedfs ## Benchmark the engine against vsftpd, pure-ftpd, proftpd and raw TCP (curl), and the operator on envtest; writes docs/benchmarks.md (BENCH_QUICK=1: ~2 min smoke run).
 	@mkdir -p $(BENCH_TMP)
 	test/bench/harness/install-servers.sh $(BIN)/bench-peers >/dev/null
 	go test -run '^$$' -bench 'AllocateAsPoolFills' -benchtime $(if $(filter-out 0,$(BENCH_QUICK)),200ms,1s) -count 1 ./internal/portalloc/ | tee $(BENCH_TMP)/alloc.txt

@@ -54,6 +54,13 @@ func (c idleConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// isFile reports whether r is a file, which the kernel can sendfile from; any other reader (an object storage
+// GET) is copied through a pooled 256 KiB buffer, not io.Copy's 32 KiB.
+func isFile(r io.Reader) bool {
+	_, ok := r.(*os.File)
+	return ok
+}
+
 // plainConn reports whether c is a plain TCP connection (possibly behind a
 // PROXY header), i.e. one the kernel can sendfile/splice into.
 func plainConn(c net.Conn) bool {
@@ -242,7 +249,7 @@ func (ss *session) cmdRETR(arg string) bool {
 				if err == nil {
 					err = bw.Flush()
 				}
-			case fast && plainConn(c):
+			case fast && plainConn(c) && isFile(src):
 				n, err = copyZero(ctx, c, src, c, ss.srv.dataTimeout())
 			default:
 				n, err = copyBuffered(ctx, ic, src)

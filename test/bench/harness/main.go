@@ -88,6 +88,13 @@ func main() {
 	allocTxt := flag.String("alloc", "", "go test -bench output of the allocator, optional")
 	notes := flag.String("notes", "", "markdown appended as hand-written notes (profiles, findings), optional")
 	flag.Parse()
+	if only := os.Getenv("BENCH_ONLY"); only != "" { // one section of sections.go alone
+		if err := runOnly(only, *engine); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*engine, *peers, *out, *png, *opJSON, *allocTxt, *notes); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -206,6 +213,7 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 		return err
 	}
 	logf("relay row: relayed / direct RETR %.2f (%s)", res.relay.ratio(), time.Since(begin).Round(time.Second))
+	res.sections, _ = runSections(c, engine, "") // failures are logged and written into the page
 	for rep := 0; rep < c.listReps; rep++ {
 		for _, s := range rotate(servers, rep) {
 			x, err := listing(s, "list", "LIST", c.listEntries, time.Minute)

@@ -58,6 +58,7 @@ type results struct {
 	alloc       string
 	notes       string
 	relay       relayRow
+	sections    []string // markdown of sections.go's measurements
 }
 
 func newResults(servers []*server) *results {
@@ -383,6 +384,9 @@ smaller.
 	}
 	b.WriteString(r.replicasMarkdown()) // issue 11 (replicas.go)
 	b.WriteString(r.relay.markdown())
+	for _, s := range r.sections {
+		b.WriteString(s)
+	}
 	if r.notes != "" {
 		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")
 	}
