@@ -224,14 +224,6 @@ func (r *results) targets() []target6 {
 			out = append(out, target6{"MLSD time ≤ vsftpd's listing (vsftpd has no MLSD: its LIST)", o <= v, fmt.Sprintf("%.2f× vsftpd's LIST time", o/v), true})
 		}
 	}
-	for _, k := range []struct{ key, name string }{
-		{"batchup", "uploads"}, {"batchdown", "downloads"}, {"batchpasvup", "uploads, PASV"}, {"batchpasvdown", "downloads, PASV"},
-	} {
-		if x, ok := ratio(k.key, "vsftpd"); ok {
-			out = append(out, target6{fmt.Sprintf("curl batch of %d %s ≤ 1.5× vsftpd's time (issue 10)", r.config.curlBatch, k.name),
-				x <= 1.5, fmt.Sprintf("%.2f× vsftpd's time", x), true})
-		}
-	}
 	if o, ok := r.value("idle", ours); ok {
 		out = append(out, target6{"idle session < 64 KiB", o < 64, fmt.Sprintf("%.1f KiB (PSS, %d sessions)", o, r.idleCount[ours]), true})
 	}
@@ -340,6 +332,7 @@ smaller.
 		}
 		fmt.Fprintf(&b, "| %s | **%s** | %s |\n", t.what, verdict, t.detail)
 	}
+	b.WriteString(r.issue10Markdown())
 
 	b.WriteString("\n### curl's own stalls\n\n" + stallNote + "\n\nThe primary throughput rows " +
 		"therefore time the data phase (curl's time_total − time_pretransfer; for the parallel run, the time during " +
