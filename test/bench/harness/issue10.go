@@ -50,14 +50,14 @@ const (
 // uploadRows measures, for one target in one repetition, what comes after the parallel RETR: a single-stream
 // STOR replacing an existing file, then c.sessions parallel STORs to fresh names and replacing existing files.
 // peak watches the server's memory from before the parallel RETR; it is stopped here, after the parallel STORs.
-// The replaced files are copies of the source made before the timed upload (owned like the source, written back
-// before the upload starts) and removed after it, so every repetition replaces a file of the same size.
+// The replaced files are copies of the source made before the timed upload (owned like the source, on disk
+// before the upload starts) and removed after it, so every repetition replaces a file of the same size. Every
+// upload is removed after it, so these phases leave no dirty pages for the next server's upload.
 func uploadRows(t target, c config, res *results, peak *peakWatch, src, parSrc string, timeout time.Duration) error {
 	name := "repl-" + strings.ReplaceAll(t.name(), " ", "-") + ".bin"
 	if err := copyOwned(src, t.uploaded(name)); err != nil {
 		return err
 	}
-	waitDirty(30 * time.Second)
 	x, err := upload(t, src, name, c.size, timeout)
 	_ = os.Remove(t.uploaded(name))
 	if err != nil {
@@ -81,7 +81,6 @@ func uploadRows(t target, c config, res *results, peak *peakWatch, src, parSrc s
 				}
 			}
 		}
-		waitDirty(30 * time.Second)
 		data, wall, _, err := parallelCurl(t, c.sessions, c.parSize, timeout, true, func(i int) []string {
 			return []string{"-H", "Expect:", "-T", parSrc, "-o", "/dev/null", t.put(names[i])}
 		})
@@ -118,7 +117,8 @@ func upload(t target, src, name string, want int64, timeout time.Duration) (xfer
 	return x, nil
 }
 
-// copyOwned copies src to dst with src's owner (the C servers write as the benchmark user).
+// copyOwned copies src to dst with src's owner (the C servers write as the benchmark user) and writes it to disk
+// (fsync), so the file a server replaces is an old delivery, not dirty pages still waiting for writeback.
 func copyOwned(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -139,6 +139,10 @@ func copyOwned(src, dst string) error {
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		_ = out.Chown(int(st.Uid), int(st.Gid))
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
 	}
 	return out.Close()
 }
@@ -516,7 +520,7 @@ func (r *results) issue10Markdown() string {
 	b.WriteString(`
 How the issue-10 rows are measured: *STOR, fresh name* uploads to a name that does not exist (the pipeline case:
 deliveries are new files), the file is removed after each repetition; *replacing* first copies the source to the
-target name (owned like the source, written back before the timed upload), so the server overwrites a file of
+target name (owned like the source, fsync'd before the timed upload), so the server overwrites a file of
 the same size: pure-ftpd opens it and truncates it in place (` + "`ftruncate(fd, 0)`" + `, then writes — a reader sees the
 file shrink and grow), our engine writes a temporary file and renames it over the old one (a reader sees the
 old or the new file, never a partial one). The parallel STORs are ` + "`BENCH_SESSIONS`" + ` curls at once, each

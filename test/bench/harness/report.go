@@ -17,10 +17,10 @@ type metric struct {
 
 var metrics = []metric{
 	{"retr", "RETR, single stream (data phase)", "MiB/s", true, true},
-	{"stor", "STOR, single stream (data phase)", "MiB/s", true, true},
+	{"stor", "STOR, single stream, fresh name (data phase)", "MiB/s", true, true},
 	{"par", "RETR, parallel sessions, aggregate (data phases)", "MiB/s", true, true},
 	{"retrwall", "RETR, single stream (whole curl run)", "MiB/s", true, true},
-	{"storwall", "STOR, single stream (whole curl run)", "MiB/s", true, true},
+	{"storwall", "STOR, single stream, fresh name (whole curl run)", "MiB/s", true, true},
 	{"parwall", "RETR, parallel sessions, aggregate (wall clock)", "MiB/s", true, true},
 	{"list", "LIST, 5,000 entries (whole curl session, login included)", "ms", false, false},
 	{"mlsd", "MLSD, 5,000 entries (whole curl session, login included)", "ms", false, false},
