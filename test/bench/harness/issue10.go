@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
 func init() {
@@ -248,8 +250,8 @@ func (p *peakWatch) stop() (rss, pss uint64) {
 	close(p.done)
 	<-p.finished
 	if p.ours {
-		if hwm := statusKB(p.pid, "VmHWM:") << 10; hwm > p.rss {
-			p.rss = hwm
+		if _, hwm, err := support.ProcessMemory(p.pid); err == nil && uint64(hwm) > p.rss {
+			p.rss = uint64(hwm)
 		}
 	}
 	return p.rss, p.pss
@@ -277,20 +279,6 @@ func treeMemory(pid int) (rss, pss uint64) {
 		}
 	}
 	return rss, pss
-}
-
-func statusKB(pid int, field string) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == field {
-			kb, _ := strconv.ParseUint(f[1], 10, 64)
-			return kb
-		}
-	}
-	return 0
 }
 
 // burstOutcome counts one burst's sessions.
@@ -457,18 +445,21 @@ func pasvAddr(msg string) (string, error) {
 	return fmt.Sprintf("%s:%d", strings.Join(f[:4], "."), p1*256+p2), nil
 }
 
+// ratio is ours / peer of the medians of key.
+func (r *results) ratio(key, peer string) (float64, bool) {
+	o, ok1 := r.value(key, r.names[0])
+	p, ok2 := r.value(key, peer)
+	if !ok1 || !ok2 || p == 0 {
+		return 0, false
+	}
+	return o / p, true
+}
+
 // issue10Targets are issue 10's goals, from the medians of this run.
 func (r *results) issue10Targets() []target6 {
 	var out []target6
 	ours := r.names[0]
-	ratio := func(key, peer string) (float64, bool) {
-		o, ok1 := r.value(key, ours)
-		p, ok2 := r.value(key, peer)
-		if !ok1 || !ok2 || p == 0 {
-			return 0, false
-		}
-		return o / p, true
-	}
+	ratio := r.ratio
 	for _, k := range []struct{ key, name string }{
 		{"batchup", "uploads"}, {"batchdown", "downloads"}, {"batchpasvup", "uploads, PASV"}, {"batchpasvdown", "downloads, PASV"},
 	} {

@@ -128,23 +128,8 @@ func retr(t target, path string, want int64, timeout time.Duration) (xfer, error
 // stor uploads src once as a fresh name, checks the size landed, removes it.
 func stor(t target, src string, want int64, timeout time.Duration) (xfer, error) {
 	name := "stor-" + strings.ReplaceAll(t.name(), " ", "-") + ".bin"
-	dst := t.uploaded(name)
-	defer os.Remove(dst)
-	lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", xferFormat, t.put(name))
-	if err != nil {
-		return xfer{}, err
-	}
-	x, err := parseXfer(lines[len(lines)-1], true)
-	if err != nil {
-		return x, err
-	}
-	if x.bytes != want {
-		return x, fmt.Errorf("%s: uploaded %d bytes, want %d", t.name(), x.bytes, want)
-	}
-	if fi, err := os.Stat(dst); err != nil || fi.Size() != want {
-		return x, fmt.Errorf("%s: upload not in place (%v)", t.name(), err)
-	}
-	return x, nil
+	defer os.Remove(t.uploaded(name))
+	return upload(t, src, name, want, timeout)
 }
 
 // parallel runs sessions curls at once, each downloading path in its own session. It returns the aggregate

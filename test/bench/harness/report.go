@@ -191,14 +191,7 @@ type target6 struct {
 func (r *results) targets() []target6 {
 	var out []target6
 	ours := r.names[0]
-	ratio := func(key, peer string) (float64, bool) {
-		o, ok1 := r.value(key, ours)
-		p, ok2 := r.value(key, peer)
-		if !ok1 || !ok2 || p == 0 {
-			return 0, false
-		}
-		return o / p, true
-	}
+	ratio := r.ratio
 	withWall := func(key, peer string, x float64) string {
 		if w, ok := ratio(key+"wall", peer); ok {
 			return fmt.Sprintf("%.2f× (whole curl run: %.2f×)", x, w)
