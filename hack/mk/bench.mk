@@ -12,6 +12,9 @@
 #   BENCH_CURL_BATCH  files per curl batch (default 100): up and back down, each way in ONE curl command, EPSV and PASV;
 #                   BENCH_CURL_BATCH_REPS repetitions (default 3, 1 with BENCH_QUICK; pure-ftpd and proftpd stall
 #                   for minutes per repetition with curl 7.88)
+#   Issue 10 rows need no setting: STOR to fresh names and over existing files (single and BENCH_SESSIONS parallel),
+#   peak RSS/PSS of each server during the parallel load, and as the last phase 200 PASV sessions per server
+#   (restarted with 100, then 16 passive ports).
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
 #   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 16)
 #   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)

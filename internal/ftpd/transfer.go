@@ -305,7 +305,9 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		return fail(errNotFile)
 	}
 	noClobber := unique || !ss.user.Access.canModify()
+	replacing := false // a plain STOR over an existing file: commits by renaming over it
 	if fi, err := ss.st.Stat(name); err == nil {
+		replacing = prefix == 0 && !noClobber
 		switch {
 		case !fi.Mode().IsRegular():
 			return fail(errNotFile)
@@ -330,6 +332,7 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		start := time.Now()
 		c, err := ss.openData(ctx, dc, vp)
 		var n int64
+		var of *os.File // the temporary file, when the upload writes one on disk
 		if err == nil {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			var src io.Reader = idleConn{c, ss.srv.dataTimeout()}
@@ -337,7 +340,6 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 				src = &asciiReader{r: src}
 			}
 			src, fast := ss.limit(ctx, src)
-			var of *os.File
 			if zc, ok := up.(zeroCopyUpload); ok {
 				of = zc.osFile()
 			}
@@ -348,8 +350,15 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 			}
 			stop()
 		}
+		var written <-chan struct{}
+		if err == nil && replacing && of != nil {
+			written = startWriteback(of) // overlaps the rename's block allocation with the grace below
+		}
 		if err == nil && (ss.controlGone.Load() || peerClosed(ss.raw, ss.srv.uploadCloseGrace(time.Since(start)))) {
 			err = errControlGone
+		}
+		if written != nil {
+			<-written
 		}
 		if err == nil {
 			err = ss.commit(up, name, noClobber && !unique)

@@ -195,6 +195,7 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 				return err
 			}
 			res.addXfer("stor", t.name(), x)
+			peak := watchPeak(t) // issue 10: memory from the parallel RETR to the end of the parallel STORs
 			data, wall, stalls, err := parallel(t, "par.bin", c.parSize, c.sessions, bigTimeout)
 			if err != nil {
 				return err
@@ -203,6 +204,9 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 			res.add("parwall", t.name(), wall)
 			res.stalls["par"][t.name()] += stalls
 			res.count["par"][t.name()] += c.sessions
+			if err := uploadRows(t, c, res, peak, big, filepath.Join(w.home, "par.bin"), bigTimeout); err != nil {
+				return err
+			}
 		}
 		logf("throughput round %d/%d done (%s)", rep+1, c.reps, time.Since(begin).Round(time.Second))
 	}
@@ -298,6 +302,9 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 			res.idleCount[s.Name] = opened
 		}
 		logf("%s: %d idle sessions, %.1f KiB each (%s)", s.Name, opened, per/1024, time.Since(begin).Round(time.Second))
+	}
+	if err := pasvBursts(w, engine, peers, servers, res); err != nil { // issue 10 §4; stops the servers
+		return err
 	}
 	res.busyOther[1] = cpuBusy(3 * time.Second)
 	res.load = load.stop()
