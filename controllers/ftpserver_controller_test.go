@@ -111,21 +111,16 @@ func TestServicePortsEqualGrant(t *testing.T) {
 
 func TestNodePortEqualsPortAndConflictReallocates(t *testing.T) {
 	ns := newNamespace(t)
-	// A Service the operator does not own already holds nodePort 31002, inside the pool.
-	foreign := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-else"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "x"},
-			Ports: []corev1.ServicePort{{Port: 80, NodePort: 31002}}},
-	}
-	create(t, foreign)
-	startOperator(t, ns, portalloc.Range{Start: 31000, End: 31019})
+	// A Service the operator does not own already holds a node port, inside the pool (3rd of 20 ports).
+	held := squatNodePort(t, ns, "someone-else", 31002, 37, 32700)
+	startOperator(t, ns, portalloc.Range{Start: held - 2, End: held + 17})
 	create(t, newServer(t, ns, "np", func(s *ftpv1.FTPServer) {
 		s.Spec.Service.Type = corev1.ServiceTypeNodePort
 		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](4)}
 	}))
 	srv := waitCondition(t, ns, "np", ftpv1.ConditionServiceReady, metav1.ConditionTrue, "")
 	grant := *srv.Status.PassivePorts
-	if grant.Contains(31002) {
+	if grant.Contains(held) {
 		t.Fatalf("grant %s includes the nodePort held by another Service", grant)
 	}
 	svc := getService(t, ns, "np")
@@ -148,10 +143,10 @@ func TestNodePortEqualsPortAndConflictReallocates(t *testing.T) {
 	// A pinned range that collides with that nodePort cannot be re-allocated: a clear condition instead.
 	create(t, newServer(t, ns, "pinned", func(s *ftpv1.FTPServer) {
 		s.Spec.Service.Type = corev1.ServiceTypeNodePort
-		s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: 31001, End: 31002}}
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Range: &ftpv1.PortRange{Start: held - 1, End: held}}
 	}))
 	bad := waitCondition(t, ns, "pinned", ftpv1.ConditionPortsAllocated, metav1.ConditionFalse, "")
-	if c := findCondition(bad, ftpv1.ConditionPortsAllocated); !strings.Contains(c.Message, "31002") {
+	if c := findCondition(bad, ftpv1.ConditionPortsAllocated); !strings.Contains(c.Message, fmt.Sprint(held)) {
 		t.Fatalf("condition does not name the port: %+v", c)
 	}
 }
@@ -470,6 +465,7 @@ func TestCloudListenerCapWarns(t *testing.T) {
 // FTPServer with the narrowly scoped ServiceAccount the operator created for it, advertises the new address in
 // its next 227 reply — while the pod template stays the same.
 func TestAddressReachesEngineWithoutRestart(t *testing.T) {
+	const addressBound = 15 * time.Second // typically 0.1 s
 	ns := newNamespace(t)
 	startOperator(t, ns, bigPool)
 	create(t, newServer(t, ns, "lb", count(2)))
@@ -494,19 +490,22 @@ func TestAddressReachesEngineWithoutRestart(t *testing.T) {
 	for i, ip := range []string{"198.51.100.7", "198.51.100.8"} {
 		start := time.Now()
 		setIngress(t, ns, "lb", ip)
-		eventually(t, 10*time.Second, "status.address "+ip, func() (bool, error) {
+		// Generous bounds: on a loaded machine (2 cores, load 15) the API server, the operator and the engine all
+		// run late. What is proven is that the address arrives at all, through the watch: a follower that lost
+		// its watch only catches up at the next re-list (watchTimeout, 5 min), far beyond addressBound.
+		eventually(t, addressBound, "status.address "+ip, func() (bool, error) {
 			s := getServer(t, ns, "lb")
 			return s.Status.Address == ip && s.Status.Endpoint == "ftp://"+ip+":21", fmt.Errorf("address %q endpoint %q", s.Status.Address, s.Status.Endpoint)
 		})
 		want := "(" + strings.ReplaceAll(ip, ".", ",") + ","
-		eventually(t, 5*time.Second, "227 reply with "+ip, func() (bool, error) {
+		eventually(t, addressBound, "227 reply with "+ip, func() (bool, error) {
 			reply, err := support.PASVReply(addr)
 			return strings.Contains(reply, want), fmt.Errorf("reply %q: %v", reply, err)
 		})
 		elapsed := time.Since(start)
 		t.Logf("address change %d: load-balancer status to 227 reply in %s", i+1, elapsed.Round(time.Millisecond))
-		if elapsed > 3*time.Second {
-			t.Errorf("address took %s to reach the engine", elapsed)
+		if elapsed > addressBound {
+			t.Errorf("address took %s to reach the engine, want within %s", elapsed, addressBound)
 		}
 	}
 	waitCondition(t, ns, "lb", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)

@@ -258,23 +258,8 @@ func TestReplicasRefuseAnExistingReadWriteOnceClaim(t *testing.T) {
 // gives the server a new grant that avoids it, with every pod's Service applied on it.
 func TestReplicasPodServiceNodePortConflictMovesTheGrant(t *testing.T) {
 	ns := newNamespace(t)
-	// A free node port (earlier runs with -count hold theirs) five ports into a pool of 100: pod 1's slice.
-	var held int32
-	for p := int32(31505); held == 0 && p < 32600; p += 100 {
-		squatter := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("squatter-%d", p)},
-			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "other"},
-				Ports: []corev1.ServicePort{{Name: "x", Port: 80, NodePort: p}}},
-		}
-		if err := k8s.Create(context.Background(), squatter); err == nil {
-			held = p
-		} else if !strings.Contains(err.Error(), "already allocated") {
-			t.Fatal(err)
-		}
-	}
-	if held == 0 {
-		t.Fatal("no free node port for the squatter")
-	}
+	// A free node port five ports into a pool of 100: pod 1's slice.
+	held := squatNodePort(t, ns, "squatter", 31505, 100, 32599)
 	startOperator(t, ns, portalloc.Range{Start: held - 5, End: held + 94})
 	create(t, newServer(t, ns, "np", func(s *ftpv1.FTPServer) {
 		s.Spec.Replicas = ptr.To[int32](2)

@@ -82,7 +82,8 @@ func TestTransferHistograms(t *testing.T) {
 		if _, err := dc.Write(bytes.Repeat([]byte("x"), 1<<20)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "temp file", func() bool { return len(tempFiles(t, e)) == 1 })
+		// Mid-transfer: the engine has received part of it (the lower bound of 1 byte below).
+		waitFor(t, 5*time.Second, "upload data in the temp file", func() bool { return uploadReceiving(t, e) })
 		if how == "abor" {
 			if code, _ := r.cmd("ABOR"); code != 426 {
 				t.Fatalf("ABOR first reply %d, want 426", code)
