@@ -78,6 +78,8 @@ type FTPServerReconciler struct {
 	blockers *blockerWatches
 	// identityMu serialises the writes of the namespaces' engine identities (reconcileEngineIdentity).
 	identityMu sync.Mutex
+	// identities is what the operator last wrote of each namespace's engine identity (identityInPlace).
+	identities identityMemo
 	// secretWatches watches the Secrets of the namespaces that hold FTPServers.
 	secretWatches *secretWatches
 }
