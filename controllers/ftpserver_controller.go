@@ -82,6 +82,10 @@ type FTPServerReconciler struct {
 	identities identityMemo
 	// secretWatches watches the Secrets of the namespaces that hold FTPServers.
 	secretWatches *secretWatches
+	// metadata is the manager's cache, read for the metadata of the users Secrets (the client reads Secrets from
+	// the API server); secretVersions is what this process last wrote of them (applyChild).
+	metadata       client.Reader
+	secretVersions secretVersions
 }
 
 // deletions lets only delete events through.
@@ -392,6 +396,7 @@ func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.C
 func (r *FTPServerReconciler) forget(ctx context.Context, key types.NamespacedName) {
 	r.release(ctx, key)
 	r.blockers.forget(key)
+	r.secretVersions.forget(key)
 	r.announcedMu.Lock()
 	defer r.announcedMu.Unlock()
 	for k := range r.announced {
@@ -407,6 +412,7 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.released = make(chan event.GenericEvent, 16)
+	r.metadata = mgr.GetCache()
 	blockers, err := newBlockerWatches(mgr.GetConfig(), mgr.GetHTTPClient(), mgr.GetRESTMapper())
 	if err != nil {
 		return err
