@@ -14,6 +14,7 @@
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
 #   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 16)
 #   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)
+#   BENCH_PROFILE_DIR       folder for a CPU profile of kube-apiserver during the FTPServer burst (kube-apiserver.pprof)
 
 BENCH_OUT ?= docs/benchmarks.md
 BENCH_PNG ?= docs/benchmarks.png
