@@ -48,6 +48,16 @@ func (l *requestLog) wrapQuery(rt http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// startLoggedOperator starts an operator for ns whose requests are logged.
+func startLoggedOperator(t *testing.T, ns string) *requestLog {
+	t.Helper()
+	log := &requestLog{}
+	cfg := rest.CopyConfig(restConfig)
+	cfg.WrapTransport = log.wrap
+	startOperatorWith(t, opConfig{cfg: cfg, namespaces: []string{ns}, pool: bigPool})
+	return log
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
@@ -63,10 +73,7 @@ func (l *requestLog) since(mark int) ([]string, int) {
 // every pass server-side-applied all six children again (and read the users Secret twice).
 func TestUnchangedPassWritesNothing(t *testing.T) {
 	ns := newNamespace(t)
-	var log requestLog
-	cfg := rest.CopyConfig(restConfig)
-	cfg.WrapTransport = log.wrap
-	startOperatorWith(t, opConfig{cfg: cfg, namespaces: []string{ns}, pool: bigPool})
+	log := startLoggedOperator(t, ns)
 	create(t, newServer(t, ns, "quiet", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }))
 	waitCondition(t, ns, "quiet", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
 	time.Sleep(2 * time.Second) // the passes that the new children's own events bring
@@ -150,10 +157,7 @@ func hasPort(svc *corev1.Service, name string) bool {
 // operator wrote, and one edited by someone else is written back.
 func TestUsersSecretIsNotReadWhileUnchanged(t *testing.T) {
 	ns := newNamespace(t)
-	var log requestLog
-	cfg := rest.CopyConfig(restConfig)
-	cfg.WrapTransport = log.wrap
-	startOperatorWith(t, opConfig{cfg: cfg, namespaces: []string{ns}, pool: bigPool})
+	log := startLoggedOperator(t, ns)
 	srv := newServer(t, ns, "unread", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP })
 	create(t, srv)
 	waitCondition(t, ns, "unread", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
