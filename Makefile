@@ -53,8 +53,9 @@ verify: manifests generate $(VERIFY_EXTRA) ## Regenerate everything and fail if 
 	@test -z "$$(git status --porcelain -- config api charts)" || { git status --porcelain -- config api charts; echo "generated files are not committed"; exit 1; }
 
 .PHONY: build
-build: ## Build the ftp-operator binary (subcommands manager and ftpd) and the kubectl-ftp plugin into bin/.
+build: ## Build the ftp-operator binary (subcommands manager and ftpd), its engine-only build ftp-operator-ftpd (-tags ftpdonly) and the kubectl-ftp plugin into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/ftp-operator ./cmd/ftp-operator
+	CGO_ENABLED=0 go build -tags ftpdonly -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/ftp-operator-ftpd ./cmd/ftp-operator
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/kubectl-ftp ./cmd/kubectl-ftp
 
 .PHONY: demo

@@ -3,6 +3,7 @@ package controllers
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -27,6 +28,9 @@ func ownedKinds() []client.Object {
 //     it is still refused as not ours);
 //   - the servers' pods are cached typed (their status says why they do not run), with the same selector, which
 //     render puts on the Deployment's pod template: never every pod of the cluster;
+//   - the EndpointSlices of the servers' Services, with the same selector (the EndpointSlice controller copies a
+//     Service's labels to its slices), to count a pod of a server with several replicas ready only once its
+//     Services route to it (endpoints.go);
 //   - Secrets are children too (the users Secret), cached as metadata only (the controller owns them with
 //     builder.OnlyMetadata) and with the label; a typed read of a Secret goes to the API server, never into a cache
 //     of every Secret's data. The Secrets that servers reference are watched apart, only in the namespaces that
@@ -45,6 +49,9 @@ func ScopeCache(o ctrl.Options) ctrl.Options {
 	}
 	// The servers' pods carry the label through the Deployment's pod template; no other pod is cached.
 	o.Cache.ByObject[&corev1.Pod{}] = cache.ByObject{Label: selector}
+	// The EndpointSlices of the servers' Services: the EndpointSlice controller copies a Service's labels to its
+	// slices, so the same selector keeps exactly those (endpoints.go).
+	o.Cache.ByObject[&discoveryv1.EndpointSlice{}] = cache.ByObject{Label: selector}
 	if o.Cache.DefaultTransform == nil {
 		o.Cache.DefaultTransform = slimTransform
 	}

@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -88,6 +89,8 @@ type FTPServerReconciler struct {
 	secretVersions secretVersions
 	// writes are the operator's own writes, whose echoes start no pass.
 	writes *ownWrites
+	// routes remembers since when the Services of the pods of several replicas route to them (endpoints.go).
+	routes routeClock
 }
 
 // deletions lets only delete events through.
@@ -108,6 +111,7 @@ var deletions = predicate.Funcs{
 // +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims;secrets;configmaps,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // Several replicas (replicas.go): a StatefulSet and a PodDisruptionBudget. delete is used only for the children
@@ -402,6 +406,7 @@ func (r *FTPServerReconciler) forget(ctx context.Context, key types.NamespacedNa
 	r.release(ctx, key)
 	r.blockers.forget(key)
 	r.secretVersions.forget(key)
+	r.routes.forget(key)
 	r.announcedMu.Lock()
 	defer r.announcedMu.Unlock()
 	for k := range r.announced {
@@ -459,6 +464,9 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// The servers' pods (owned by their ReplicaSets), for the pod's own reason when it does not run; the
 		// cache holds only pods with the operator's label (ScopeCache).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(serverOfPod)).
+		// The EndpointSlices of the servers' Services carry the Services' labels, so they map to their server as
+		// the pods do: a pod of several replicas is ready once its Services route to it (endpoints.go).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(serverOfPod)).
 		WatchesRawSource(source.Channel(r.released, handler.EnqueueRequestsFromMapFunc(r.serversWithoutGrant))).
 		// A NotOwned server, when the object in its way goes or is handed over (blockers.go).
 		WatchesRawSource(source.Channel(r.blockers.wake, &handler.EnqueueRequestForObject{})).

@@ -553,7 +553,7 @@ func followAsEngine(t *testing.T, ns, name string, engine *ftpd.Server) *rest.Co
 	t.Cleanup(cancel)
 	synced := make(chan error, 1)
 	go func() {
-		synced <- addressfollow.Follow(ctx, saCfg, engineconfig.FollowTarget{Namespace: ns, Name: name}, engine.SetPublicAddress)
+		synced <- addressfollow.Follow(ctx, support.EngineClient(t, saCfg), engineconfig.FollowTarget{Namespace: ns, Name: name}, engine.SetPublicAddress)
 	}()
 	select {
 	case err := <-synced:

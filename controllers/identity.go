@@ -60,15 +60,20 @@ func (r *FTPServerReconciler) syncEngineIdentity(ctx context.Context, namespace 
 		// the identity passes by its labels (engineIdentityOf).
 		owner = &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: namespace}}
 	}
-	objs := []client.Object{render.EngineServiceAccount(namespace), render.EngineRole(namespace, names, health),
-		render.EngineRoleBinding(namespace)}
+	role := render.EngineRole(namespace, names, health)
+	pods, podsOf, err := r.relayPods(ctx, owner)
+	if err != nil {
+		return err
+	}
+	role.Rules = append(role.Rules, render.EnginePeerRules(pods)...)
+	objs := []client.Object{render.EngineServiceAccount(namespace), role, render.EngineRoleBinding(namespace)}
 	for _, o := range objs {
 		if err := r.applyChild(ctx, owner, o, false); err != nil {
 			r.identities.forget(namespace)
 			return err
 		}
 	}
-	r.identities.wrote(namespace, names, health, objs)
+	r.identities.wrote(namespace, names, health, podsOf, objs)
 	return nil
 }
 
@@ -100,6 +105,9 @@ func (r *FTPServerReconciler) identityInPlace(ctx context.Context, srv *ftpv1.FT
 	if render.HasStorageHealth(srv) && !r.identities.holdsHealth(ns, render.HealthConfigMapName(srv)) {
 		return false
 	}
+	if !r.identities.holdsPods(ns, srv.Name, render.RelayPods(srv)) {
+		return false
+	}
 	key := types.NamespacedName{Namespace: ns, Name: render.EngineIdentityName}
 	for _, o := range []client.Object{&corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}} {
 		if err := r.Get(ctx, key, o); err != nil || !r.identities.written(ns, o) {
@@ -119,7 +127,10 @@ type identityMemo struct {
 }
 
 type identityState struct {
+	// names and health are the ConfigMaps the Role names; podsOf the relaying pods it lets the engines read, by
+	// server.
 	names, health sets.Set[string]
+	podsOf        map[string][]string
 	// versions are the resource versions that the operator wrote or found in place, by kind, the newest last: a
 	// cache that lags a write still shows one of them.
 	versions map[string][]string
@@ -128,7 +139,7 @@ type identityState struct {
 // keptVersions bounds identityState.versions per kind.
 const keptVersions = 8
 
-func (m *identityMemo) wrote(namespace string, names, health []string, objs []client.Object) {
+func (m *identityMemo) wrote(namespace string, names, health []string, podsOf map[string][]string, objs []client.Object) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ns == nil {
@@ -139,7 +150,7 @@ func (m *identityMemo) wrote(namespace string, names, health []string, objs []cl
 		st = &identityState{versions: map[string][]string{}}
 		m.ns[namespace] = st
 	}
-	st.names, st.health = sets.New(names...), sets.New(health...)
+	st.names, st.health, st.podsOf = sets.New(names...), sets.New(health...), podsOf
 	for _, o := range objs {
 		kind, rv := fmt.Sprintf("%T", o), o.GetResourceVersion()
 		if v := st.versions[kind]; !slices.Contains(v, rv) {
@@ -166,6 +177,15 @@ func (m *identityMemo) holdsHealth(namespace, name string) bool {
 	defer m.mu.Unlock()
 	st := m.ns[namespace]
 	return st != nil && st.health.Has(name)
+}
+
+// holdsPods reports whether the Role last written for namespace lets the engines read exactly pods (RelayPods) of
+// the server named server: a server that stops relaying, or runs fewer pods, must take them out.
+func (m *identityMemo) holdsPods(namespace, server string, pods []string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.ns[namespace]
+	return st != nil && slices.Equal(st.podsOf[server], pods)
 }
 
 // stale reports whether the Role last written for namespace names a ConfigMap that is not among names and health

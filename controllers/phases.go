@@ -419,8 +419,24 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 		return errWait
 	}
 	st, err := r.applyWorkload(ctx, p)
-	if err != nil {
+	if errors.Is(err, errWait) {
+		return err
+	} else if err != nil {
 		return r.applyFailed(srv, ftpv1.ConditionWorkloadReady, err)
+	}
+	var routing podRouting
+	if srv.Spec.HighlyAvailable() {
+		// Several replicas: a pod is ready once the control Service and its own Service route to it (endpoints.go).
+		if routing, err = r.routedPods(ctx, srv, srv.Spec.ReplicasOrDefault()); err != nil {
+			return err
+		}
+		st.ready, st.avail = routing.routed, routing.routed
+		srv.Status.ReadyReplicas = routing.routed
+		if routing.recheck > 0 && (p.requeueAfter == 0 || routing.recheck < p.requeueAfter) {
+			p.requeueAfter = routing.recheck // a real deadline: a listing becomes RouteSettle old, no event says so
+		}
+	} else {
+		r.routes.forget(client.ObjectKeyFromObject(srv))
 	}
 	if len(missing) > 0 {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonSecretMissing, "%s", strings.Join(missing, "; "))
@@ -432,6 +448,13 @@ func (r *FTPServerReconciler) reconcileWorkload(ctx context.Context, p *pass) er
 		return err
 	} else if found {
 		setCondition(srv, ftpv1.ConditionWorkloadReady, false, problem.reason, "%s", problem.message)
+		return nil
+	}
+	if len(routing.waiting) > 0 {
+		// A ready pod takes control connections as soon as the control Service lists it; until its own Service
+		// routes to it too, the data connections of those sessions would be refused.
+		setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonProgressing,
+			"%d of %d FTP server pods are ready; waiting for %s", st.ready, srv.Spec.ReplicasOrDefault(), strings.Join(routing.waiting, "; "))
 		return nil
 	}
 	if st.current && st.avail > 0 {

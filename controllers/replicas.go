@@ -31,10 +31,7 @@ import (
 // held those ports on its own.
 func (r *FTPServerReconciler) prunePodServices(ctx context.Context, p *pass) error {
 	srv := p.srv
-	n := int32(0)
-	if srv.Spec.HighlyAvailable() {
-		n = srv.Spec.ReplicasOrDefault()
-	}
+	n := podServices(srv)
 	for i := n; i < ftpv1.MaxReplicas; i++ {
 		if err := r.deleteChild(ctx, srv, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: srv.Namespace, Name: render.PodServiceName(srv, i)}}); err != nil {
 			return err
@@ -43,15 +40,21 @@ func (r *FTPServerReconciler) prunePodServices(ctx context.Context, p *pass) err
 	return nil
 }
 
+// podServices is the number of pods' Services of srv: one per pod with several replicas and SharedAddress routing,
+// none with one replica or with Relay routing (whose one Service carries every port).
+func podServices(srv *ftpv1.FTPServer) int32 {
+	if !srv.Spec.HighlyAvailable() || srv.Spec.Relayed() {
+		return 0
+	}
+	return srv.Spec.ReplicasOrDefault()
+}
+
 // reconcilePodServices applies the Service of each pod of a server with several replicas. For a LoadBalancer they
 // are applied once the control Service has an address, and ask for it; the SharedAddress condition says whether
 // they got it.
 func (r *FTPServerReconciler) reconcilePodServices(ctx context.Context, p *pass) error {
 	srv := p.srv
-	n := int32(0)
-	if srv.Spec.HighlyAvailable() {
-		n = srv.Spec.ReplicasOrDefault()
-	}
+	n := podServices(srv)
 	lb := p.service.Spec.Type == corev1.ServiceTypeLoadBalancer
 	if n == 0 || !lb {
 		meta.RemoveStatusCondition(&srv.Status.Conditions, ftpv1.ConditionSharedAddress)
@@ -109,7 +112,7 @@ func (r *FTPServerReconciler) reconcilePodServices(ctx context.Context, p *pass)
 		setCondition(srv, ftpv1.ConditionSharedAddress, false, ftpv1.ReasonAddressesDiffer,
 			"Service %s has %s but %s: passive ports of those pods are not reachable on the advertised address. The load balancer "+
 				"does not share one address between Services (MetalLB does with the sharing key %s, Cluster traffic policy and a free "+
-				"address); Relay routing, for load balancers that cannot, is planned (docs/high-availability.md)",
+				"address); for load balancers that cannot, set spec.service.routing to Relay (docs/high-availability.md)",
 			p.service.Name, address, strings.Join(differ, ", "), render.SharingKey(srv))
 	default:
 		setCondition(srv, ftpv1.ConditionSharedAddress, true, ftpv1.ReasonSameAddress,
@@ -155,7 +158,13 @@ func (r *FTPServerReconciler) applyWorkload(ctx context.Context, p *pass) (workl
 		st = workloadState{kind: "Deployment", replicas: dep.Status.Replicas, ready: dep.Status.ReadyReplicas, avail: dep.Status.AvailableReplicas,
 			current: dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas == dep.Status.Replicas}
 	} else {
+		if err := r.apply(ctx, srv, render.HeadlessService(srv)); err != nil {
+			return st, err
+		}
 		sts := render.StatefulSet(srv, p.grant, r.Render)
+		if err := r.replaceStatefulSetOfOtherService(ctx, srv, sts); err != nil {
+			return st, err
+		}
 		if err := r.apply(ctx, srv, sts); err != nil {
 			return st, err
 		}
@@ -166,6 +175,9 @@ func (r *FTPServerReconciler) applyWorkload(ctx context.Context, p *pass) (workl
 			current: sts.Status.ObservedGeneration >= sts.Generation}
 		stale = []client.Object{&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: srv.Namespace, Name: render.DeploymentName(srv)}}}
 	}
+	if !srv.Spec.HighlyAvailable() {
+		stale = append(stale, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: srv.Namespace, Name: render.HeadlessServiceName(srv)}})
+	}
 	for _, o := range stale {
 		if err := r.deleteChild(ctx, srv, o); err != nil {
 			return st, err
@@ -173,6 +185,38 @@ func (r *FTPServerReconciler) applyWorkload(ctx context.Context, p *pass) (workl
 	}
 	srv.Status.Replicas, srv.Status.ReadyReplicas = st.replicas, st.ready
 	return st, nil
+}
+
+// replaceStatefulSetOfOtherService deletes, leaving its pods running, a StatefulSet of srv whose serviceName is not
+// the headless Service that want names (one made by an operator before the headless Service existed): serviceName
+// cannot change in place. The StatefulSet is applied again once it is gone (the watch brings the server back) and
+// adopts the running pods, so no session ends; pods get the stable names of the headless Service when they are
+// next replaced (a change of routing replaces them, as it changes the engine's arguments).
+func (r *FTPServerReconciler) replaceStatefulSetOfOtherService(ctx context.Context, srv *ftpv1.FTPServer, want *appsv1.StatefulSet) error {
+	var cur appsv1.StatefulSet
+	err := r.Get(ctx, client.ObjectKeyFromObject(want), &cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading StatefulSet %s: %w", want.Name, err)
+	case !metav1.IsControlledBy(&cur, srv):
+		return nil // apply reports it (NotOwned)
+	case cur.DeletionTimestamp.IsZero() && cur.Spec.ServiceName == want.Spec.ServiceName:
+		return nil
+	}
+	if cur.DeletionTimestamp.IsZero() {
+		uid := cur.UID
+		if err := r.Delete(ctx, &cur, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationOrphan)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting StatefulSet %s to change its serviceName: %w", cur.Name, err)
+		}
+		log.FromContext(ctx).Info("deleted a StatefulSet, orphaning its pods, to change its serviceName", "name", cur.Name,
+			"from", cur.Spec.ServiceName, "to", want.Spec.ServiceName)
+	}
+	// The garbage collector orphans the pods and removes the StatefulSet; its watch brings the server back.
+	setCondition(srv, ftpv1.ConditionWorkloadReady, false, ftpv1.ReasonProgressing,
+		"waiting for StatefulSet %s to be deleted (its pods keep running) to create it again with serviceName %s", cur.Name, want.Spec.ServiceName)
+	return errWait
 }
 
 // deleteChild deletes obj (namespace and name set) if it exists and srv controls it; an object of that name that

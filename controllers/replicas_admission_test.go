@@ -32,6 +32,7 @@ func TestAdmissionRefusesBadReplicas(t *testing.T) {
 			}
 		}
 	}
+	relay := func(s *ftpv1.FTPServer) { s.Spec.Service.Routing = ftpv1.RoutingRelay }
 	count := func(n int32) func(*ftpv1.FTPServer) {
 		return func(s *ftpv1.FTPServer) { s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To(n)} }
 	}
@@ -82,7 +83,16 @@ func TestAdmissionRefusesBadReplicas(t *testing.T) {
 			s.Spec.ProxyProtocol = &ftpv1.ProxyProtocol{TrustedCIDRs: []string{"10.0.0.0/8"}}
 		}), ""},
 		{"unknown routing", replicas(2, func(s *ftpv1.FTPServer) { s.Spec.Service.Routing = "Teleport" }),
-			`spec.service.routing: Unsupported value: "Teleport": supported values: "SharedAddress"`},
+			`spec.service.routing: Unsupported value: "Teleport": supported values: "SharedAddress", "Relay"`},
+		{"Relay with three replicas", replicas(3, count(12), relay), ""},
+		{"Relay with one replica (no effect)", func(s *ftpv1.FTPServer) { relay(s); s.Spec.Replicas = ptr.To[int32](1) }, ""},
+		{"multiplexing with Relay keeps the client addresses (Local by default)", replicas(2, relay, func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts.Multiplexing = ftpv1.PassiveMultiplexingEnabled
+		}), ""},
+		{"multiplexing with Relay and Cluster", replicas(2, relay, func(s *ftpv1.FTPServer) {
+			s.Spec.PassivePorts.Multiplexing = ftpv1.PassiveMultiplexingEnabled
+			s.Spec.Service.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+		}), "passivePorts.multiplexing Enabled with more than one replica needs the real client addresses"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { admit(t, newServer(t, ns, fmt.Sprintf("r%d", i), tt.mut), tt.want) })

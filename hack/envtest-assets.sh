@@ -11,6 +11,7 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-3.6.6}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/hack/lib/wrapper-module.sh"
 DEST="$ROOT/bin/k8s/${K8S_VERSION}-linux-amd64"
 log() { echo "envtest-assets: $*" >&2; }
 
@@ -38,23 +39,8 @@ trap 'rm -rf "$work"' EXIT
 # kube-apiserver
 log "building kube-apiserver v$K8S_VERSION (cold: ~5-7 min)"
 gomod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-mkdir -p "$work/apiserver"
-{
-	echo "module envtest.local/apiserver"
-	echo
-	echo "go 1.26"
-	echo
-	echo "require k8s.io/kubernetes v$K8S_VERSION"
-	echo
-	sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 v0.'"${K8S_VERSION#1.}"'#p' "$gomod"
-} >"$work/apiserver/go.mod"
-cat >"$work/apiserver/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-GO
+replaces=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 v0.'"${K8S_VERSION#1.}"'#p' "$gomod")
+wrapper_module "$work/apiserver" apiserver k8s.io/kubernetes/cmd/kube-apiserver "require k8s.io/kubernetes v$K8S_VERSION" "$replaces"
 ldflags=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*}"
@@ -65,21 +51,7 @@ done
 
 # etcd
 log "building etcd v$ETCD_VERSION (~40 s)"
-mkdir -p "$work/etcd"
-cat >"$work/etcd/go.mod" <<MOD
-module envtest.local/etcd
-
-go 1.26
-
-require go.etcd.io/etcd/server/v3 v$ETCD_VERSION
-MOD
-cat >"$work/etcd/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-GO
+wrapper_module "$work/etcd" etcd go.etcd.io/etcd/server/v3 "require go.etcd.io/etcd/server/v3 v$ETCD_VERSION"
 (cd "$work/etcd" && go mod tidy && CGO_ENABLED=0 go build -trimpath -o "$DEST/etcd" go.etcd.io/etcd/server/v3)
 
 "$DEST/kube-apiserver" --version >&2

@@ -5,6 +5,7 @@
 set -euo pipefail
 VERSION=${METALLB_VERSION:-0.15.2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/hack/lib/wrapper-module.sh"
 DEST="$ROOT/bin/metallb/v$VERSION"
 if [[ -x "$DEST/controller" && -d "$DEST/crds" ]]; then
 	echo "$DEST"
@@ -14,19 +15,8 @@ echo "metallb: building controller v$VERSION (cold: 1.5-5 min)" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$DEST/crds"
+wrapper_module "$work" metallb go.universe.tf/metallb/controller
 cd "$work"
-cat >go.mod <<MOD
-module envtest.local/metallb
-
-go 1.26
-MOD
-cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.universe.tf/metallb/controller"
-GO
 go get github.com/metallb/frr-k8s@v0.0.21 "go.universe.tf/metallb@v$VERSION" >/dev/null 2>&1
 go mod tidy >/dev/null 2>&1 || true
 CGO_ENABLED=0 go build -trimpath -o "$DEST/controller" go.universe.tf/metallb/controller

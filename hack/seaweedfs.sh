@@ -10,6 +10,7 @@
 set -euo pipefail
 VERSION=${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/hack/lib/wrapper-module.sh"
 DEST="$ROOT/bin/seaweedfs/$VERSION"
 if [[ ${1:-} == image ]]; then
 	tar="$DEST/image.tar"
@@ -34,19 +35,8 @@ echo "seaweedfs: building weed $VERSION (cold: about 3.5 min)" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$DEST"
+wrapper_module "$work" seaweedfs github.com/seaweedfs/seaweedfs/weed
 cd "$work"
-cat >go.mod <<MOD
-module envtest.local/seaweedfs
-
-go 1.26
-MOD
-cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "github.com/seaweedfs/seaweedfs/weed"
-GO
 GOFLAGS=-mod=mod go get "github.com/seaweedfs/seaweedfs@$VERSION" >/dev/null 2>&1
 # Build to a temporary name and rename, so a concurrent caller never sees a half-written binary.
 GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$DEST/weed.tmp.$$" github.com/seaweedfs/seaweedfs/weed

@@ -16,8 +16,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.passivePorts.range) ? self.passivePorts.range.end - self.passivePorts.range.start + 1 : (has(self.passivePorts.count) ? self.passivePorts.count : 16)) >= self.replicas",message="spec.passivePorts must hold at least one port per replica: each pod owns an equal slice of the passive range; raise passivePorts.count (or widen passivePorts.range) or lower replicas"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.passivePorts.range) ? self.passivePorts.range.end - self.passivePorts.range.start + 1 : (has(self.passivePorts.count) ? self.passivePorts.count : 16)) % self.replicas == 0",message="spec.passivePorts must split evenly across spec.replicas: each pod owns an equal, contiguous slice, so the number of passive ports (count, or the size of range; 16 by default) must be a multiple of replicas, such as count 16 with replicas 2, 4, 8 or 16"
 // +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && (has(self.storage.persistentVolumeClaim) || has(self.storage.s3) || (has(self.storage.volumeClaimTemplate) && has(self.storage.volumeClaimTemplate.accessModes) && 'ReadWriteMany' in self.storage.volumeClaimTemplate.accessModes)))",message="more than one replica needs shared storage, because every pod serves the same files: use a ReadWriteMany claim (storage.volumeClaimTemplate with accessModes [ReadWriteMany], or storage.persistentVolumeClaim naming one) or object storage; emptyDir and ReadWriteOnce claims hold files for one pod only"
-// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || !has(self.passivePorts.multiplexing) || self.passivePorts.multiplexing != 'Enabled' || has(self.proxyProtocol) || (has(self.service.externalTrafficPolicy) && self.service.externalTrafficPolicy == 'Local')",message="passivePorts.multiplexing Enabled with more than one replica needs the real client addresses: set proxyProtocol (with several replicas externalTrafficPolicy defaults to Cluster, where clients share the node's address)"
-// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || !has(self.service.type) || self.service.type != 'ClusterIP'",message="more than one replica needs spec.service.type LoadBalancer or NodePort: each pod's passive ports get a Service of their own, and ClusterIP Services cannot share one address"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || !has(self.passivePorts.multiplexing) || self.passivePorts.multiplexing != 'Enabled' || has(self.proxyProtocol) || (has(self.service.externalTrafficPolicy) ? self.service.externalTrafficPolicy == 'Local' : (has(self.service.routing) && self.service.routing == 'Relay'))",message="passivePorts.multiplexing Enabled with more than one replica needs the real client addresses: set proxyProtocol or externalTrafficPolicy Local (with several replicas and SharedAddress routing externalTrafficPolicy defaults to Cluster, where clients share the node's address)"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || !has(self.service.type) || self.service.type != 'ClusterIP'",message="more than one replica needs spec.service.type LoadBalancer or NodePort: the pods' passive ports must reach clients outside the cluster on one address"
 type FTPServerSpec struct {
 	// replicas is the number of FTP server pods, 1 to 16 (default 1). With more than one, the pods run in a
 	// StatefulSet, each owns an equal contiguous slice of the passive ports, and the storage must be shared; see
@@ -348,7 +348,9 @@ type ServiceSpec struct {
 	AllocateLoadBalancerNodePorts *bool `json:"allocateLoadBalancerNodePorts,omitempty"`
 
 	// routing is how passive ports reach their pod when replicas > 1: SharedAddress (the default) gives each pod a
-	// Service of its own slice on the control Service's address. Relay is planned (docs/high-availability.md).
+	// Service of its own slice on the control Service's address; Relay puts every port on one Service and relays
+	// a data connection that reaches the wrong pod to the pod that owns its port (docs/high-availability.md).
+	// With one replica it has no effect.
 	// +optional
 	// +kubebuilder:default=SharedAddress
 	Routing ServiceRouting `json:"routing,omitempty"`
@@ -573,7 +575,8 @@ type FTPServerStatus struct {
 	// replicas is the number of FTP server pods that exist; readyReplicas those that are ready.
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
-	// readyReplicas is the number of FTP server pods ready to serve.
+	// readyReplicas is the number of FTP server pods ready to serve. With several replicas a pod counts only once
+	// the control Service and the pod's own passive Service both list it as a ready endpoint.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 }

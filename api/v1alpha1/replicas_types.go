@@ -20,10 +20,9 @@ func (s FTPServerSpec) ReplicasOrDefault() int32 {
 // range per pod) rather than the single pod of a Deployment.
 func (s FTPServerSpec) HighlyAvailable() bool { return s.ReplicasOrDefault() > 1 }
 
-// ServiceRouting is how the passive ports of a server with several replicas reach the pod that owns them.
-// SharedAddress is the one built; Relay (one Service with every port, data connections relayed pod to pod) is
-// planned, see docs/high-availability.md.
-// +kubebuilder:validation:Enum=SharedAddress
+// ServiceRouting is how the passive ports of a server with several replicas reach the pod that owns them (see
+// docs/high-availability.md). With one replica it has no effect: the one pod owns every port.
+// +kubebuilder:validation:Enum=SharedAddress;Relay
 type ServiceRouting string
 
 // Routing strategies.
@@ -31,7 +30,17 @@ const (
 	// RoutingSharedAddress: one Service for the control port selecting every ready pod, plus one Service per pod
 	// carrying only that pod's slice of the passive range, all on the same load-balancer address.
 	RoutingSharedAddress ServiceRouting = "SharedAddress"
+	// RoutingRelay: one Service carrying the control port and every passive port, selecting every pod; a data
+	// connection that reaches a pod that does not own its port is relayed to the owner pod (by its stable name under
+	// the headless Service), with a PROXY v2 header carrying the client's address. For load balancers that cannot
+	// share one address between Services.
+	RoutingRelay ServiceRouting = "Relay"
 )
+
+// Relayed reports whether the server runs several replicas with Relay routing.
+func (s FTPServerSpec) Relayed() bool {
+	return s.HighlyAvailable() && s.Service.RoutingOrDefault() == RoutingRelay
+}
 
 // RoutingOrDefault is routing, SharedAddress when unset.
 func (s ServiceSpec) RoutingOrDefault() ServiceRouting {
@@ -39,11 +48,12 @@ func (s ServiceSpec) RoutingOrDefault() ServiceRouting {
 }
 
 // ExternalTrafficPolicyFor is the external traffic policy of the server's Services. Unset, it is Local for a
-// LoadBalancer with one replica (the client's address reaches the engine) and Cluster otherwise: with several
-// replicas the per-pod Services select different pods, and load balancers that share one address between Services
-// (MetalLB) share it only between Cluster Services or Local Services with the same selector.
+// LoadBalancer with one replica or with Relay routing (the client's address reaches the engine, which checks it on
+// every data connection, also a relayed one) and Cluster with SharedAddress routing: there the per-pod Services
+// select different pods, and load balancers that share one address between Services (MetalLB) share it only between
+// Cluster Services or Local Services with the same selector.
 func (s FTPServerSpec) ExternalTrafficPolicyFor() corev1.ServiceExternalTrafficPolicy {
-	if s.Service.ExternalTrafficPolicy == "" && s.HighlyAvailable() {
+	if s.Service.ExternalTrafficPolicy == "" && s.HighlyAvailable() && !s.Relayed() {
 		return corev1.ServiceExternalTrafficPolicyCluster
 	}
 	return s.Service.ExternalTrafficPolicyOrDefault()

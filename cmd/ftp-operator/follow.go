@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
@@ -19,13 +16,13 @@ import (
 // following runs in the background (the engine serves meanwhile, see runFTPD), retrying while the API server is
 // unreachable, until ctx ends.
 func followFTPServerAddress(ctx context.Context, target engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
-	cfg, err := kubeConfig()
+	c, err := kubeClient()
 	if err != nil {
 		return err
 	}
 	go func() {
 		start := time.Now()
-		err := followAddress(ctx, cfg, target, set, logger)
+		err := followAddress(ctx, c, target, set, logger)
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
@@ -37,9 +34,9 @@ func followFTPServerAddress(ctx context.Context, target engineconfig.FollowTarge
 	return nil
 }
 
-func followAddress(ctx context.Context, cfg *rest.Config, target engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
+func followAddress(ctx context.Context, c *addressfollow.Client, target engineconfig.FollowTarget, set func(string), logger *slog.Logger) error {
 	last := ""
-	err := addressfollow.Follow(ctx, cfg, target, func(addr string) {
+	err := addressfollow.Follow(ctx, c, target, func(addr string) {
 		if addr != last {
 			logger.Info("public address from the operator", "ftpserver", target.String(), "address", addr)
 			last = addr
@@ -52,13 +49,12 @@ func followAddress(ctx context.Context, cfg *rest.Config, target engineconfig.Fo
 	return nil
 }
 
-// kubeConfig is the engine's client configuration: KUBECONFIG or ~/.kube/config when present, else the pod's
-// in-cluster credentials.
-func kubeConfig() (*rest.Config, error) {
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(),
-		&clientcmd.ConfigOverrides{}).ClientConfig()
+// kubeClient is the engine's API client: KUBECONFIG or ~/.kube/config when present, else the pod's in-cluster
+// credentials (addressfollow.LoadClient; the engine does not link client-go).
+func kubeClient() (*addressfollow.Client, error) {
+	c, err := addressfollow.LoadClient()
 	if err != nil {
 		return nil, fmt.Errorf("--kubernetes-ftpserver: %w", err)
 	}
-	return cfg, nil
+	return c, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/logformat"
@@ -45,6 +46,15 @@ func runFTPD(ctx context.Context, args []string) error {
 		}
 	}()
 
+	if srv.Relay != nil && !cfg.Address.Follow.IsZero() {
+		// The relay's peers by their names under the headless Service, or from the API where no cluster DNS answers.
+		kc, err := kubeClient()
+		if err != nil {
+			return err
+		}
+		srv.Resolver = addressfollow.PeerResolver{DNS: net.DefaultResolver, Client: kc, Namespace: cfg.Address.Follow.Namespace,
+			Domain: cfg.Relay.PeerDomain}
+	}
 	if cfg.Address.File != "" {
 		go srv.WatchAddressFile(ctx, cfg.Address.File, time.Second)
 	}
@@ -160,6 +170,9 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 		XferLogFormat:    cfg.XferLogFormat,
 		Logger:           logger,
 		Metrics:          metrics,
+	}
+	if srv.Relay, err = cfg.ServerRelay(os.Getenv(engineconfig.PodNameEnv)); err != nil {
+		return nil, nil, err
 	}
 	if cfg.S3.Enabled() {
 		st, err := newS3Storage(cfg.S3)

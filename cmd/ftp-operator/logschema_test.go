@@ -1,3 +1,5 @@
+//go:build !ftpdonly
+
 package main
 
 import (

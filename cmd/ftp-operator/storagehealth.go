@@ -16,7 +16,7 @@ import (
 // When ctx ends the key is withdrawn (within 5 s) and the returned channel is closed. Failing writes (the API server
 // unreachable) are logged and retried on the next check; they never stop the engine.
 func publishStorageHealth(ctx context.Context, target engineconfig.FollowTarget, h storageHealth, logger *slog.Logger) (<-chan struct{}, error) {
-	cfg, err := kubeConfig()
+	c, err := kubeClient()
 	if err != nil {
 		return nil, err
 	}
@@ -27,10 +27,7 @@ func publishStorageHealth(ctx context.Context, target engineconfig.FollowTarget,
 			return nil, err
 		}
 	}
-	pub, err := addressfollow.NewPublisher(cfg, target, pod)
-	if err != nil {
-		return nil, err
-	}
+	pub := addressfollow.NewPublisher(c, target, pod)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

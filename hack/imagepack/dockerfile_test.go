@@ -102,10 +102,11 @@ func TestDockerfileMatchesImagepack(t *testing.T) {
 	if want := fmt.Sprintf("%d:%d", defaultUID, defaultUID); !slices.Equal(get("USER"), []string{want}) {
 		t.Errorf("USER %q, imagepack uses %s", get("USER"), want)
 	}
-	// The binaries at the top; make image and make release pack kubectl-ftp with --extra /kubectl-ftp=.
-	if got := get("COPY"); len(got) != 2 || !strings.HasSuffix(got[0], " /out/ftp-operator /ftp-operator") ||
-		!strings.HasSuffix(got[1], " /out/kubectl-ftp /kubectl-ftp") {
-		t.Errorf("final stage COPY %q, want the binary at /ftp-operator and the plugin at /kubectl-ftp", got)
+	// The binaries at the top; make image and make release pack the engine-only build and kubectl-ftp with --extra.
+	if got := get("COPY"); len(got) != 3 || !strings.HasSuffix(got[0], " /out/ftp-operator /ftp-operator") ||
+		!strings.HasSuffix(got[1], " /out/ftp-operator-ftpd /ftp-operator-ftpd") ||
+		!strings.HasSuffix(got[2], " /out/kubectl-ftp /kubectl-ftp") {
+		t.Errorf("final stage COPY %q, want the binary at /ftp-operator, its engine-only build at /ftp-operator-ftpd and the plugin at /kubectl-ftp", got)
 	}
 	mk, err := os.ReadFile("../mk/packaging.mk")
 	if err != nil {
@@ -114,8 +115,10 @@ func TestDockerfileMatchesImagepack(t *testing.T) {
 	for _, target := range []string{"image", "release"} {
 		_, body, _ := strings.Cut(string(mk), "\n"+target+":")
 		body, _, _ = strings.Cut(body, "\n\n")
-		if !strings.Contains(body, "--extra /kubectl-ftp=") {
-			t.Errorf("make %s does not pack --extra /kubectl-ftp=...", target)
+		for _, extra := range []string{"--extra /ftp-operator-ftpd=", "--extra /kubectl-ftp="} {
+			if !strings.Contains(body, extra) {
+				t.Errorf("make %s does not pack %s...", target, extra)
+			}
 		}
 	}
 	if run := get("RUN"); len(run) != 0 {

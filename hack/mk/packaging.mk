@@ -23,8 +23,8 @@ TEST_EXTRA += test-packaging
 ##@ Packaging
 
 .PHONY: image
-image: build $(IMAGEPACK) ## Pack bin/ftp-operator (and the kubectl-ftp plugin at /kubectl-ftp) into bin/image/ftp-operator-VERSION.tar as IMG (localhost/ftp-operator:VERSION), reproducibly, without Docker.
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) --binary $(BIN)/ftp-operator --extra /kubectl-ftp=$(BIN)/kubectl-ftp --tag $(IMG) --out $(IMAGE_TAR) \
+image: build $(IMAGEPACK) ## Pack bin/ftp-operator (its engine-only build at /ftp-operator-ftpd, the kubectl-ftp plugin at /kubectl-ftp) into bin/image/ftp-operator-VERSION.tar as IMG (localhost/ftp-operator:VERSION), reproducibly, without Docker.
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) --binary $(BIN)/ftp-operator --extra /ftp-operator-ftpd=$(BIN)/ftp-operator-ftpd --extra /kubectl-ftp=$(BIN)/kubectl-ftp --tag $(IMG) --out $(IMAGE_TAR) \
 		--label org.opencontainers.image.title=ftp-operator \
 		--label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.source=https://github.com/ftp-operator/ftp-operator
@@ -35,11 +35,14 @@ release: helm kustomize $(IMAGEPACK) ## Write dist/: the image for linux/amd64 a
 	for arch in $(RELEASE_ARCHS); do \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
 			-o $(DIST)/bin/linux-$$arch/ftp-operator ./cmd/ftp-operator || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -tags ftpdonly -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+			-o $(DIST)/bin/linux-$$arch/ftp-operator-ftpd ./cmd/ftp-operator || exit 1; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
 			-o $(DIST)/bin/linux-$$arch/kubectl-ftp ./cmd/kubectl-ftp || exit 1; \
 	done
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(IMAGEPACK) index --tag $(IMG) --out $(DIST)/image \
 		$(foreach a,$(RELEASE_ARCHS),--binary linux/$(a)=$(DIST)/bin/linux-$(a)/ftp-operator) \
+		--extra /ftp-operator-ftpd=$(DIST)/bin/linux-{arch}/ftp-operator-ftpd \
 		--extra /kubectl-ftp=$(DIST)/bin/linux-{arch}/kubectl-ftp \
 		--label org.opencontainers.image.title=ftp-operator \
 		--label org.opencontainers.image.version=$(VERSION) \

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
+	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 )
@@ -21,18 +19,14 @@ const HealthFieldManager = "ftpd"
 // alone: the engine's Role lets it patch the health ConfigMaps, which the operator owns and which a patch cannot
 // create, and not the address ConfigMap it follows. It needs no read of it.
 type Publisher struct {
-	client corev1client.ConfigMapInterface
+	client *Client
 	target engineconfig.FollowTarget
 	pod    string
 }
 
 // NewPublisher returns a Publisher for pod of the FTPServer target.
-func NewPublisher(cfg *rest.Config, target engineconfig.FollowTarget, pod string) (*Publisher, error) {
-	c, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building a client: %w", err)
-	}
-	return &Publisher{client: c.ConfigMaps(target.Namespace), target: target, pod: pod}, nil
+func NewPublisher(c *Client, target engineconfig.FollowTarget, pod string) *Publisher {
+	return &Publisher{client: c, target: target, pod: pod}
 }
 
 // Publish sets the pod's key to value (engineconfig.StorageHealthy or "REASON: message").
@@ -51,8 +45,11 @@ func (p *Publisher) patch(ctx context.Context, value *string) error {
 		return err
 	}
 	name := p.target.HealthConfigMapName()
-	if _, err := p.client.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{FieldManager: HealthFieldManager}); err != nil {
+	u := p.client.Host + "/api/v1/namespaces/" + url.PathEscape(p.target.Namespace) + "/configmaps/" + url.PathEscape(name) +
+		"?" + url.Values{"fieldManager": {HealthFieldManager}}.Encode()
+	resp, err := p.client.do(ctx, http.MethodPatch, u, "application/merge-patch+json", body, 30*time.Second)
+	if err != nil {
 		return fmt.Errorf("publishing the storage health of pod %s in ConfigMap %s/%s: %w", p.pod, p.target.Namespace, name, err)
 	}
-	return nil
+	return resp.Body.Close()
 }

@@ -37,6 +37,8 @@ type Config struct {
 	Limits        Limits
 	// S3 keeps the users' files in an S3-compatible bucket instead of under Root (Endpoint "" = local disk).
 	S3 S3
+	// Relay relays data connections for the other pods' slices to their owners (Relay routing).
+	Relay Relay
 
 	// ActiveMode allows PORT/EPRT (only to the client's own IP, never to ports below 1024).
 	ActiveMode bool
@@ -87,6 +89,68 @@ type Passive struct {
 	// serves Ports shifted by i times its size (see PortsFor). The pod template stays the same for every pod and
 	// for every replica count with the same ports per pod.
 	SliceByOrdinal bool
+}
+
+// Relay is Relay routing (docs/high-availability.md): every pod of a StatefulSet receives data connections for
+// every port of the server's range, and relays one for a port of another pod's slice to that pod. It needs
+// Passive.SliceByOrdinal: the server's range is Replicas slices of the size of Passive.Ports, starting at its start.
+type Relay struct {
+	// Replicas is the number of pods (slices); 0 disables relaying.
+	Replicas int
+	// PeerDomain is the headless Service of the StatefulSet: the pod of ordinal k is <set>-<k>.<PeerDomain>, where
+	// <set> is the pod's own name without its ordinal.
+	PeerDomain string
+}
+
+// Enabled reports whether the engine relays.
+func (r Relay) Enabled() bool { return r.Replicas > 0 }
+
+// Grant is the server's whole range: the Replicas slices of the size of slice0, the slice of ordinal 0.
+func (r Relay) Grant(slice0 ftpd.PortRange) ftpd.PortRange {
+	g := slice0
+	g.End = slice0.Start + int32(r.Replicas)*slice0.Size() - 1
+	return g
+}
+
+// PeerHost is the host name of the pod of ordinal k, seen from the pod named podName.
+func (r Relay) PeerHost(podName string, k int32) string {
+	set := podName[:max(strings.LastIndexByte(podName, '-'), 0)]
+	return set + "-" + strconv.Itoa(int(k)) + "." + r.PeerDomain
+}
+
+// ServerRelay is the engine's relay for the pod named podName (nil without relaying): the server's range, the pod's
+// ordinal, and the peers' names under PeerDomain.
+func (c Config) ServerRelay(podName string) (*ftpd.Relay, error) {
+	r := c.Relay
+	if !r.Enabled() {
+		return nil, nil
+	}
+	self, err := Ordinal(podName)
+	if err != nil {
+		return nil, fmt.Errorf("--relay-replicas: %w", err)
+	}
+	if self >= int32(r.Replicas) {
+		return nil, fmt.Errorf("--relay-replicas %d: pod %s has ordinal %d", r.Replicas, podName, self)
+	}
+	return &ftpd.Relay{Range: r.Grant(c.Passive.Ports), Slices: int32(r.Replicas), Self: self,
+		Peer: func(k int32) string { return r.PeerHost(podName, k) }}, nil
+}
+
+func (r Relay) validate(p Passive) error {
+	switch {
+	case r == Relay{}:
+		return nil
+	case r.Replicas < 2 || r.Replicas > 64:
+		return fmt.Errorf("--relay-replicas %d: want 2 to 64 (or 0: no relay)", r.Replicas)
+	case !p.SliceByOrdinal:
+		return errors.New("--relay-replicas needs --passive-slice-by-ordinal")
+	case r.PeerDomain == "" || strings.IndexFunc(r.PeerDomain, func(c rune) bool { return c > unicode.MaxASCII || unicode.IsSpace(c) || c == '/' || c == ':' }) >= 0:
+		return fmt.Errorf("--relay-peer-domain %q: want a DNS name (the StatefulSet's headless Service)", r.PeerDomain)
+	}
+	if err := r.Grant(p.Ports).Validate(); err != nil {
+		return fmt.Errorf("--relay-replicas %d: the server's range: %w", r.Replicas, err)
+	}
+	return nil
 }
 
 // PodNameEnv is the environment variable (the downward API's metadata.name) from which a pod of a StatefulSet
@@ -240,6 +304,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Passive.Ports.Validate(); err != nil {
 		return fmt.Errorf("--passive-ports: %w", err)
+	}
+	if err := c.Relay.validate(c.Passive); err != nil {
+		return err
 	}
 	if t := c.Address.Follow; !t.IsZero() && (t.Namespace == "" || t.Name == "" || strings.Contains(t.Namespace+t.Name, "/")) {
 		return fmt.Errorf("--kubernetes-ftpserver %q: want NAMESPACE/NAME", t.String())

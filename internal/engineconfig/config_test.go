@@ -75,7 +75,8 @@ func full() Config {
 	return Config{
 		Listen: ":2121", ImplicitListen: ":9990", HealthListen: "127.0.0.1:8081",
 		Root: "/data", Users: "/u.yaml",
-		Passive: Passive{Ports: ftpd.PortRange{Start: 31000, End: 31015, AdvertisedStart: 41000}, Host: "10.0.0.1", Mux: true},
+		Passive: Passive{Ports: ftpd.PortRange{Start: 31000, End: 31015, AdvertisedStart: 41000}, Host: "10.0.0.1", Mux: true, SliceByOrdinal: true},
+		Relay:   Relay{Replicas: 3, PeerDomain: "s-pods"},
 		Address: Address{Static: "ftp.example.com", File: "/addr", Follow: FollowTarget{Namespace: "ns", Name: "s"},
 			Overrides: []ftpd.AddressOverride{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Address: "10.1.2.3"}}},
 		TLS:           TLS{Cert: "/c", Key: "/k", Mode: ftpd.TLSImplicit, RequireSessionReuse: false},
@@ -261,5 +262,82 @@ func TestParseRejectsBadS3(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: error %v, want one naming %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// FuzzRelayRoundTrip: the Relay settings read back as written, and the server's range and peer names follow from them.
+func FuzzRelayRoundTrip(f *testing.F) {
+	f.Add(uint16(31000), uint16(3), 3, "drop-pods", "drop-1", true)
+	f.Add(uint16(65000), uint16(99), 16, "a.b", "x", false)
+	f.Add(uint16(1024), uint16(0), 2, "a b", "-", true)
+	f.Fuzz(func(t *testing.T, start, n uint16, replicas int, domain, pod string, slice bool) {
+		c := valid()
+		c.Passive.Ports = ftpd.PortRange{Start: int32(start), End: int32(start) + int32(n)}
+		c.Passive.SliceByOrdinal = slice
+		c.Relay = Relay{Replicas: replicas, PeerDomain: domain}
+		if c.Validate() != nil {
+			t.Skip()
+		}
+		roundTrip(t, c)
+		g := c.Relay.Grant(c.Passive.Ports)
+		if g.Size() != int32(replicas)*c.Passive.Ports.Size() || g.Start != c.Passive.Ports.Start {
+			t.Fatalf("grant %s of %d slices of %s", g, replicas, c.Passive.Ports)
+		}
+		if h := c.Relay.PeerHost(pod, 1); !strings.HasSuffix(h, "-1."+domain) {
+			t.Fatalf("PeerHost(%q, 1) = %q", pod, h)
+		}
+	})
+}
+
+// TestRelayValidation: relaying needs the slices (--passive-slice-by-ordinal), a peer domain, 2 to 64 replicas and a
+// range that fits below 65536.
+func TestRelayValidation(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--relay-replicas=3", "--relay-peer-domain=d"}, "needs --passive-slice-by-ordinal"},
+		{[]string{"--relay-replicas=3", "--passive-slice-by-ordinal"}, "--relay-peer-domain"},
+		{[]string{"--relay-replicas=1", "--passive-slice-by-ordinal", "--relay-peer-domain=d"}, "want 2 to 64"},
+		{[]string{"--relay-peer-domain=d"}, "want 2 to 64"},
+		{[]string{"--relay-replicas=3", "--passive-slice-by-ordinal", "--relay-peer-domain=d", "--passive-ports=65530-65535"}, "the server's range"},
+	} {
+		_, err := Parse(append([]string{"--root=/r", "--users=/u"}, tt.args...), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want %q", tt.args, err, tt.want)
+		}
+	}
+	c, err := Parse([]string{"--root=/r", "--users=/u", "--passive-ports=31000-31003", "--passive-slice-by-ordinal", "--relay-replicas=3", "--relay-peer-domain=drop-pods"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.Relay.Grant(c.Passive.Ports); g.String() != "31000-31011" {
+		t.Errorf("grant %s, want 31000-31011", g)
+	}
+	if h := c.Relay.PeerHost("drop-1", 2); h != "drop-2.drop-pods" {
+		t.Errorf("PeerHost = %q", h)
+	}
+}
+
+// TestServerRelayOfAPod: the pod drop-1 of three relays the server's whole range as ordinal 1, dialing its peers by
+// their names under the headless Service; a pod name without an ordinal, or an ordinal beyond the replicas, is refused.
+func TestServerRelayOfAPod(t *testing.T) {
+	c := valid()
+	c.Passive = Passive{Ports: ftpd.PortRange{Start: 31000, End: 31003}, SliceByOrdinal: true}
+	c.Relay = Relay{Replicas: 3, PeerDomain: "drop-pods"}
+	r, err := c.ServerRelay("drop-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Range.String() != "31000-31011" || r.Slices != 3 || r.Self != 1 || r.Peer(2) != "drop-2.drop-pods" {
+		t.Fatalf("relay %+v, peer 2 %q", r, r.Peer(2))
+	}
+	for _, bad := range []string{"drop", "drop-3"} {
+		if _, err := c.ServerRelay(bad); err == nil {
+			t.Errorf("pod %q: no error", bad)
+		}
+	}
+	if r, err := valid().ServerRelay("x"); r != nil || err != nil {
+		t.Fatalf("no relay configured: %v %v", r, err)
 	}
 }

@@ -33,6 +33,7 @@ type Metrics struct {
 	xferSize         *prometheus.HistogramVec
 	passivePorts     prometheus.Gauge
 	certExpiry       *prometheus.GaugeVec
+	relayed          *prometheus.CounterVec
 }
 
 // Histogram buckets for transfers: FTP moves anything from a few bytes to
@@ -86,11 +87,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Ports in the engine's passive range (compare with ftpd_passive_ports_in_use)."}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ftpd_tls_certificate_expiry_timestamp_seconds",
 			Help: "NotAfter (unix time) of the TLS certificate served, updated on every (re)load; absent without TLS."}, nil),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_relayed_connections_total",
+			Help: "Data connections for another pod's slice (Relay routing) by result: relayed (ended cleanly), broken (a side reset or timed out; passed on as a reset), unreachable (the owner did not answer), refused (too many relayed at once)."},
+			[]string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.sessionsActive, m.sessionsTotal, m.sessionsRejected, m.logins, m.bytes, m.transfers,
 			m.passiveInUse, m.passiveWaits, m.passiveWaitTime, m.passiveExpiries, m.dataRejected, m.replyErrors, m.lockouts,
-			m.staleFiles, m.staleBytes, m.buildInfo, m.xferSeconds, m.xferSize, m.passivePorts, m.certExpiry)
+			m.staleFiles, m.staleBytes, m.buildInfo, m.xferSeconds, m.xferSize, m.passivePorts, m.certExpiry, m.relayed)
 	}
 	return m
 }
@@ -216,5 +220,19 @@ func (m *Metrics) staleUploads(files int, bytes int64) {
 	if m != nil {
 		m.staleFiles.Add(float64(files))
 		m.staleBytes.Add(float64(bytes))
+	}
+}
+
+// Results of ftpd_relayed_connections_total.
+const (
+	relayOK          = "relayed"
+	relayBroken      = "broken"
+	relayUnreachable = "unreachable"
+	relayRefused     = "refused"
+)
+
+func (m *Metrics) relay(result string) {
+	if m != nil {
+		m.relayed.WithLabelValues(result).Inc()
 	}
 }

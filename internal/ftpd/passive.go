@@ -236,6 +236,12 @@ func (p *passivePool) acceptLoop(slot *portSlot) {
 }
 
 func (p *passivePool) dispatch(slot *portSlot, c net.Conn) {
+	c, ok := p.srv.relayedIn(c) // a peer's relayed connection stands for its client
+	if !ok {
+		p.srv.Metrics.dataRefused()
+		c.Close()
+		return
+	}
 	ip := remoteIP(c)
 	p.mu.Lock()
 	pd := slot.waiters[ip]

@@ -62,6 +62,10 @@ type Server struct {
 	// address and a header from them is not interpreted (no spoofing).
 	ProxyTrusted []netip.Prefix
 
+	// Relay, when set, makes this server one of several that share a passive range, each owning a slice: it also
+	// accepts data connections for the other slices and relays them to their owners (see Relay).
+	Relay *Relay
+
 	IdleTimeout time.Duration // default 5m
 	DataTimeout time.Duration // default 30s: waiting for/idle on a data connection, unused passive port, PASV wait
 	// LoginTimeout bounds the time from connecting to a successful login
@@ -98,6 +102,7 @@ type Server struct {
 	pool      *passivePool
 	xfer      *xferlog
 	names     nameLocks
+	relay     relayState
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -254,12 +259,21 @@ func (s *Server) validate() error {
 	default:
 		return fmt.Errorf("ftpd: unknown TLS mode %q", s.TLSMode)
 	}
+	if s.Relay != nil {
+		if err := s.Relay.validate(s.PassivePorts); err != nil {
+			return err
+		}
+	}
 	return s.validateSessionReuse()
 }
 
 func (s *Server) serve(l net.Listener, implicit bool) error {
 	s.init()
 	if err := s.validate(); err != nil {
+		return err
+	}
+	if err := s.startRelay(); err != nil {
+		l.Close()
 		return err
 	}
 	l = s.proxyListener(l)
@@ -442,8 +456,8 @@ func (s *Server) openSession(c net.Conn, implicit bool) *session {
 }
 
 // Shutdown stops accepting connections, closes idle sessions with a 421 reply
-// and waits for running transfers to finish, until ctx is done: then the
-// remaining sessions are closed, Shutdown waits for them to end (an
+// and waits for running transfers (relayed data connections too) to finish,
+// until ctx is done: then the remaining sessions and relays are closed, Shutdown waits for them to end (an
 // interrupted upload removes its temporary file) and returns ctx.Err.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
@@ -459,9 +473,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		if n == 0 {
-			s.wg.Wait()
-			s.pool.closeAll()
-			return nil
+			// No session left; relayed data connections (Relay) may still run: they drain under the same ctx.
+			waited := make(chan struct{})
+			go func() { s.wg.Wait(); close(waited) }()
+			select {
+			case <-waited:
+				s.pool.closeAll()
+				return nil
+			case <-ctx.Done():
+				s.closeRelayed()
+				<-waited
+				s.pool.closeAll()
+				return ctx.Err()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -469,6 +493,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// that interrupted uploads have removed their temporary files
 			// before the caller (main) exits.
 			s.closeSessions()
+			s.closeRelayed()
 			s.wg.Wait()
 			s.pool.closeAll()
 			return ctx.Err()
@@ -502,6 +527,7 @@ func (s *Server) Close() error {
 	s.inShutdown.Store(true)
 	s.closeListeners()
 	s.closeSessions()
+	s.closeRelayed()
 	s.pool.closeAll()
 	return nil
 }

@@ -54,6 +54,13 @@ func (c idleConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// isFile reports whether r is a file, which the kernel can sendfile from; any other reader (an object storage
+// GET) is copied through a pooled 256 KiB buffer, not io.Copy's 32 KiB.
+func isFile(r io.Reader) bool {
+	_, ok := r.(*os.File)
+	return ok
+}
+
 // plainConn reports whether c is a plain TCP connection (possibly behind a
 // PROXY header), i.e. one the kernel can sendfile/splice into.
 func plainConn(c net.Conn) bool {
@@ -242,7 +249,7 @@ func (ss *session) cmdRETR(arg string) bool {
 				if err == nil {
 					err = bw.Flush()
 				}
-			case fast && plainConn(c):
+			case fast && plainConn(c) && isFile(src):
 				n, err = copyZero(ctx, c, src, c, ss.srv.dataTimeout())
 			default:
 				n, err = copyBuffered(ctx, ic, src)
@@ -298,7 +305,9 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		return fail(errNotFile)
 	}
 	noClobber := unique || !ss.user.Access.canModify()
+	replacing := false // a plain STOR over an existing file: commits by renaming over it
 	if fi, err := ss.st.Stat(name); err == nil {
+		replacing = prefix == 0 && !noClobber
 		switch {
 		case !fi.Mode().IsRegular():
 			return fail(errNotFile)
@@ -323,6 +332,7 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 		start := time.Now()
 		c, err := ss.openData(ctx, dc, vp)
 		var n int64
+		var of *os.File // the temporary file, when the upload writes one on disk
 		if err == nil {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			var src io.Reader = idleConn{c, ss.srv.dataTimeout()}
@@ -330,7 +340,6 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 				src = &asciiReader{r: src}
 			}
 			src, fast := ss.limit(ctx, src)
-			var of *os.File
 			if zc, ok := up.(zeroCopyUpload); ok {
 				of = zc.osFile()
 			}
@@ -341,8 +350,15 @@ func (ss *session) store(arg string, prefix int64, unique bool) bool {
 			}
 			stop()
 		}
+		var written <-chan struct{}
+		if err == nil && replacing && of != nil {
+			written = startWriteback(of) // overlaps the rename's block allocation with the grace below
+		}
 		if err == nil && (ss.controlGone.Load() || peerClosed(ss.raw, ss.srv.uploadCloseGrace(time.Since(start)))) {
 			err = errControlGone
+		}
+		if written != nil {
+			<-written
 		}
 		if err == nil {
 			err = ss.commit(up, name, noClobber && !unique)

@@ -95,6 +95,14 @@ func (r Range) Slice(i, n int32) (Range, error) {
 	return r.First(r.Size() / n).Shift(i), nil
 }
 
+// SliceOf is the ordinal of the slice of n that holds port p (the pod that owns p, see Slice).
+func (r Range) SliceOf(p, n int32) (int32, error) {
+	if n < 1 || r.Size()%n != 0 || !r.Contains(p) {
+		return 0, fmt.Errorf("port %d in %d slices of port range %s: want a port of the range, divisible by %d", p, n, r, n)
+	}
+	return (p - r.Start) / (r.Size() / n), nil
+}
+
 // First is the first w ports of r (its slice 0 when w ports go to each pod).
 func (r Range) First(w int32) Range {
 	return Range{Start: r.Start, End: r.Start + w - 1, AdvertisedStart: r.AdvertisedStart}

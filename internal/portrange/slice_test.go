@@ -70,3 +70,24 @@ func TestSliceOfSurvivingPodNeverMoves(t *testing.T) {
 		}
 	}
 }
+
+// TestSliceOfIsTheOwnerOfEveryPort: SliceOf(p) is the i whose Slice(i) holds p, for every port of the range.
+func TestSliceOfIsTheOwnerOfEveryPort(t *testing.T) {
+	r := Range{Start: 31000, End: 31011}
+	for i := range int32(3) {
+		s, err := r.Slice(i, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := s.Start; p <= s.End; p++ {
+			if got, err := r.SliceOf(p, 3); err != nil || got != i {
+				t.Fatalf("SliceOf(%d) = %d, %v; want %d", p, got, err, i)
+			}
+		}
+	}
+	for _, bad := range [][2]int32{{30999, 3}, {31012, 3}, {31000, 5}, {31000, 0}} {
+		if _, err := r.SliceOf(bad[0], bad[1]); err == nil {
+			t.Errorf("SliceOf(%d, %d) of %s: no error", bad[0], bad[1], r)
+		}
+	}
+}

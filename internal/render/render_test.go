@@ -193,8 +193,8 @@ func TestDeployment(t *testing.T) {
 	}
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
-	if c.Image != "localhost/ftp-operator:v1" || c.Args[0] != "ftpd" {
-		t.Fatalf("container %s %v", c.Image, c.Args)
+	if c.Image != "localhost/ftp-operator:v1" || !slices.Equal(c.Command, []string{"/ftp-operator-ftpd"}) || c.Args[0] != "ftpd" {
+		t.Fatalf("container %s %v %v, want the image's engine-only build running ftpd", c.Image, c.Command, c.Args)
 	}
 	args := strings.Join(c.Args, " ")
 	if want := EngineArgs(srv, grant); !slices.Equal(c.Args, want) {

@@ -74,7 +74,7 @@ func StatefulSet(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *app
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:            ptr.To(srv.Spec.ReplicasOrDefault()),
 			Selector:            &metav1.LabelSelector{MatchLabels: Labels(srv)},
-			ServiceName:         ServiceName(srv),
+			ServiceName:         HeadlessServiceName(srv),
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template:            PodTemplate(srv, grant, opts),

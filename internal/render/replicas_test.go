@@ -33,7 +33,7 @@ func haServer(replicas int32, mut func(*ftpv1.FTPServer)) *ftpv1.FTPServer {
 func TestStatefulSetOfReplicas(t *testing.T) {
 	srv := haServer(3, nil)
 	sts := StatefulSet(srv, haGrant, Options{Image: "img"})
-	if *sts.Spec.Replicas != 3 || sts.Spec.PodManagementPolicy != "Parallel" || sts.Spec.ServiceName != "invoices" {
+	if *sts.Spec.Replicas != 3 || sts.Spec.PodManagementPolicy != "Parallel" || sts.Spec.ServiceName != "invoices-pods" {
 		t.Fatalf("StatefulSet spec %+v", sts.Spec)
 	}
 	pod := sts.Spec.Template.Spec

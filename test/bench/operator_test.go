@@ -286,7 +286,7 @@ func TestAddressChange(t *testing.T) {
 	t.Cleanup(cancel)
 	key := types.NamespacedName{Namespace: ns, Name: "lb"}
 	waitFor(t, 30*time.Second, "engine follower started", func() bool {
-		return addressfollow.Follow(ctx, saCfg, engineconfig.FollowTarget{Namespace: ns, Name: "lb"}, engine.SetPublicAddress) == nil
+		return addressfollow.Follow(ctx, support.EngineClient(t, saCfg), engineconfig.FollowTarget{Namespace: ns, Name: "lb"}, engine.SetPublicAddress) == nil
 	})
 	current := ""
 	waitFor(t, 60*time.Second, "first MetalLB address in the 227 reply", func() bool {

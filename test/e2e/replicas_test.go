@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,7 +82,7 @@ func epsvPortOf(transcript string) (int, bool) {
 // pods' Services hold one MetalLB address; nine clients behind the NAT upload and download byte-exact through it in
 // parallel with curl (PASV with the reply's address, PASV with curl's default of ignoring it, and EPSV); every
 // passive port they are given lies in the grant, the sessions land on more than one pod, and every file is visible
-// from every pod. Then a pod is killed without a grace period: a retrying client gets through, and the server is
+// from every pod. Then a pod is killed without a grace period while sessions run (killMidRun), and the server is
 // back at three ready pods on the same address, serving the files.
 func TestReplicasSharedAddress(t *testing.T) {
 	ctx := context.Background()
@@ -169,29 +170,15 @@ func TestReplicasSharedAddress(t *testing.T) {
 		}
 	}
 
-	// Pod 1 dies without a grace period: a client that retries gets through within seconds (on another pod, or on
-	// the recreated pod 1 with the same slice), and the server is back at three ready pods on one address.
+	// Pod 1 dies without a grace period while 12 sessions upload (killMidRun): the sessions on it fail and retry
+	// within 5 s, the others complete, no cut file is visible; then the server is back at three ready pods on one
+	// address.
 	victim := &corev1.Pod{}
 	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ha-1"}, victim); err != nil {
 		t.Fatal(err)
 	}
-	if err := k8s.Delete(ctx, victim, client.GracePeriodSeconds(0)); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		_, err := curlErr(t, natClient, s, host, port, "after-kill.bin", "-T", src, "--max-time", "10")
-		if err == nil {
-			t.Logf("pod ha-1 killed: an upload succeeded %s later, on attempt %d", time.Since(killed).Round(100*time.Millisecond), attempt)
-			break
-		}
-		lastErr = err
-		if time.Since(killed) > time.Minute {
-			t.Fatalf("no upload succeeded within a minute of killing pod ha-1: %v", lastErr)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	slow, slowSum := randomFile(t, 4<<20)
+	killMidRun(t, s, host, port, slow, slowSum, grant, 4, 12, 1, false)
 	// The server's status can still count three ready pods from before the kill (the StatefulSet's own status lags),
 	// so wait for the recreated ha-1 itself: a new UID, Ready.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -214,7 +201,7 @@ func TestReplicasSharedAddress(t *testing.T) {
 	// the Service's rules): a client that retries gets through, which is the promise; so does this download.
 	back := filepath.Join(out, "after-kill.out")
 	for attempt := 1; ; attempt++ {
-		_, err := curlErr(t, natClient, s, host, port, "after-kill.bin", "-o", back, "--max-time", "10")
+		_, err := curlErr(t, natClient, s, host, port, "c0.bin", "-o", back, "--max-time", "10")
 		if err == nil {
 			break
 		}
@@ -234,4 +221,145 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// killMidRun is issue 11's sudden-death proof, for both routings. clients sessions upload src (sum its SHA-256)
+// under their own names at once, rate-limited so that every session is in its transfer, and pod ordinal victim of
+// the server's StatefulSet is deleted with grace period 0 while they run. Then:
+//   - the sessions whose passive port lies in the victim's slice (their control connection is on it) fail;
+//   - every other session completes, except, with relay, a session whose data connection the victim was relaying
+//     to its owner: it fails (the owner sees a reset and aborts; counted and logged);
+//   - a failed session's name is never visible cut short: listed only if it downloads whole;
+//   - a failed session's retry succeeds within 5 s of its failure;
+//   - at the end every name downloads byte-exact.
+//
+// It returns the time the victim was deleted.
+func killMidRun(t *testing.T, s *server, host, port, src, sum string, grant ftpv1.PortRange, perPod, clients int, victim int32, relay bool) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	victimName := fmt.Sprintf("%s-%d", s.name, victim)
+	pod := &corev1.Pod{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: victimName}, pod); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		first     string // the first attempt's transcript
+		firstErr  error
+		failedAt  time.Time
+		visible   string // what a listing right after the failure showed of the name: "", "whole" or "cut"
+		retryIn   time.Duration
+		attempts  int
+		retryErr  error
+		retryLast string
+	}
+	results := make([]result, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			name := fmt.Sprintf("k%02d.bin", i)
+			r.first, r.firstErr = curlErr(t, natClient, s, host, port, name, "-T", src, "--limit-rate", "512K")
+			if r.firstErr == nil {
+				return
+			}
+			r.failedAt = time.Now()
+			deadline := r.failedAt.Add(5 * time.Second)
+			// No partial file: the name, if listed at all, is a whole upload.
+			for time.Now().Before(deadline) {
+				out, _, err := client_(t, 10*time.Second, natClient, "curl", "-sS", "--max-time", "3", "--connect-timeout", "1",
+					"--list-only", "--user", ftpUser+":"+s.pass, "ftp://"+net.JoinHostPort(host, port)+"/")
+				if err != nil {
+					time.Sleep(200 * time.Millisecond)
+					continue
+				}
+				if slices.Contains(strings.Fields(out), name) {
+					dst := filepath.Join(t.TempDir(), name)
+					if _, err := curlErr(t, natClient, s, host, port, name, "-o", dst, "--max-time", "10"); err == nil && fileSHA(t, dst) == sum {
+						r.visible = "whole"
+					} else {
+						r.visible = "cut"
+					}
+				}
+				break
+			}
+			for r.attempts = 1; ; r.attempts++ {
+				tr, err := curlErr(t, natClient, s, host, port, name, "-T", src, "--max-time", "4", "--connect-timeout", "1")
+				if err == nil {
+					r.retryIn = time.Since(r.failedAt)
+					return
+				}
+				if time.Since(r.failedAt) > 5*time.Second {
+					r.retryErr, r.retryLast = err, tr
+					return
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second) // every session logged in and sending
+	if err := k8s.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	wg.Wait()
+
+	onVictim, failedOnVictim, relayedFailures, completed := 0, 0, 0, 0
+	var retries []time.Duration
+	for i, r := range results {
+		what := fmt.Sprintf("session %d", i)
+		p, ok := epsvPortOf(r.first)
+		if !ok {
+			t.Fatalf("%s reached no passive port (%v):\n%s", what, r.firstErr, r.first)
+		}
+		owner := int32((p - int(grant.Start)) / perPod)
+		switch {
+		case owner == victim:
+			onVictim++
+			if r.firstErr != nil {
+				failedOnVictim++
+			}
+		case r.firstErr == nil:
+			completed++
+		case relay:
+			relayedFailures++
+			t.Logf("%s (on pod %d) failed when its relay died: %v", what, owner, r.firstErr)
+		default:
+			t.Fatalf("%s on pod %d (not the killed one) failed: %v\n%s", what, owner, r.firstErr, r.first)
+		}
+		if r.firstErr == nil {
+			continue
+		}
+		if r.visible == "cut" {
+			t.Fatalf("%s failed and its name showed a cut file", what)
+		}
+		if r.retryErr != nil {
+			t.Fatalf("%s failed at %s after the kill; its retries (%d) did not succeed within 5 s: %v\n%s",
+				what, r.failedAt.Sub(killed).Round(100*time.Millisecond), r.attempts, r.retryErr, r.retryLast)
+		}
+		retries = append(retries, r.retryIn.Round(100*time.Millisecond))
+	}
+	t.Logf("pod %s killed mid-run: %d sessions on it (%d failed), %d others completed, %d failed with their relay; retries succeeded after %v",
+		victimName, onVictim, failedOnVictim, completed, relayedFailures, retries)
+	if onVictim == 0 || failedOnVictim != onVictim || completed == 0 {
+		t.Fatalf("%d sessions on the killed pod, %d of them failed (want all, and at least one), %d others completed (want some)",
+			onVictim, failedOnVictim, completed)
+	}
+	out := t.TempDir()
+	for i := range clients {
+		name := fmt.Sprintf("k%02d.bin", i)
+		var err error
+		for attempt := 0; attempt < 20; attempt++ {
+			if _, err = curlErr(t, natClient, s, host, port, name, "-o", filepath.Join(out, name), "--max-time", "10"); err == nil {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("download of %s: %v", name, err)
+		}
+		sameFile(t, "download of "+name, filepath.Join(out, name), sum)
+	}
+	return killed
 }

@@ -57,14 +57,7 @@ const user, pass = "acme", "s3cret pass"
 func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	if err := os.MkdirAll(filepath.Join(root, "acme"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	users := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(users, []byte("users:\n  - name: acme\n    password: \""+pass+"\"\n    home: /acme\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	root, users := acmeRoot(t, dir)
 	auth, err := ftpd.NewFileAuthenticator(users)
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +114,20 @@ func newEnv(t *testing.T, opts ...func(*ftpd.Server)) *env {
 	_, p, _ := net.SplitHostPort(l.Addr().String())
 	_, ip, _ := net.SplitHostPort(il.Addr().String())
 	return &env{log: logBuf, srv: srv, host: "127.0.0.1", port: p, implicitPort: ip, root: filepath.Join(root, "acme"), certFile: certFile}
+}
+
+// acmeRoot makes dir/root with acme's home and dir/users.yaml naming acme; it returns both paths.
+func acmeRoot(t *testing.T, dir string) (root, users string) {
+	t.Helper()
+	root = filepath.Join(dir, "root")
+	if err := os.MkdirAll(filepath.Join(root, "acme"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	users = filepath.Join(dir, "users.yaml")
+	if err := os.WriteFile(users, []byte("users:\n  - name: acme\n    password: \""+pass+"\"\n    home: /acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return root, users
 }
 
 func selfSigned(t *testing.T, dir string) (string, string) {

@@ -79,15 +79,22 @@ var storageBackends = []storageBackend{
 	{name: "s3", objectStorage: true, start: func(t *testing.T) (*env, fileStore) {
 		s3 := seaweedfs.Start(t)
 		bucket := s3.Bucket(t, "conformance")
-		prov, err := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Bucket: bucket, Prefix: "ftp", Region: "us-east-1",
-			ForcePathStyle: true, Credentials: credentials.NewStaticV4(seaweedfs.AccessKey, seaweedfs.SecretKey, ""),
-			PartSize: 5 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := newEnv(t, func(s *ftpd.Server) { s.Storage = prov })
+		e := newEnv(t, func(s *ftpd.Server) { s.Storage = bucketProvider(t, s3, bucket) })
 		return e, bucketStore{s3: s3, bucket: bucket, prefix: "ftp/acme/"}
 	}},
+}
+
+// bucketProvider is the engine's S3 storage on bucket of s3 under the prefix "ftp" (acme's files under
+// "ftp/acme/"), with 5 MiB parts; each call builds its own client, as each engine process does.
+func bucketProvider(t *testing.T, s3 *seaweedfs.Server, bucket string) *s3store.Provider {
+	t.Helper()
+	prov, err := s3store.New(s3store.Config{Endpoint: s3.Endpoint, Bucket: bucket, Prefix: "ftp", Region: "us-east-1",
+		ForcePathStyle: true, Credentials: credentials.NewStaticV4(seaweedfs.AccessKey, seaweedfs.SecretKey, ""),
+		PartSize: 5 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prov
 }
 
 // The same client sessions give the same files on every backend: curl, lftp, Python's ftplib and the Go

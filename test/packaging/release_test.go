@@ -105,7 +105,7 @@ func TestMakeRelease(t *testing.T) {
 		if cfg.OS != "linux" || cfg.Architecture != arch {
 			t.Errorf("%s: config says %s/%s", arch, cfg.OS, cfg.Architecture)
 		}
-		for _, name := range []string{"ftp-operator", "kubectl-ftp"} {
+		for _, name := range []string{"ftp-operator", "ftp-operator-ftpd", "kubectl-ftp"} {
 			bin := fileInLayer(t, blob("image", man.Layers[0].Digest), name)
 			f, err := elf.NewFile(bytes.NewReader(bin))
 			if err != nil {

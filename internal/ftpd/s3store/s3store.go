@@ -68,6 +68,7 @@ const (
 	maxParts              = 10000
 	DefaultStaleUploadAge = 24 * time.Hour
 	listPage              = 1000
+	maxIdleConns          = 256
 	markerMeta            = "Mtime" // x-amz-meta-mtime: the client's modification time (MFMT)
 )
 
@@ -77,6 +78,9 @@ type Provider struct {
 	core   *minio.Core
 	prefix string // cleaned Prefix, "" or "p/"
 	now    func() time.Time
+	// parts keeps part buffers (*[]byte of cap PartSize) between uploads: a busy engine reuses them instead of
+	// allocating and faulting in fresh memory for every part; the GC empties the pool when it is idle.
+	parts sync.Pool
 }
 
 var (
@@ -113,7 +117,11 @@ func New(cfg Config) (*Provider, error) {
 		prefix += "/"
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
+	// Every session may hold two part uploads or a GET: keep that many connections to the one host for reuse
+	// (as minio-go's own transport does), and never ask for a gzip'd response: Go's transport would inflate an
+	// object stored with Content-Encoding: gzip, and RETR must send the object's bytes as stored.
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = maxIdleConns, maxIdleConns
+	tr.DisableCompression = true
 	if cfg.RootCAs != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	}
@@ -130,7 +138,9 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", cfg.Endpoint, err)
 	}
-	return &Provider{cfg: cfg, core: core, prefix: prefix, now: time.Now}, nil
+	p := &Provider{cfg: cfg, core: core, prefix: prefix, now: time.Now}
+	p.parts.New = func() any { b := make([]byte, 0, cfg.PartSize); return &b }
+	return p, nil
 }
 
 // Storage implements ftpd.StorageProvider: the user's home is the key prefix Prefix/Home/.
@@ -646,8 +656,8 @@ type upload struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	buf      []byte // filling
-	free     [][]byte
+	buf      []byte        // filling
+	free     []*[]byte     // buffers of finished parts, reused for the next ones, back to the pool at the end
 	sem      chan struct{} // parts in flight
 	wg       sync.WaitGroup
 	uploadID string
@@ -694,9 +704,24 @@ func (u *upload) getBuf() []byte {
 	if k := len(u.free); k > 0 {
 		b := u.free[k-1]
 		u.free = u.free[:k-1]
-		return b[:0]
+		return (*b)[:0]
 	}
-	return make([]byte, 0, u.partSize)
+	return (*u.s.p.parts.Get().(*[]byte))[:0]
+}
+
+// release hands the upload's idle buffers back to the provider's pool, once no part is in flight. A buffer
+// whose part failed is never pooled: the HTTP transport may still be reading it.
+func (u *upload) release() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if b := u.buf; b != nil {
+		u.free = append(u.free, &b)
+		u.buf = nil
+	}
+	for _, b := range u.free {
+		u.s.p.parts.Put(b)
+	}
+	u.free = nil
 }
 
 // flush sends the filled buffer as the next part, waiting while two parts are in flight.
@@ -734,8 +759,8 @@ func (u *upload) flush() error {
 		}
 		if err == nil {
 			u.parts = append(u.parts, minio.CompletePart{PartNumber: num, ETag: part.ETag})
+			u.free = append(u.free, &buf)
 		}
-		u.free = append(u.free, buf)
 		u.mu.Unlock()
 		<-u.sem
 	}()
@@ -756,6 +781,9 @@ func (u *upload) Commit() error {
 		u.done = true
 		defer u.cancel()
 		_, err := u.s.p.core.PutObject(u.ctx, u.s.p.cfg.Bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)), "", "", opts)
+		if err == nil {
+			u.release()
+		}
 		return mapErr("put", u.key, err)
 	}
 	var err error
@@ -780,6 +808,7 @@ func (u *upload) Commit() error {
 	}
 	u.done = true
 	u.cancel()
+	u.release()
 	return nil
 }
 
@@ -799,6 +828,7 @@ func (u *upload) Abort() error {
 	u.done = true
 	u.cancel()
 	u.wg.Wait()
+	u.release()
 	if u.uploadID == "" {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -30,18 +29,7 @@ func goSmallUploads(s *server, w *workspace, files, size int, timeout time.Durat
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	r := bufio.NewReader(c)
-	reply := func() (int, string, error) {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return 0, "", err
-			}
-			if len(line) >= 4 && line[3] == ' ' {
-				code, err := strconv.Atoi(line[:3])
-				return code, strings.TrimSpace(line), err
-			}
-		}
-	}
+	reply := func() (int, string, error) { return readReply(r) }
 	cmd := func(format string, args ...any) (int, string, error) {
 		if _, err := fmt.Fprintf(c, format+"\r\n", args...); err != nil {
 			return 0, "", err

@@ -88,6 +88,13 @@ func main() {
 	allocTxt := flag.String("alloc", "", "go test -bench output of the allocator, optional")
 	notes := flag.String("notes", "", "markdown appended as hand-written notes (profiles, findings), optional")
 	flag.Parse()
+	if only := os.Getenv("BENCH_ONLY"); only != "" { // one section of sections.go alone
+		if err := runOnly(only, *engine); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*engine, *peers, *out, *png, *opJSON, *allocTxt, *notes); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -188,6 +195,7 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 				return err
 			}
 			res.addXfer("stor", t.name(), x)
+			peak := watchPeak(t) // issue 10: memory from the parallel RETR to the end of the parallel STORs
 			data, wall, stalls, err := parallel(t, "par.bin", c.parSize, c.sessions, bigTimeout)
 			if err != nil {
 				return err
@@ -196,9 +204,20 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 			res.add("parwall", t.name(), wall)
 			res.stalls["par"][t.name()] += stalls
 			res.count["par"][t.name()] += c.sessions
+			if err := uploadRows(t, c, res, peak, big, filepath.Join(w.home, "par.bin"), bigTimeout); err != nil {
+				return err
+			}
 		}
 		logf("throughput round %d/%d done (%s)", rep+1, c.reps, time.Since(begin).Round(time.Second))
 	}
+	if err := benchReplicas(c, w, engine, servers, res); err != nil { // issue 11 (replicas.go)
+		return err
+	}
+	if res.relay, err = relayBench(c); err != nil {
+		return err
+	}
+	logf("relay row: relayed / direct RETR %.2f (%s)", res.relay.ratio(), time.Since(begin).Round(time.Second))
+	res.sections, _ = runSections(c, engine, "") // failures are logged and written into the page
 	for rep := 0; rep < c.listReps; rep++ {
 		for _, s := range rotate(servers, rep) {
 			x, err := listing(s, "list", "LIST", c.listEntries, time.Minute)
@@ -283,6 +302,9 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 			res.idleCount[s.Name] = opened
 		}
 		logf("%s: %d idle sessions, %.1f KiB each (%s)", s.Name, opened, per/1024, time.Since(begin).Round(time.Second))
+	}
+	if err := pasvBursts(w, engine, peers, servers, res); err != nil { // issue 10 §4; stops the servers
+		return err
 	}
 	res.busyOther[1] = cpuBusy(3 * time.Second)
 	res.load = load.stop()

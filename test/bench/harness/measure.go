@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,23 +129,8 @@ func retr(t target, path string, want int64, timeout time.Duration) (xfer, error
 // stor uploads src once as a fresh name, checks the size landed, removes it.
 func stor(t target, src string, want int64, timeout time.Duration) (xfer, error) {
 	name := "stor-" + strings.ReplaceAll(t.name(), " ", "-") + ".bin"
-	dst := t.uploaded(name)
-	defer os.Remove(dst)
-	lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", xferFormat, t.put(name))
-	if err != nil {
-		return xfer{}, err
-	}
-	x, err := parseXfer(lines[len(lines)-1], true)
-	if err != nil {
-		return x, err
-	}
-	if x.bytes != want {
-		return x, fmt.Errorf("%s: uploaded %d bytes, want %d", t.name(), x.bytes, want)
-	}
-	if fi, err := os.Stat(dst); err != nil || fi.Size() != want {
-		return x, fmt.Errorf("%s: upload not in place (%v)", t.name(), err)
-	}
-	return x, nil
+	defer os.Remove(t.uploaded(name))
+	return upload(t, src, name, want, timeout)
 }
 
 // parallel runs sessions curls at once, each downloading path in its own session. It returns the aggregate
@@ -155,56 +138,7 @@ func stor(t target, src string, want int64, timeout time.Duration) (xfer, error)
 // sessions' data phases, so curl's own stalls while nothing flows are not charged to the server), and over
 // the wall time from the first start to the last exit; and how many sessions curl stalled.
 func parallel(t target, path string, size int64, sessions int, timeout time.Duration) (data, wall float64, stalls int, err error) {
-	type span struct{ from, to time.Duration }
-	spans := make([]span, sessions)
-	var wg sync.WaitGroup
-	errs := make(chan error, sessions)
-	var mu sync.Mutex
-	start := time.Now()
-	for i := 0; i < sessions; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			launched := time.Since(start)
-			lines, err := curl(timeout, "-o", "/dev/null", "-w", xferFormat, t.get(path))
-			if err != nil {
-				errs <- err
-				return
-			}
-			x, err := parseXfer(lines[len(lines)-1], false)
-			if err != nil || x.bytes != size {
-				errs <- fmt.Errorf("%s: parallel session got %d bytes (%v)", t.name(), x.bytes, err)
-				return
-			}
-			sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-			mu.Lock()
-			spans[i] = span{launched + sec(x.pre), launched + sec(x.total)}
-			if x.stalled() {
-				stalls++
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	d := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, 0, 0, err
-	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
-	var busy time.Duration
-	cur := spans[0]
-	for _, s := range spans[1:] {
-		if s.from > cur.to {
-			busy += cur.to - cur.from
-			cur = s
-		} else if s.to > cur.to {
-			cur.to = s.to
-		}
-	}
-	busy += cur.to - cur.from
-	total := float64(size) * float64(sessions) / mib
-	return total / busy.Seconds(), total / d.Seconds(), stalls, nil
+	return parallelCurl(t, sessions, size, timeout, false, func(int) []string { return []string{"-o", "/dev/null", t.get(path)} })
 }
 
 // listing runs one LIST (or another listing command) of dir in its own curl session and checks every entry
@@ -409,3 +343,39 @@ func (t rawTarget) get(path string) string {
 }
 func (t rawTarget) put(name string) string      { return fmt.Sprintf("http://%s/%s", t.r.l.Addr(), name) }
 func (t rawTarget) uploaded(name string) string { return filepath.Join(t.r.dir, name) }
+
+// parallelStor runs sessions curls at once, each uploading src under its own name in its own session, checks that
+// every upload landed whole, removes them, and returns the aggregate MiB/s over the wall time from the first start
+// to the last exit.
+func parallelStor(t target, src string, size int64, sessions int, timeout time.Duration) (float64, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions)
+	start := time.Now()
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("par-stor-%02d.bin", i)
+			defer os.Remove(t.uploaded(name))
+			lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", xferFormat, t.put(name))
+			if err != nil {
+				errs <- err
+				return
+			}
+			x, err := parseXfer(lines[len(lines)-1], true)
+			if fi, serr := os.Stat(t.uploaded(name)); err == nil && (serr != nil || fi.Size() != size || x.bytes != size) {
+				err = fmt.Errorf("%s: upload %s sent %d bytes, landed %v (%v), want %d", t.name(), name, x.bytes, fi, serr, size)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
+}

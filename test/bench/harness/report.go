@@ -17,10 +17,10 @@ type metric struct {
 
 var metrics = []metric{
 	{"retr", "RETR, single stream (data phase)", "MiB/s", true, true},
-	{"stor", "STOR, single stream (data phase)", "MiB/s", true, true},
+	{"stor", "STOR, single stream, fresh name (data phase)", "MiB/s", true, true},
 	{"par", "RETR, parallel sessions, aggregate (data phases)", "MiB/s", true, true},
 	{"retrwall", "RETR, single stream (whole curl run)", "MiB/s", true, true},
-	{"storwall", "STOR, single stream (whole curl run)", "MiB/s", true, true},
+	{"storwall", "STOR, single stream, fresh name (whole curl run)", "MiB/s", true, true},
 	{"parwall", "RETR, parallel sessions, aggregate (wall clock)", "MiB/s", true, true},
 	{"list", "LIST, 5,000 entries (whole curl session, login included)", "ms", false, false},
 	{"mlsd", "MLSD, 5,000 entries (whole curl session, login included)", "ms", false, false},
@@ -57,6 +57,8 @@ type results struct {
 	operator    []operatorResult
 	alloc       string
 	notes       string
+	relay       relayRow
+	sections    []string // markdown of sections.go's measurements
 }
 
 func newResults(servers []*server) *results {
@@ -191,14 +193,7 @@ type target6 struct {
 func (r *results) targets() []target6 {
 	var out []target6
 	ours := r.names[0]
-	ratio := func(key, peer string) (float64, bool) {
-		o, ok1 := r.value(key, ours)
-		p, ok2 := r.value(key, peer)
-		if !ok1 || !ok2 || p == 0 {
-			return 0, false
-		}
-		return o / p, true
-	}
+	ratio := r.ratio
 	withWall := func(key, peer string, x float64) string {
 		if w, ok := ratio(key+"wall", peer); ok {
 			return fmt.Sprintf("%.2f× (whole curl run: %.2f×)", x, w)
@@ -222,14 +217,6 @@ func (r *results) targets() []target6 {
 	if o, ok := r.value("mlsd", ours); ok {
 		if v, ok := r.value("list", "vsftpd"); ok {
 			out = append(out, target6{"MLSD time ≤ vsftpd's listing (vsftpd has no MLSD: its LIST)", o <= v, fmt.Sprintf("%.2f× vsftpd's LIST time", o/v), true})
-		}
-	}
-	for _, k := range []struct{ key, name string }{
-		{"batchup", "uploads"}, {"batchdown", "downloads"}, {"batchpasvup", "uploads, PASV"}, {"batchpasvdown", "downloads, PASV"},
-	} {
-		if x, ok := ratio(k.key, "vsftpd"); ok {
-			out = append(out, target6{fmt.Sprintf("curl batch of %d %s ≤ 1.5× vsftpd's time (issue 10)", r.config.curlBatch, k.name),
-				x <= 1.5, fmt.Sprintf("%.2f× vsftpd's time", x), true})
 		}
 	}
 	if o, ok := r.value("idle", ours); ok {
@@ -340,6 +327,7 @@ smaller.
 		}
 		fmt.Fprintf(&b, "| %s | **%s** | %s |\n", t.what, verdict, t.detail)
 	}
+	b.WriteString(r.issue10Markdown())
 
 	b.WriteString("\n### curl's own stalls\n\n" + stallNote + "\n\nThe primary throughput rows " +
 		"therefore time the data phase (curl's time_total − time_pretransfer; for the parallel run, the time during " +
@@ -379,6 +367,11 @@ smaller.
 		b.WriteString("\n## Allocator micro-benchmark (`go test -bench AllocateAsPoolFills ./internal/portalloc`)\n\n```\n")
 		b.WriteString(strings.TrimSpace(r.alloc))
 		b.WriteString("\n```\n")
+	}
+	b.WriteString(r.replicasMarkdown()) // issue 11 (replicas.go)
+	b.WriteString(r.relay.markdown())
+	for _, s := range r.sections {
+		b.WriteString(s)
 	}
 	if r.notes != "" {
 		b.WriteString("\n" + strings.TrimSpace(r.notes) + "\n")

@@ -6,6 +6,7 @@ package seaweedfs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -46,30 +47,51 @@ type Server struct {
 // the binary is absent; a set SEAWEEDFS_DIR without a binary fails the test.
 func Binary(t testing.TB) string {
 	t.Helper()
+	bin, err := Find()
+	var missing *NotBuiltError
+	switch {
+	case errors.As(err, &missing):
+		t.Skip(err)
+	case err != nil:
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// NotBuiltError is Find's answer when SEAWEEDFS_DIR is unset and the pinned binary is absent.
+type NotBuiltError struct{ Path string }
+
+func (e *NotBuiltError) Error() string {
+	return fmt.Sprintf("SeaweedFS is not built (%s): run `make seaweedfs` (hack/seaweedfs.sh), or set SEAWEEDFS_DIR", e.Path)
+}
+
+// Find is Binary for programs (the benchmark): the path of the weed binary, a *NotBuiltError when it is absent
+// and SEAWEEDFS_DIR is unset, or another error.
+func Find() (string, error) {
 	if dir := os.Getenv("SEAWEEDFS_DIR"); dir != "" {
 		bin := filepath.Join(dir, "weed")
 		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("SEAWEEDFS_DIR=%s: %v", dir, err)
+			return "", fmt.Errorf("SEAWEEDFS_DIR=%s: %w", dir, err)
 		}
-		return bin
+		return bin, nil
 	}
 	root, err := moduleRoot()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	script, err := os.ReadFile(filepath.Join(root, "hack", "seaweedfs.sh"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	m := regexp.MustCompile(`SEAWEEDFS_VERSION:-([^}]+)}`).FindSubmatch(script)
 	if m == nil {
-		t.Fatal("hack/seaweedfs.sh names no default SEAWEEDFS_VERSION")
+		return "", errors.New("hack/seaweedfs.sh names no default SEAWEEDFS_VERSION")
 	}
 	bin := filepath.Join(root, "bin", "seaweedfs", string(m[1]), "weed")
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("SeaweedFS is not built (%s): run `make seaweedfs` (hack/seaweedfs.sh), or set SEAWEEDFS_DIR", bin)
+		return "", &NotBuiltError{bin}
 	}
-	return bin
+	return bin, nil
 }
 
 // moduleRoot is the folder of the main module's go.mod, as the go command sees it from the test's directory.
@@ -166,6 +188,16 @@ func StopShared() {
 		_ = os.RemoveAll(sharedDir)
 	}
 }
+
+// Launch is Start for programs (the benchmark): weed mini from bin with its files under dir; the caller stops
+// it with Stop.
+func Launch(bin, dir string) (*Server, error) { return launch(bin, dir) }
+
+// Stop stops the server by its PID (SIGTERM, SIGKILL after 5 s) and waits for it to exit.
+func (s *Server) Stop() { s.stop() }
+
+// PID is the weed process's ID (to read its CPU time and memory from /proc).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // launch starts weed mini with its files under dir and waits until it serves S3; a port taken between choosing
 // and binding is retried with other ports, three times.
