@@ -126,9 +126,7 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		r.writes.sending(kind, obj)
 		err = r.Create(ctx, obj, client.FieldOwner(FieldOwner))
-		r.writes.answered(kind, obj, client.ObjectKeyFromObject(srv), err == nil)
 		if !apierrors.IsAlreadyExists(err) {
 			if err != nil {
 				return fmt.Errorf("creating %s %s: %w", kind, obj.GetName(), err)
@@ -154,14 +152,11 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	if err := r.upgradeCreatedFields(ctx, existing); err != nil {
 		return fmt.Errorf("handing the fields of %s %s to server-side apply: %w", kind, obj.GetName(), err)
 	}
-	r.writes.sending(kind, obj)
-	err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(desired), client.FieldOwner(FieldOwner), client.ForceOwnership)
-	if err == nil {
-		err = runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, obj)
-	}
-	r.writes.answered(kind, obj, client.ObjectKeyFromObject(srv), err == nil)
-	if err != nil {
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(desired), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", kind, obj.GetName(), err)
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(desired.Object, obj); err != nil {
+		return fmt.Errorf("reading back %s %s: %w", kind, obj.GetName(), err)
 	}
 	return nil
 }

@@ -190,28 +190,3 @@ func TestUsersSecretIsNotReadWhileUnchanged(t *testing.T) {
 		return maps.EqualFunc(users.Data, want, bytes.Equal), nil
 	})
 }
-
-// The watch events that only echo the operator's own writes (the children a pass created, the status it wrote)
-// start no pass: a new server takes one pass, which reads its password Secret once.
-func TestOwnWritesStartNoPass(t *testing.T) {
-	ns := newNamespace(t)
-	log := startLoggedOperator(t, ns)
-	clusterIP := func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }
-	create(t, newServer(t, ns, "first", clusterIP)) // starts the namespace's Secret watch, whose first list wakes it
-	waitCondition(t, ns, "first", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
-	time.Sleep(2 * time.Second)
-	_, mark := log.since(0)
-	create(t, newServer(t, ns, "second", clusterIP))
-	waitCondition(t, ns, "second", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
-	time.Sleep(2 * time.Second) // the echoes of its children and status, which must not bring a pass
-	reqs, _ := log.since(mark)
-	if n := len(slices.DeleteFunc(reqs, func(r string) bool { return r != "GET /api/v1/namespaces/"+ns+"/secrets/users" })); n != 1 {
-		t.Errorf("the new server's passes read its password Secret %d times, want once (one pass)", n)
-	}
-	// A change by someone else still brings a pass.
-	patchAnnotation(t, ns, "second", "poke", "1")
-	eventually(t, 10*time.Second, "a pass after the annotation", func() (bool, error) {
-		reqs, _ := log.since(mark)
-		return len(slices.DeleteFunc(reqs, func(r string) bool { return r != "GET /api/v1/namespaces/"+ns+"/secrets/users" })) == 2, nil
-	})
-}

@@ -87,8 +87,6 @@ type FTPServerReconciler struct {
 	// the API server); secretVersions is what this process last wrote of them (applyChild).
 	metadata       client.Reader
 	secretVersions secretVersions
-	// writes are the operator's own writes, whose echoes start no pass.
-	writes *ownWrites
 	// routes remembers since when the Services of the pods of several replicas route to them (endpoints.go).
 	routes routeClock
 }
@@ -218,10 +216,7 @@ func (r *FTPServerReconciler) writeStatus(ctx context.Context, before, srv *ftpv
 	if equality.Semantic.DeepEqual(before.Status, srv.Status) {
 		return nil
 	}
-	r.writes.sending("FTPServer", srv)
-	err := r.Status().Patch(ctx, srv, client.MergeFrom(before))
-	r.writes.answered("FTPServer", srv, client.ObjectKeyFromObject(srv), err == nil)
-	if err != nil && !apierrors.IsNotFound(err) {
+	if err := r.Status().Patch(ctx, srv, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("writing status: %w", err)
 	}
 	return nil
@@ -423,7 +418,6 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.released = make(chan event.GenericEvent, 16)
 	r.metadata = mgr.GetCache()
-	r.writes = newOwnWrites()
 	blockers, err := newBlockerWatches(mgr.GetConfig(), mgr.GetHTTPClient(), mgr.GetRESTMapper())
 	if err != nil {
 		return err
@@ -444,20 +438,18 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		// The events that echo the operator's own writes start no pass (ownWrites).
-		For(&ftpv1.FTPServer{}, builder.WithPredicates(r.writes.notEcho("FTPServer"))).
-		Owns(&corev1.Service{}, builder.WithPredicates(r.writes.notEcho("Service"))).
-		Owns(&appsv1.Deployment{}, builder.WithPredicates(r.writes.notEcho("Deployment"))).
-		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(r.writes.notEcho("StatefulSet"))).
-		Owns(&policyv1.PodDisruptionBudget{}, builder.WithPredicates(r.writes.notEcho("PodDisruptionBudget"))).
-		// The users Secret: metadata only, like every Secret (ScopeCache).
-		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(r.writes.notEcho("Secret"))).
-		Owns(&corev1.ConfigMap{}, builder.WithPredicates(r.writes.notEcho("ConfigMap"))).
+		For(&ftpv1.FTPServer{}).
+		Owns(&corev1.Service{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata). // the users Secret; metadata only, like every Secret (ScopeCache)
+		Owns(&corev1.ConfigMap{}).
 		// The namespace's engine identity has no owner: a deletion wakes one server of the namespace to make it again.
 		Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
 		Watches(&rbacv1.Role{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
 		Watches(&rbacv1.RoleBinding{}, handler.EnqueueRequestsFromMapFunc(r.serverOfIdentity), builder.WithPredicates(deletions)).
-		Owns(&corev1.PersistentVolumeClaim{}, builder.WithPredicates(r.writes.notEcho("PersistentVolumeClaim"))).
+		Owns(&corev1.PersistentVolumeClaim{}).
 		// A change to a referenced Secret wakes its servers: the Secrets of the namespaces that hold FTPServers are
 		// watched, metadata only (secretWatches); the data is read from the API server when a pass needs it.
 		WatchesRawSource(source.Channel(r.secretWatches.events, handler.EnqueueRequestsFromMapFunc(r.serversOfSecret))).
@@ -470,8 +462,6 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.released, handler.EnqueueRequestsFromMapFunc(r.serversWithoutGrant))).
 		// A NotOwned server, when the object in its way goes or is handed over (blockers.go).
 		WatchesRawSource(source.Channel(r.blockers.wake, &handler.EnqueueRequestForObject{})).
-		// An event held back while the operator's own write was on its way that was not its echo (ownWrites).
-		WatchesRawSource(source.Channel(r.writes.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
