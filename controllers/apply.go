@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -65,9 +66,11 @@ func retainedClaimOf(obj client.Object, srv *ftpv1.FTPServer) bool {
 //   - absent from the cache (a new server): created, one POST, no read first. If an object of that name exists
 //     after all (the cache holds only objects with our label, see ScopeCache), it is read from the API server and
 //     refused unless it is ours;
-//   - in the cache, ours, with the hash of what we render and every rendered field in place: nothing is sent;
+//   - in the cache, ours, with the hash of what we render and every rendered field in place: nothing is sent. A
+//     Secret (the users Secret), whose data the cache does not hold, is not read either while the cached metadata
+//     shows the version this process last wrote or found in place with that hash (secretVersions);
 //   - otherwise: server-side-applied with ForceOwnership, so that fields we no longer render are removed.
-func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object, owned bool) error {
+func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServer, obj client.Object, owned bool) (err error) {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	kind := gvk.Kind
 	if owned {
@@ -88,12 +91,39 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 	obj.SetAnnotations(annotations)
 	desired.SetAnnotations(annotations)
 
+	key := client.ObjectKeyFromObject(obj)
+	_, isSecret := obj.(*corev1.Secret)
+	if isSecret {
+		defer func() {
+			if err == nil {
+				r.secretVersions.wrote(key, obj.GetResourceVersion(), hash)
+			}
+		}()
+	}
 	fresh, err := r.Scheme.New(gvk)
 	if err != nil {
 		return err
 	}
 	existing := fresh.(client.Object) // typed, so the read is served by the manager's cache of owned objects
-	err = r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	if isSecret && r.metadata != nil {
+		// The cache holds no Secret's data, so a typed read goes to the API server; the metadata it does hold says
+		// whether the Secret exists, and whether it is at the version this process wrote or found in place.
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(gvk)
+		err = r.metadata.Get(ctx, key, m)
+		switch {
+		case err == nil && metav1.IsControlledBy(m, srv) && r.secretVersions.is(key, m.ResourceVersion, hash):
+			obj.SetResourceVersion(m.ResourceVersion) // obj is what the API server holds: rendered alike, unchanged since
+			return nil
+		case apierrors.IsNotFound(err) && !r.secretVersions.known(key):
+			// Never written by this process, and not in the cache: created below, without a read. (One this process
+			// wrote may be missing from a cache that lags the create; it is read.)
+		default:
+			err = r.Get(ctx, key, existing)
+		}
+	} else {
+		err = r.Get(ctx, key, existing)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		err = r.Create(ctx, obj, client.FieldOwner(FieldOwner))
@@ -104,7 +134,7 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 			return nil
 		}
 		// Not in the cache, yet there: without our label (never adopted), or created a moment ago.
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+		if err := r.APIReader.Get(ctx, key, existing); err != nil {
 			return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
 		}
 	case err != nil:
@@ -129,6 +159,46 @@ func (r *FTPServerReconciler) applyChild(ctx context.Context, srv *ftpv1.FTPServ
 		return fmt.Errorf("reading back %s %s: %w", kind, obj.GetName(), err)
 	}
 	return nil
+}
+
+// secretVersions remembers, per child Secret, the resource version this process last wrote or found in place and
+// the hash it then had, so that a pass that renders the same Secret needs no read of it from the API server.
+type secretVersions struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]writtenVersion
+}
+
+type writtenVersion struct{ resourceVersion, hash string }
+
+func (v *secretVersions) wrote(key types.NamespacedName, resourceVersion, hash string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[types.NamespacedName]writtenVersion{}
+	}
+	v.m[key] = writtenVersion{resourceVersion, hash}
+}
+
+func (v *secretVersions) is(key types.NamespacedName, resourceVersion, hash string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	w, ok := v.m[key]
+	return ok && resourceVersion != "" && w == writtenVersion{resourceVersion, hash}
+}
+
+func (v *secretVersions) known(key types.NamespacedName) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.m[key]
+	return ok
+}
+
+// forget drops what is remembered of the users Secret of the server key.
+func (v *secretVersions) forget(key types.NamespacedName) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	srv := &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	delete(v.m, types.NamespacedName{Namespace: key.Namespace, Name: render.UsersSecretName(srv)})
 }
 
 // upgradeCreatedFields hands the fields that the create of obj recorded for the operator's Update manager to its

@@ -1,8 +1,10 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,6 +48,16 @@ func (l *requestLog) wrapQuery(rt http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// startLoggedOperator starts an operator for ns whose requests are logged.
+func startLoggedOperator(t *testing.T, ns string) *requestLog {
+	t.Helper()
+	log := &requestLog{}
+	cfg := rest.CopyConfig(restConfig)
+	cfg.WrapTransport = log.wrap
+	startOperatorWith(t, opConfig{cfg: cfg, namespaces: []string{ns}, pool: bigPool})
+	return log
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
@@ -61,10 +73,7 @@ func (l *requestLog) since(mark int) ([]string, int) {
 // every pass server-side-applied all six children again (and read the users Secret twice).
 func TestUnchangedPassWritesNothing(t *testing.T) {
 	ns := newNamespace(t)
-	var log requestLog
-	cfg := rest.CopyConfig(restConfig)
-	cfg.WrapTransport = log.wrap
-	startOperatorWith(t, opConfig{cfg: cfg, namespaces: []string{ns}, pool: bigPool})
+	log := startLoggedOperator(t, ns)
 	create(t, newServer(t, ns, "quiet", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }))
 	waitCondition(t, ns, "quiet", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
 	time.Sleep(2 * time.Second) // the passes that the new children's own events bring
@@ -141,4 +150,43 @@ func TestCreatedChildrenArePrunedOnChange(t *testing.T) {
 
 func hasPort(svc *corev1.Service, name string) bool {
 	return slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == name })
+}
+
+// The users Secret is the one child whose data the manager does not cache: a new server's first pass creates it
+// without reading it first, the passes after that do not read it while its cached metadata shows the version the
+// operator wrote, and one edited by someone else is written back.
+func TestUsersSecretIsNotReadWhileUnchanged(t *testing.T) {
+	ns := newNamespace(t)
+	log := startLoggedOperator(t, ns)
+	srv := newServer(t, ns, "unread", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP })
+	create(t, srv)
+	waitCondition(t, ns, "unread", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
+	patchAnnotation(t, ns, "unread", "poke", "1") // one more pass, with every child in place
+	time.Sleep(2 * time.Second)                   // the passes that the children's own events and the annotation bring
+	usersPath := "/api/v1/namespaces/" + ns + "/secrets/" + render.UsersSecretName(srv)
+	reqs, _ := log.since(0)
+	if i := slices.Index(reqs, "GET "+usersPath); i >= 0 {
+		t.Errorf("the users Secret was read (request %d of %v)", i, reqs)
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(reqs), func(r string) bool { return r != "POST /api/v1/namespaces/"+ns+"/secrets" })); n != 1 {
+		t.Errorf("%d creates of a Secret, want 1", n)
+	}
+
+	// Edited by someone else: read and written back.
+	users := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: ns, Name: render.UsersSecretName(srv)}
+	if err := k8s.Get(context.Background(), key, users); err != nil {
+		t.Fatal(err)
+	}
+	want := maps.Clone(users.Data)
+	users.Data = map[string][]byte{render.UsersFileName: []byte("users: []\n")}
+	if err := k8s.Update(context.Background(), users); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the users Secret written back", func() (bool, error) {
+		if err := k8s.Get(context.Background(), key, users); err != nil {
+			return false, err
+		}
+		return maps.EqualFunc(users.Data, want, bytes.Equal), nil
+	})
 }

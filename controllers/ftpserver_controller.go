@@ -79,8 +79,14 @@ type FTPServerReconciler struct {
 	blockers *blockerWatches
 	// identityMu serialises the writes of the namespaces' engine identities (reconcileEngineIdentity).
 	identityMu sync.Mutex
+	// identities is what the operator last wrote of each namespace's engine identity (identityInPlace).
+	identities identityMemo
 	// secretWatches watches the Secrets of the namespaces that hold FTPServers.
 	secretWatches *secretWatches
+	// metadata is the manager's cache, read for the metadata of the users Secrets (the client reads Secrets from
+	// the API server); secretVersions is what this process last wrote of them (applyChild).
+	metadata       client.Reader
+	secretVersions secretVersions
 	// routes remembers since when the Services of the pods of several replicas route to them (endpoints.go).
 	routes routeClock
 }
@@ -394,6 +400,7 @@ func (r *FTPServerReconciler) firstAnnouncement(srv *ftpv1.FTPServer, c metav1.C
 func (r *FTPServerReconciler) forget(ctx context.Context, key types.NamespacedName) {
 	r.release(ctx, key)
 	r.blockers.forget(key)
+	r.secretVersions.forget(key)
 	r.routes.forget(key)
 	r.announcedMu.Lock()
 	defer r.announcedMu.Unlock()
@@ -410,6 +417,7 @@ func (r *FTPServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.released = make(chan event.GenericEvent, 16)
+	r.metadata = mgr.GetCache()
 	blockers, err := newBlockerWatches(mgr.GetConfig(), mgr.GetHTTPClient(), mgr.GetRESTMapper())
 	if err != nil {
 		return err

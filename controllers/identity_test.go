@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -102,4 +103,74 @@ func engineClient(t *testing.T, ns string) client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// engineRoleNames is the list of address ConfigMaps that the engine Role of ns names, or nil without that rule.
+func engineRoleNames(t *testing.T, ns string) ([]string, error) {
+	t.Helper()
+	role := &rbacv1.Role{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.EngineIdentityName}, role); err != nil {
+		return nil, err
+	}
+	for _, r := range role.Rules {
+		if slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+			return r.ResourceNames, nil
+		}
+	}
+	return nil, nil
+}
+
+// A deleted server's ConfigMap leaves the engine Role of its namespace at once, though no other server of the
+// namespace has a pass of its own (nothing else changes: no garbage collector runs on envtest).
+func TestDeletedServerLeavesTheEngineRole(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	clusterIP := func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }
+	for _, n := range []string{"stay", "go"} {
+		create(t, newServer(t, ns, n, clusterIP))
+	}
+	for _, n := range []string{"stay", "go"} {
+		waitCondition(t, ns, n, ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
+	}
+	eventually(t, 10*time.Second, "the Role names both servers' ConfigMaps", func() (bool, error) {
+		names, err := engineRoleNames(t, ns)
+		return slices.Equal(names, []string{"go-ftpd", "stay-ftpd"}), fmt.Errorf("names %v (%v)", names, err)
+	})
+	if err := k8s.Delete(context.Background(), &ftpv1.FTPServer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "go"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the Role names only the remaining server's ConfigMap", func() (bool, error) {
+		names, err := engineRoleNames(t, ns)
+		return slices.Equal(names, []string{"stay-ftpd"}), fmt.Errorf("names %v (%v)", names, err)
+	})
+}
+
+// Passes that find the engine identity as the operator wrote it skip it; one that finds it edited by someone else
+// (a wider rule, a name taken out) writes it back.
+func TestEditedEngineRoleIsWrittenBack(t *testing.T) {
+	ns := newNamespace(t)
+	startOperator(t, ns, bigPool)
+	create(t, newServer(t, ns, "edited", func(s *ftpv1.FTPServer) { s.Spec.Service.Type = corev1.ServiceTypeClusterIP }))
+	waitCondition(t, ns, "edited", ftpv1.ConditionAddress, metav1.ConditionTrue, ftpv1.ReasonAddressAssigned)
+	eventually(t, 10*time.Second, "the Role names the server's ConfigMap", func() (bool, error) {
+		names, err := engineRoleNames(t, ns)
+		return slices.Equal(names, []string{"edited-ftpd"}), fmt.Errorf("names %v (%v)", names, err)
+	})
+	patchAnnotation(t, ns, "edited", "poke", "1") // a pass that finds the identity in place
+	role := &rbacv1.Role{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.EngineIdentityName}, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Rules = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}, Verbs: []string{"get"}}}
+	if err := k8s.Update(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	patchAnnotation(t, ns, "edited", "poke", "2")
+	eventually(t, 10*time.Second, "the Role written back", func() (bool, error) {
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: render.EngineIdentityName}, role); err != nil {
+			return false, err
+		}
+		want := render.EngineRole(ns, []string{"edited-ftpd"}, nil).Rules
+		return equality.Semantic.DeepEqual(role.Rules, want), fmt.Errorf("rules %+v", role.Rules)
+	})
 }

@@ -151,6 +151,8 @@ func TestThousandFTPServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With $BENCH_PROFILE_DIR: kube-apiserver's CPU profile of the first 20 s of the burst, into kube-apiserver.pprof.
+	waitProfile := apiServerProfile(t, "kube-apiserver", "20")
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -188,6 +190,7 @@ func TestThousandFTPServers(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	self1, api1, etcd1 := cpuSeconds()
+	waitProfile()
 	writes1, err := apiWrites()
 	if err != nil {
 		t.Fatal(err)
