@@ -30,7 +30,7 @@ BENCH_TMP := $(BIN)/bench-results
 ##@ Benchmarks
 
 .PHONY: bench
-bench: build envtest-assets metallb seaweedfs ## Benchmark the engine against vsftpd, pure-ftpd, proftpd and raw TCP (curl), and the operator on envtest; writes docs/benchmarks.md (BENCH_QUICK=1: ~2 min smoke run).
+bench: build envtest-assets metallb seaweedfs ## Benchmark the engine against vsftpd, pure-ftpd, proftpd and raw TCP (curl), and the operator on envtest; writes docs/benchmarks.md (BENCH_QUICK=1: ~10 min smoke run).
 	@mkdir -p $(BENCH_TMP)
 	test/bench/harness/install-servers.sh $(BIN)/bench-peers >/dev/null
 	go test -run '^$$' -bench 'AllocateAsPoolFills' -benchtime $(if $(filter-out 0,$(BENCH_QUICK)),200ms,1s) -count 1 ./internal/portalloc/ | tee $(BENCH_TMP)/alloc.txt
