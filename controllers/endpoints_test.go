@@ -128,6 +128,20 @@ func waitReadyPods(t *testing.T, ns, name string, want int32, ready metav1.Condi
 	return srv
 }
 
+// createThreeReplicas creates server name with three replicas (four passive ports each) behind a NodePort Service
+// with the given routing, on a ReadWriteMany claim.
+func createThreeReplicas(t *testing.T, ns, name string, routing ftpv1.ServiceRouting) {
+	t.Helper()
+	create(t, newServer(t, ns, name, func(s *ftpv1.FTPServer) {
+		s.Spec.Replicas = ptr.To[int32](3)
+		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
+		s.Spec.Service.Type = corev1.ServiceTypeNodePort
+		s.Spec.Service.Routing = routing
+		s.Spec.PublicAddress = "198.51.100.7"
+		rwxClaim(s)
+	}))
+}
+
 // TestReplicasReadyWaitsForEachPodsService: three replicas whose pods are all Ready and all endpoints of the control
 // Service, but pod 1's own Service has no endpoint yet: the control Service may send a session to pod 1 whose data
 // connection would be refused, so the server is not Ready and counts 2 ready pods, and says which Service it waits
@@ -138,13 +152,7 @@ func waitReadyPods(t *testing.T, ns, name string, want int32, ready metav1.Condi
 func TestReplicasReadyWaitsForEachPodsService(t *testing.T) {
 	ns := newNamespace(t)
 	startOperator(t, ns, bigPool)
-	create(t, newServer(t, ns, "ha", func(s *ftpv1.FTPServer) {
-		s.Spec.Replicas = ptr.To[int32](3)
-		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
-		s.Spec.Service.Type = corev1.ServiceTypeNodePort
-		s.Spec.PublicAddress = "198.51.100.7"
-		rwxClaim(s)
-	}))
+	createThreeReplicas(t, ns, "ha", ftpv1.RoutingSharedAddress)
 	srv := getServer(t, ns, "ha")
 	pods := runReplicaPods(t, ns, "ha", 3)
 	routeTo(t, ns, render.ServiceName(srv), pods...)
@@ -216,14 +224,7 @@ func TestRouteClockKeepsTheFirstSightingAndStartsAgainAfterAGap(t *testing.T) {
 func TestRelayReadyFollowsTheOneService(t *testing.T) {
 	ns := newNamespace(t)
 	startOperator(t, ns, bigPool)
-	create(t, newServer(t, ns, "rl", func(s *ftpv1.FTPServer) {
-		s.Spec.Replicas = ptr.To[int32](3)
-		s.Spec.PassivePorts = ftpv1.PassivePorts{Count: ptr.To[int32](12)}
-		s.Spec.Service.Type = corev1.ServiceTypeNodePort
-		s.Spec.Service.Routing = ftpv1.RoutingRelay
-		s.Spec.PublicAddress = "198.51.100.7"
-		rwxClaim(s)
-	}))
+	createThreeReplicas(t, ns, "rl", ftpv1.RoutingRelay)
 	srv := getServer(t, ns, "rl")
 	pods := runReplicaPods(t, ns, "rl", 3)
 	routeTo(t, ns, render.ServiceName(srv), pods[0], pods[2])
