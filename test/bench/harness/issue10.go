@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -155,7 +154,6 @@ func copyOwned(src, dst string) error {
 // to the server), and over the wall time from the first start to the last exit; and how many sessions curl
 // stalled.
 func parallelCurl(t target, sessions int, size int64, timeout time.Duration, upload bool, args func(i int) []string) (data, wall float64, stalls int, err error) {
-	type span struct{ from, to time.Duration }
 	spans := make([]span, sessions)
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions)
@@ -178,7 +176,7 @@ func parallelCurl(t target, sessions int, size int64, timeout time.Duration, upl
 			}
 			sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 			mu.Lock()
-			spans[i] = span{launched + sec(x.pre), launched + sec(x.total)}
+			spans[i] = span{start.Add(launched + sec(x.pre)), start.Add(launched + sec(x.total))}
 			if x.stalled() {
 				stalls++
 			}
@@ -191,20 +189,8 @@ func parallelCurl(t target, sessions int, size int64, timeout time.Duration, upl
 	if err := <-errs; err != nil {
 		return 0, 0, 0, err
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
-	var busy time.Duration
-	cur := spans[0]
-	for _, s := range spans[1:] {
-		if s.from > cur.to {
-			busy += cur.to - cur.from
-			cur = s
-		} else if s.to > cur.to {
-			cur.to = s.to
-		}
-	}
-	busy += cur.to - cur.from
 	total := float64(size) * float64(sessions) / mib
-	return total / busy.Seconds(), total / d.Seconds(), stalls, nil
+	return total / unionSeconds(spans), total / d.Seconds(), stalls, nil
 }
 
 // peakWatch samples the memory of a server and every process below it (a process-per-session server's

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -378,4 +379,24 @@ func parallelStor(t target, src string, size int64, sessions int, timeout time.D
 		return 0, err
 	}
 	return float64(size) * float64(sessions) / mib / d.Seconds(), nil
+}
+
+// span is one timed transfer: the time during which its data moved (curl's data phase, or an SDK call).
+type span struct{ from, to time.Time }
+
+// unionSeconds is the length of the union of the spans (the time during which at least one transfer moved data);
+// it sorts spans in place.
+func unionSeconds(spans []span) float64 {
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	var busy time.Duration
+	cur := spans[0]
+	for _, s := range spans[1:] {
+		if s.from.After(cur.to) {
+			busy += cur.to.Sub(cur.from)
+			cur = s
+		} else if s.to.After(cur.to) {
+			cur.to = s.to
+		}
+	}
+	return (busy + cur.to.Sub(cur.from)).Seconds()
 }

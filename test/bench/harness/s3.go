@@ -33,16 +33,13 @@ const (
 	s3Prefix = "ftpd" // the engine's --s3-prefix; the user's home /bench is the key prefix ftpd/bench/
 )
 
-// s3Op is one timed transfer: the span during which data moved (curl's data phase, or the SDK call).
-type s3Op struct{ from, to time.Time }
-
 // s3Target is one way of moving the bytes: FTP through one of our engines, or the SDK straight to S3.
 type s3Target struct {
 	name      string
 	clientPID int     // the process doing the S3 (or disk) side: the engine, or this harness for the SDK
 	idleRSS   float64 // its resident MiB before the first transfer
-	get       func(key string, size int64) (s3Op, error)
-	put       func(src, key string, size int64) (s3Op, error)
+	get       func(key string, size int64) (span, error)
+	put       func(src, key string, size int64) (span, error)
 }
 
 // s3Measures are the section's rows of throughput, in order.
@@ -164,19 +161,19 @@ func s3Section(c config, engine string) (string, error) {
 	timeout := time.Duration(max(120, c.size/(5<<20))) * time.Second // never slower than 5 MiB/s
 	ftp := func(s *server, landed func(name string, size int64) error) s3Target {
 		return s3Target{name: s.Name, clientPID: s.cmd.Process.Pid, idleRSS: rssMiB(s.cmd.Process.Pid),
-			get: func(key string, size int64) (s3Op, error) {
+			get: func(key string, size int64) (span, error) {
 				start := time.Now()
 				lines, err := curl(timeout, "-o", "/dev/null", "-w", xferFormat, s.url(key))
 				if err != nil {
-					return s3Op{}, err
+					return span{}, err
 				}
 				return curlOp(start, lines, false, size)
 			},
-			put: func(src, key string, size int64) (s3Op, error) {
+			put: func(src, key string, size int64) (span, error) {
 				start := time.Now()
 				lines, err := curl(timeout, "-H", "Expect:", "-T", src, "-o", "/dev/null", "-w", xferFormat, s.url(key))
 				if err != nil {
-					return s3Op{}, err
+					return span{}, err
 				}
 				op, err := curlOp(start, lines, true, size)
 				if err == nil {
@@ -208,32 +205,32 @@ func s3Section(c config, engine string) (string, error) {
 		return err
 	}
 	sdk := s3Target{name: "raw SDK (minio-go)", clientPID: os.Getpid(), idleRSS: rssMiB(os.Getpid()),
-		get: func(key string, size int64) (s3Op, error) {
+		get: func(key string, size int64) (span, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			from := time.Now()
 			o, err := cl.GetObject(ctx, s3Bucket, s3Prefix+"/bench/"+key, minio.GetObjectOptions{})
 			if err != nil {
-				return s3Op{}, err
+				return span{}, err
 			}
 			n, err := io.Copy(io.Discard, o)
 			o.Close()
 			if err == nil && n != size {
 				err = fmt.Errorf("GetObject: %d bytes, want %d", n, size)
 			}
-			return s3Op{from, time.Now()}, err
+			return span{from, time.Now()}, err
 		},
-		put: func(src, key string, size int64) (s3Op, error) {
+		put: func(src, key string, size int64) (span, error) {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			f, err := os.Open(src)
 			if err != nil {
-				return s3Op{}, err
+				return span{}, err
 			}
 			defer f.Close()
 			from := time.Now()
 			_, err = cl.PutObject(ctx, s3Bucket, "raw/"+key, f, size, minio.PutObjectOptions{})
-			op := s3Op{from, time.Now()}
+			op := span{from, time.Now()}
 			if err == nil {
 				err = cl.RemoveObject(ctx, s3Bucket, "raw/"+key, minio.RemoveObjectOptions{})
 			}
@@ -246,7 +243,7 @@ func s3Section(c config, engine string) (string, error) {
 	big, par := filepath.Join(w.client, "big.bin"), filepath.Join(w.client, "par.bin")
 	for rep := range reps {
 		for _, t := range rotate(targets, rep) {
-			run := func(key string, sessions int, size int64, op func(i int) (s3Op, error)) error {
+			run := func(key string, sessions int, size int64, op func(i int) (span, error)) error {
 				u, rate, err := usageDuring(weed.PID(), t.clientPID, t.idleRSS, sessions, size, op)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.name, key, err)
@@ -259,18 +256,18 @@ func s3Section(c config, engine string) (string, error) {
 				res.add(key+"-rss", t.name, u.rssGrowth/float64(sessions))
 				return nil
 			}
-			if err := run("retr", 1, c.size, func(int) (s3Op, error) { return t.get("big.bin", c.size) }); err != nil {
+			if err := run("retr", 1, c.size, func(int) (span, error) { return t.get("big.bin", c.size) }); err != nil {
 				return "", err
 			}
 			waitDirty(10 * time.Second) // the previous uploads' writeback (S3 server or disk) must not land on this one
-			if err := run("stor", 1, c.size, func(int) (s3Op, error) { return t.put(big, "stor.bin", c.size) }); err != nil {
+			if err := run("stor", 1, c.size, func(int) (span, error) { return t.put(big, "stor.bin", c.size) }); err != nil {
 				return "", err
 			}
-			if err := run("parretr", c.sessions, c.parSize, func(int) (s3Op, error) { return t.get("par.bin", c.parSize) }); err != nil {
+			if err := run("parretr", c.sessions, c.parSize, func(int) (span, error) { return t.get("par.bin", c.parSize) }); err != nil {
 				return "", err
 			}
 			waitDirty(10 * time.Second)
-			if err := run("parstor", c.sessions, c.parSize, func(i int) (s3Op, error) {
+			if err := run("parstor", c.sessions, c.parSize, func(i int) (span, error) {
 				return t.put(par, fmt.Sprintf("par-%03d.bin", i), c.parSize)
 			}); err != nil {
 				return "", err
@@ -282,13 +279,13 @@ func s3Section(c config, engine string) (string, error) {
 }
 
 // curlOp is curl's data phase (after its pre-transfer mark) as an absolute span, checking the byte count.
-func curlOp(start time.Time, lines []string, upload bool, want int64) (s3Op, error) {
+func curlOp(start time.Time, lines []string, upload bool, want int64) (span, error) {
 	x, err := parseXfer(lines[len(lines)-1], upload)
 	if err == nil && x.bytes != want {
 		err = fmt.Errorf("curl moved %d bytes, want %d", x.bytes, want)
 	}
 	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-	return s3Op{start.Add(sec(x.pre)), start.Add(sec(x.total))}, err
+	return span{start.Add(sec(x.pre)), start.Add(sec(x.total))}, err
 }
 
 // s3Usage is what one measurement cost: CPU seconds of the S3 server, of the S3 client (our engine, or this
@@ -298,7 +295,7 @@ type s3Usage struct{ weedCPU, clientCPU, curlCPU, rssGrowth float64 }
 
 // usageDuring runs op sessions times at once and returns its cost and the aggregate MiB/s over the union of the
 // ops' spans (the time during which at least one transfer was moving data).
-func usageDuring(weedPID, clientPID int, idleRSS float64, sessions int, size int64, op func(i int) (s3Op, error)) (s3Usage, float64, error) {
+func usageDuring(weedPID, clientPID int, idleRSS float64, sessions int, size int64, op func(i int) (span, error)) (s3Usage, float64, error) {
 	w0, c0, k0 := cpuSeconds(weedPID), cpuSeconds(clientPID), childrenCPU()
 	peak := rssMiB(clientPID)
 	stop := make(chan struct{})
@@ -316,7 +313,7 @@ func usageDuring(weedPID, clientPID int, idleRSS float64, sessions int, size int
 			}
 		}
 	}()
-	ops := make([]s3Op, sessions)
+	ops := make([]span, sessions)
 	errs := make([]error, sessions)
 	var wg sync.WaitGroup
 	for i := range sessions {
@@ -333,30 +330,10 @@ func usageDuring(weedPID, clientPID int, idleRSS float64, sessions int, size int
 	if err := errors.Join(errs...); err != nil {
 		return u, 0, err
 	}
-	spans := make([]s3Op, len(ops))
+	spans := make([]span, len(ops))
 	copy(spans, ops)
 	busy := unionSeconds(spans)
 	return u, float64(size) * float64(sessions) / mib / busy, nil
-}
-
-// unionSeconds is the length of the union of the spans.
-func unionSeconds(spans []s3Op) float64 {
-	for i := 1; i < len(spans); i++ { // insertion sort by start: at most a few hundred spans
-		for j := i; j > 0 && spans[j].from.Before(spans[j-1].from); j-- {
-			spans[j], spans[j-1] = spans[j-1], spans[j]
-		}
-	}
-	var busy time.Duration
-	cur := spans[0]
-	for _, s := range spans[1:] {
-		if s.from.After(cur.to) {
-			busy += cur.to.Sub(cur.from)
-			cur = s
-		} else if s.to.After(cur.to) {
-			cur.to = s.to
-		}
-	}
-	return (busy + cur.to.Sub(cur.from)).Seconds()
 }
 
 // cpuSeconds is a process's user+system CPU time from /proc (0 if it is gone).
