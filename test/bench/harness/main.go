@@ -190,7 +190,7 @@ func run(engine, peers, out, png, opJSON, allocTxt, notes string) error {
 			}
 			res.addXfer("retr", t.name(), x)
 			waitDirty(30 * time.Second) // the previous uploads' writeback must not land on this one
-			x, err = stor(t, big, c.size, bigTimeout)
+			x, err = withClientCost(res, t.name(), c.size, func() (xfer, error) { return stor(t, big, c.size, bigTimeout) })
 			if err != nil {
 				return err
 			}
