@@ -252,18 +252,25 @@ func (r *FTPServerReconciler) passwords(ctx context.Context, p *pass) (map[strin
 }
 
 // secret reads a referenced Secret from the API server (Secrets are not cached) once per pass; nil if it does not
-// exist.
+// exist. A small Secret that the namespace's metadata watch shows unchanged since a pass last read it is not read
+// again (secretWatches.current).
 func (r *FTPServerReconciler) secret(ctx context.Context, p *pass, name string) (*corev1.Secret, error) {
 	if s, seen := p.secrets[name]; seen {
 		return s, nil
 	}
-	s := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: p.srv.Namespace, Name: name}, s)
-	switch {
-	case apierrors.IsNotFound(err):
-		s = nil
-	case err != nil:
-		return nil, err
+	key := types.NamespacedName{Namespace: p.srv.Namespace, Name: name}
+	s := r.secretWatches.current(key)
+	if s == nil {
+		s = &corev1.Secret{}
+		err := r.Get(ctx, key, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			s = nil
+		case err != nil:
+			return nil, err
+		default:
+			r.secretWatches.remember(s)
+		}
 	}
 	if p.secrets == nil {
 		p.secrets = map[string]*corev1.Secret{}
