@@ -437,14 +437,7 @@ func TestMissingSecretIsReportedAndWatched(t *testing.T) {
 	})
 	// The Secret watch brings the server back when the key appears (no pod runs in envtest, so the workload
 	// then waits for its pod).
-	s := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "later"}, s); err != nil {
-		t.Fatal(err)
-	}
-	s.Data["pw"] = []byte("x")
-	if err := k8s.Update(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	setSecretData(t, ns, "later", "pw", "x")
 	waitCondition(t, ns, "sec", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonProgressing)
 	_ = got
 }

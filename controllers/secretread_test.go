@@ -2,17 +2,14 @@ package controllers
 
 import (
 	"bytes"
-	"context"
 	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
-	"github.com/ftp-operator/ftp-operator/internal/render"
 )
 
 // TestPasswordSecretIsReadOncePerVersion (issue 14): servers that name the same password Secret do not read it
@@ -42,22 +39,10 @@ func TestPasswordSecretIsReadOncePerVersion(t *testing.T) {
 	}
 
 	// A new password: read again, and in every server's users Secret.
-	s := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "users"}, s); err != nil {
-		t.Fatal(err)
-	}
-	s.Data["password"] = []byte("n3w-password")
-	if err := k8s.Update(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	setSecretData(t, ns, "users", "password", "n3w-password")
 	for _, name := range names {
 		eventually(t, 10*time.Second, name+"'s users Secret holding the new password", func() (bool, error) {
-			u := &corev1.Secret{}
-			key := types.NamespacedName{Namespace: ns, Name: render.UsersSecretName(getServer(t, ns, name))}
-			if err := k8s.Get(context.Background(), key, u); err != nil {
-				return false, err
-			}
-			return bytes.Equal(u.Data["acme.password"], []byte("n3w-password")), nil
+			return bytes.Equal(getUsersSecret(t, ns, name).Data["acme.password"], []byte("n3w-password")), nil
 		})
 	}
 	reqs, _ = log.since(mark)
