@@ -350,9 +350,9 @@ func Deployment(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) *apps
 // template is the same for every pod.
 //
 // Passive ports are not listed as container ports: a container port is only informational (the pod listens on
-// the port whether it is listed or not) and the Service targets each passive port by number. Listing the 16 or more
-// ports of a grant made the Deployment twice as large, and every byte of it is decoded, stored and sent to each
-// watcher on every write (issue 14).
+// the port whether it is listed or not) and the Service targets each passive port by number. Listing the 16 ports
+// of a default grant made the stored Deployment half as large again (7.7 KB against 5.0 KB with its managed
+// fields), and every byte of it is decoded, stored and sent to each watcher on every write (issue 14).
 func PodTemplate(srv *ftpv1.FTPServer, grant ftpv1.PortRange, opts Options) corev1.PodTemplateSpec {
 	ha := srv.Spec.HighlyAvailable()
 	ports := []corev1.ContainerPort{

@@ -210,7 +210,7 @@ func TestDeployment(t *testing.T) {
 		t.Error("the address must not be in the pod template: it changes without a restart")
 	}
 	// The pod lists its control, health (and implicit FTPS) ports only: the passive ports are served whether listed
-	// or not, the Service targets them by number, and listing them doubled the Deployment's size (issue 14).
+	// or not, the Service targets them by number, and listing them made the Deployment half as large again (issue 14).
 	var names []string
 	for _, p := range c.Ports {
 		names = append(names, p.Name)
