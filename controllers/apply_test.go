@@ -79,7 +79,7 @@ func TestUnchangedPassWritesNothing(t *testing.T) {
 	time.Sleep(2 * time.Second) // the passes that the new children's own events bring
 	_, mark := log.since(0)
 
-	// Each change of the users Secret brings one pass, which reads the Secret from the API server (never cached).
+	// Each change of the users Secret brings one pass, which reads the Secret from the API server (its version changed).
 	secretPath := "/api/v1/namespaces/" + ns + "/secrets/users"
 	for i := range 3 {
 		s := &corev1.Secret{}

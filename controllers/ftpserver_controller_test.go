@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,10 +135,8 @@ func TestNodePortEqualsPortAndConflictReallocates(t *testing.T) {
 		}
 	}
 	dep := getDeployment(t, ns, "np")
-	for _, cp := range dep.Spec.Template.Spec.Containers[0].Ports {
-		if strings.HasPrefix(cp.Name, "pasv-") && !grant.Contains(cp.ContainerPort) {
-			t.Fatalf("containerPort %d outside grant %s", cp.ContainerPort, grant)
-		}
+	if args := dep.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--passive-ports="+grant.String()) {
+		t.Fatalf("engine args %q do not serve the grant %s", args, grant)
 	}
 
 	// A pinned range that collides with that nodePort cannot be re-allocated: a clear condition instead.
@@ -438,14 +437,7 @@ func TestMissingSecretIsReportedAndWatched(t *testing.T) {
 	})
 	// The Secret watch brings the server back when the key appears (no pod runs in envtest, so the workload
 	// then waits for its pod).
-	s := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "later"}, s); err != nil {
-		t.Fatal(err)
-	}
-	s.Data["pw"] = []byte("x")
-	if err := k8s.Update(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	setSecretData(t, ns, "later", "pw", "x")
 	waitCondition(t, ns, "sec", ftpv1.ConditionWorkloadReady, metav1.ConditionFalse, ftpv1.ReasonProgressing)
 	_ = got
 }

@@ -147,20 +147,29 @@ func (r *FTPServerReconciler) grantPorts(ctx context.Context, p *pass) error {
 func (r *FTPServerReconciler) renderService(p *pass) {
 	srv := p.srv
 	p.service = render.Service(srv, p.grant, r.Render)
-	if _, refused := render.ServiceAnnotations(srv, r.Render); len(refused) > 0 {
+	// Both warnings are written only where they apply (a server without service annotations, or whose Service is
+	// no load balancer, has neither): every condition is stored, validated and sent to each watcher on every status
+	// write, and these two said nothing for most servers (issue 14).
+	switch _, refused := render.ServiceAnnotations(srv, r.Render); {
+	case len(refused) > 0:
 		setCondition(srv, ftpv1.ConditionServiceAnnotationsAllowed, false, ftpv1.ReasonAnnotationsRefused,
 			"the operator's allowed-service-annotations list refuses %s; they are not set on the Service", strings.Join(refused, ", "))
-	} else {
+	case len(srv.Spec.Service.Annotations) > 0:
 		setCondition(srv, ftpv1.ConditionServiceAnnotationsAllowed, true, ftpv1.ReasonAnnotationsAllowed, "every annotation of spec.service.annotations is allowed")
+	default:
+		meta.RemoveStatusCondition(&srv.Status.Conditions, ftpv1.ConditionServiceAnnotationsAllowed)
 	}
 	listeners := len(p.service.Spec.Ports)
 	if n := srv.Spec.ReplicasOrDefault(); n > 1 {
 		listeners = max(listeners, int(p.grant.Size()/n)) // each pod's Service carries its slice (replicas.go)
 	}
-	if srv.Spec.Service.TypeOrDefault() == corev1.ServiceTypeLoadBalancer && listeners > CloudListenerCap {
+	switch {
+	case srv.Spec.Service.TypeOrDefault() != corev1.ServiceTypeLoadBalancer:
+		meta.RemoveStatusCondition(&srv.Status.Conditions, ftpv1.ConditionLoadBalancerCompatible)
+	case listeners > CloudListenerCap:
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, false, ftpv1.ReasonAboveCloudCap,
 			"a Service of the server has %d ports; some cloud load balancers allow fewer listeners (AWS Network Load Balancer: %d)", listeners, CloudListenerCap)
-	} else {
+	default:
 		setCondition(srv, ftpv1.ConditionLoadBalancerCompatible, true, ftpv1.ReasonWithinLimits, "at most %d ports per Service", listeners)
 	}
 }
@@ -243,18 +252,25 @@ func (r *FTPServerReconciler) passwords(ctx context.Context, p *pass) (map[strin
 }
 
 // secret reads a referenced Secret from the API server (Secrets are not cached) once per pass; nil if it does not
-// exist.
+// exist. A small Secret that the namespace's metadata watch shows unchanged since a pass last read it is not read
+// again (secretWatches.current).
 func (r *FTPServerReconciler) secret(ctx context.Context, p *pass, name string) (*corev1.Secret, error) {
 	if s, seen := p.secrets[name]; seen {
 		return s, nil
 	}
-	s := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: p.srv.Namespace, Name: name}, s)
-	switch {
-	case apierrors.IsNotFound(err):
-		s = nil
-	case err != nil:
-		return nil, err
+	key := types.NamespacedName{Namespace: p.srv.Namespace, Name: name}
+	s := r.secretWatches.current(key)
+	if s == nil {
+		s = &corev1.Secret{}
+		err := r.Get(ctx, key, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			s = nil
+		case err != nil:
+			return nil, err
+		default:
+			r.secretWatches.remember(s)
+		}
 	}
 	if p.secrets == nil {
 		p.secrets = map[string]*corev1.Secret{}

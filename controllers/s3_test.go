@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	ftpv1 "github.com/ftp-operator/ftp-operator/api/v1alpha1"
 )
@@ -91,14 +90,7 @@ func TestS3StorageRendered(t *testing.T) {
 	if msg := findCondition(srv, ftpv1.ConditionStoragePersistent).Message; !strings.Contains(msg, "ftp-files") {
 		t.Fatalf("StoragePersistent message %q", msg)
 	}
-	s := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "s3-creds"}, s); err != nil {
-		t.Fatal(err)
-	}
-	s.Data["secretAccessKey"] = []byte("wJalrXUtnFEMI")
-	if err := k8s.Update(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
+	setSecretData(t, ns, "s3-creds", "secretAccessKey", "wJalrXUtnFEMI")
 	eventually(t, 10*time.Second, "SecretMissing cleared by the Secret watch", func() (bool, error) {
 		c := findCondition(getServer(t, ns, "bucket"), ftpv1.ConditionWorkloadReady)
 		return c.Reason != "" && c.Reason != ftpv1.ReasonSecretMissing, fmt.Errorf("%+v", c)

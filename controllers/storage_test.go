@@ -264,14 +264,7 @@ func TestAddingUserKeepsThePodRunning(t *testing.T) {
 	}
 
 	// Rotating a password in the user's own Secret reaches the copy (through the Secret watch) and the engine.
-	pw := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "users"}, pw); err != nil {
-		t.Fatal(err)
-	}
-	pw.Data["password"] = []byte("r0tated")
-	if err := k8s.Update(context.Background(), pw); err != nil {
-		t.Fatal(err)
-	}
+	setSecretData(t, ns, "users", "password", "r0tated")
 	eventually(t, 10*time.Second, "the rotated password in the users Secret", func() (bool, error) {
 		return string(usersSecret().Data["acme.password"]) == "r0tated", nil
 	})

@@ -157,6 +157,22 @@ func ensureSecret(t *testing.T, ns, name string, data map[string]string) {
 	}
 }
 
+// setSecretData sets key of the existing Secret ns/name to value, as a user editing it would.
+func setSecretData(t *testing.T, ns, name, key, value string) {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	s.Data[key] = []byte(value)
+	if err := k8s.Update(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
 	if err := k8s.Create(context.Background(), obj); err != nil {

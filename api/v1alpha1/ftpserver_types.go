@@ -596,13 +596,14 @@ const (
 	// the server with AnnotationReallocatePorts to move it into the pool.
 	ConditionPortsInPool = "PortsInPool"
 	// ConditionLoadBalancerCompatible is False when the Service asks more of a load balancer than some clouds
-	// give (AWS NLB: 50 listeners). It does not affect Ready.
+	// give (AWS NLB: 50 listeners). It does not affect Ready, and is set only for a LoadBalancer Service.
 	ConditionLoadBalancerCompatible = "LoadBalancerCompatible"
 	// ConditionStoragePersistent is False when the files live in an emptyDir and are lost whenever the pod is
 	// replaced (a node drain, an eviction, an image change). It does not affect Ready.
 	ConditionStoragePersistent = "StoragePersistent"
 	// ConditionServiceAnnotationsAllowed is False when spec.service.annotations holds keys that the operator's
-	// --allowed-service-annotations list refuses; those are not set on the Service, the rest of it is applied.
+	// --allowed-service-annotations list refuses; those are not set on the Service, the rest of it is applied. It is
+	// set only while spec.service.annotations holds keys.
 	ConditionServiceAnnotationsAllowed = "ServiceAnnotationsAllowed"
 )
 

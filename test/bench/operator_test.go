@@ -147,7 +147,7 @@ func TestThousandFTPServers(t *testing.T) {
 		}
 	}()
 	self0, api0, etcd0 := cpuSeconds()
-	writes0, err := apiWrites()
+	writes0, err := apiRequests()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +191,12 @@ func TestThousandFTPServers(t *testing.T) {
 	elapsed := time.Since(start)
 	self1, api1, etcd1 := cpuSeconds()
 	waitProfile()
-	writes1, err := apiWrites()
+	writes1, err := apiRequests()
 	if err != nil {
 		t.Fatal(err)
 	}
-	writes, byKind := writesBetween(writes0, writes1, n)
+	writes, byKind := requestsBetween(writes0, writes1, n, writeVerbs)
+	reads, readKinds := requestsBetween(writes0, writes1, n, readVerbs)
 	// The operator's caches now hold the n servers and their children.
 	rss, peak, err := op.Memory()
 	if err != nil {
@@ -251,6 +252,8 @@ func TestThousandFTPServers(t *testing.T) {
 	record(t, result{Name: "API writes per FTPServer", Value: writes / float64(n), Unit: "writes",
 		Note: fmt.Sprintf("%.0f writes (POST, PUT, PATCH, APPLY, DELETE in apiserver_request_total, the test's %d creates included) until all were allocated; per server: %s",
 			writes, n, byKind)})
+	record(t, result{Name: "API reads per FTPServer", Value: reads / float64(n), Unit: "reads",
+		Note: fmt.Sprintf("%.0f GETs and LISTs (apiserver_request_total, the test's included) until all were allocated; per server: %s", reads, readKinds)})
 	record(t, result{Name: fmt.Sprintf("operator memory with %d FTPServers", n), Value: float64(rss) / (1 << 20), Unit: "MB RSS",
 		Note: fmt.Sprintf("ftp-operator manager as a process, its caches holding the servers and their children, once all were allocated (peak %.1f MB)",
 			float64(peak)/(1<<20))})

@@ -13,13 +13,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// writeVerbs are the request verbs of apiserver_request_total that change state.
-var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "DELETE": true, "DELETECOLLECTION": true}
+// writeVerbs are the request verbs of apiserver_request_total that change state; readVerbs those that read once
+// (a WATCH is counted when it starts, and says nothing of the events it carries).
+var (
+	writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "DELETE": true, "DELETECOLLECTION": true}
+	readVerbs  = map[string]bool{"GET": true, "LIST": true}
+)
 
 var requestLine = regexp.MustCompile(`^apiserver_request_total\{(.*)\} (\S+)$`)
 
-// apiWrites reads the API server's request counters and sums the writes by "resource[/subresource] VERB".
-func apiWrites() (map[string]float64, error) {
+// apiRequests reads the API server's request counters and sums the writes and reads by "resource[/subresource] VERB".
+func apiRequests() (map[string]float64, error) {
 	cs, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return nil, err
@@ -40,7 +44,7 @@ func apiWrites() (map[string]float64, error) {
 				labels[k] = strings.Trim(v, `"`)
 			}
 		}
-		if !writeVerbs[labels["verb"]] {
+		if !writeVerbs[labels["verb"]] && !readVerbs[labels["verb"]] {
 			continue
 		}
 		v, _ := strconv.ParseFloat(m[2], 64)
@@ -53,8 +57,8 @@ func apiWrites() (map[string]float64, error) {
 	return out, nil
 }
 
-// writesBetween is the number of writes from before to after, and the largest kinds of them per server.
-func writesBetween(before, after map[string]float64, servers int) (float64, string) {
+// requestsBetween is the number of requests of verbs from before to after, and the largest kinds of them per server.
+func requestsBetween(before, after map[string]float64, servers int, verbs map[string]bool) (float64, string) {
 	var total float64
 	type kv struct {
 		k string
@@ -62,6 +66,9 @@ func writesBetween(before, after map[string]float64, servers int) (float64, stri
 	}
 	var parts []kv
 	for k, v := range after {
+		if _, verb, _ := strings.Cut(k, " "); !verbs[verb] {
+			continue
+		}
 		if d := v - before[k]; d > 0 {
 			total += d
 			parts = append(parts, kv{k, d})
