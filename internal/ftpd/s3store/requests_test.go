@@ -1,0 +1,94 @@
+package s3store_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ftp-operator/ftp-operator/internal/ftpd/s3store"
+)
+
+// countingTransport records the S3 requests the engine sends ("GET key", "HEAD key", ...).
+type countingTransport struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.reqs = append(c.reqs, req.Method+" "+req.URL.Path)
+	c.mu.Unlock()
+	return c.base.RoundTrip(req)
+}
+
+// take returns the requests recorded since the last call and forgets them.
+func (c *countingTransport) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.reqs
+	c.reqs = nil
+	return r
+}
+
+// A RETR costs S3 one request, the GET (size and time come from its headers, no HEAD before it); REST + RETR one
+// ranged GET. The replies for what cannot be read stay those of SIZE: a directory is "not a regular file", a
+// missing name "no such file", REST past the end 554.
+func TestS3RetrIsOneRequest(t *testing.T) {
+	ct := &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+	e := newS3Env(t, func(c *s3store.Config) { c.Transport = ct })
+	data := randomBytes(3<<20 + 17)
+	e.put(t, prefix+"/acme/f.bin", data)
+	e.put(t, prefix+"/acme/sub/inner.txt", []byte("x"))
+	c := e.login(t, "acme")
+	ct.take()
+
+	r, err := c.Retr("f.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("RETR: %d bytes, %v; want %d", len(got), err, len(data))
+	}
+	if reqs := ct.take(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") {
+		t.Fatalf("RETR sent %d S3 requests %q, want one GET", len(reqs), reqs)
+	}
+
+	const off = 1<<20 + 5
+	r, err = c.RetrFrom("f.bin", off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data[off:]) {
+		t.Fatalf("REST %d + RETR: %d bytes, %v; want %d", off, len(got), err, len(data)-off)
+	}
+	if reqs := ct.take(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") {
+		t.Fatalf("REST + RETR sent %d S3 requests %q, want one ranged GET", len(reqs), reqs)
+	}
+
+	raw := dialRaw(t, e.addr, "acme")
+	raw.cmd(200, "TYPE I")
+	for _, tc := range []struct{ cmd, want string }{
+		{"RETR sub", "550 Not a regular file."},
+		{"RETR missing.bin", "550 No such file or directory."},
+		{"RETR .", "550 Not a regular file."},
+		{"RETR ../other/x", "550 No such file or directory."},
+	} {
+		raw.epsv()
+		if got := raw.cmd(550, tc.cmd); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.cmd, got, tc.want)
+		}
+	}
+	raw.epsv()
+	raw.cmd(350, "REST 3145746")
+	if got := raw.cmd(554, "RETR f.bin"); !strings.Contains(got, "beyond end of file") {
+		t.Errorf("REST past the end + RETR: %q", got)
+	}
+}
