@@ -92,3 +92,40 @@ func TestS3RetrIsOneRequest(t *testing.T) {
 		t.Errorf("REST past the end + RETR: %q", got)
 	}
 }
+
+// noLengthTransport drops the length headers from GET responses, as a server that streams its answer would.
+type noLengthTransport struct{ base http.RoundTripper }
+
+func (n noLengthTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := n.base.RoundTrip(req)
+	if err == nil && req.Method == http.MethodGet && resp.StatusCode/100 == 2 {
+		resp.Header.Del("Content-Length")
+		resp.Header.Del("Content-Range")
+	}
+	return resp, err
+}
+
+// A GET whose response does not give the object's size costs one HEAD more, and RETR and REST + RETR still work
+// (without the HEAD the size would be unknown and every RETR refused as past the end).
+func TestS3RetrWithoutLengthHeaders(t *testing.T) {
+	ct := &countingTransport{base: noLengthTransport{http.DefaultTransport.(*http.Transport).Clone()}}
+	e := newS3Env(t, func(c *s3store.Config) { c.Transport = ct })
+	data := randomBytes(1<<20 + 3)
+	e.put(t, prefix+"/acme/f.bin", data)
+	c := e.login(t, "acme")
+	ct.take()
+	for _, off := range []uint64{0, 1000} {
+		r, err := c.RetrFrom("f.bin", off)
+		if err != nil {
+			t.Fatalf("REST %d + RETR: %v", off, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data[off:]) {
+			t.Fatalf("REST %d + RETR: %d bytes, %v; want %d", off, len(got), err, len(data)-int(off))
+		}
+		if reqs := ct.take(); len(reqs) != 2 {
+			t.Fatalf("REST %d + RETR sent %q, want the GET and one HEAD", off, reqs)
+		}
+	}
+}

@@ -384,20 +384,33 @@ func (s *storage) OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInf
 		}
 		return nil, nil, mapErr("get", key, err)
 	}
-	size := o.Size // Content-Length: the whole object, or only the range after REST
+	r := &cancelCloser{ReadCloser: body, cancel: cancel}
+	size := o.Size // Content-Length (-1 without one): the whole object, or only the range after REST
 	if offset > 0 {
-		size = rangeTotal(h.Get("Content-Range"), offset+o.Size)
+		size = rangeTotal(h.Get("Content-Range"), o.Size, offset)
 	}
-	return &cancelCloser{ReadCloser: body, cancel: cancel}, info{name: path.Base(name), size: size, mtime: modTime(o)}, nil
+	if size < 0 { // a server that sends neither length: ask
+		fi, err := s.Stat(name)
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		return r, fi, nil
+	}
+	return r, info{name: path.Base(name), size: size, mtime: modTime(o)}, nil
 }
 
-// rangeTotal is the object's size from a Content-Range header ("bytes 100-199/1000"), or def without one.
-func rangeTotal(cr string, def int64) int64 {
-	_, total, ok := strings.Cut(cr, "/")
+// rangeTotal is the object's size from a ranged GET's Content-Range ("bytes 100-199/1000"), else offset plus the
+// range's length (-1 if unknown too).
+func rangeTotal(contentRange string, length, offset int64) int64 {
+	_, total, ok := strings.Cut(contentRange, "/")
 	if n, err := strconv.ParseInt(total, 10, 64); ok && err == nil && n >= 0 {
 		return n
 	}
-	return def
+	if length < 0 {
+		return -1
+	}
+	return offset + length
 }
 
 type cancelCloser struct {
