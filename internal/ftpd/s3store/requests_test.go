@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jlaffaye/ftp"
+
 	"github.com/ftp-operator/ftp-operator/internal/ftpd/s3store"
 )
 
@@ -46,31 +48,11 @@ func TestS3RetrIsOneRequest(t *testing.T) {
 	c := e.login(t, "acme")
 	ct.take()
 
-	r, err := c.Retr("f.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r)
-	r.Close()
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("RETR: %d bytes, %v; want %d", len(got), err, len(data))
-	}
-	if reqs := ct.take(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") {
-		t.Fatalf("RETR sent %d S3 requests %q, want one GET", len(reqs), reqs)
-	}
-
-	const off = 1<<20 + 5
-	r, err = c.RetrFrom("f.bin", off)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err = io.ReadAll(r)
-	r.Close()
-	if err != nil || !bytes.Equal(got, data[off:]) {
-		t.Fatalf("REST %d + RETR: %d bytes, %v; want %d", off, len(got), err, len(data)-off)
-	}
-	if reqs := ct.take(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") {
-		t.Fatalf("REST + RETR sent %d S3 requests %q, want one ranged GET", len(reqs), reqs)
+	for _, off := range []uint64{0, 1<<20 + 5} { // RETR, then REST + RETR (a ranged GET)
+		retrFrom(t, c, "f.bin", off, data)
+		if reqs := ct.take(); len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") {
+			t.Fatalf("REST %d + RETR sent %d S3 requests %q, want one GET", off, len(reqs), reqs)
+		}
 	}
 
 	raw := dialRaw(t, e.addr, "acme")
@@ -90,6 +72,20 @@ func TestS3RetrIsOneRequest(t *testing.T) {
 	raw.cmd(350, "REST 3145746")
 	if got := raw.cmd(554, "RETR f.bin"); !strings.Contains(got, "beyond end of file") {
 		t.Errorf("REST past the end + RETR: %q", got)
+	}
+}
+
+// retrFrom downloads name from offset off and checks that it is data[off:].
+func retrFrom(t *testing.T, c *ftp.ServerConn, name string, off uint64, data []byte) {
+	t.Helper()
+	r, err := c.RetrFrom(name, off)
+	if err != nil {
+		t.Fatalf("REST %d + RETR %s: %v", off, name, err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data[off:]) {
+		t.Fatalf("REST %d + RETR %s: %d bytes, %v; want %d", off, name, len(got), err, len(data)-int(off))
 	}
 }
 
@@ -115,15 +111,7 @@ func TestS3RetrWithoutLengthHeaders(t *testing.T) {
 	c := e.login(t, "acme")
 	ct.take()
 	for _, off := range []uint64{0, 1000} {
-		r, err := c.RetrFrom("f.bin", off)
-		if err != nil {
-			t.Fatalf("REST %d + RETR: %v", off, err)
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || !bytes.Equal(got, data[off:]) {
-			t.Fatalf("REST %d + RETR: %d bytes, %v; want %d", off, len(got), err, len(data)-int(off))
-		}
+		retrFrom(t, c, "f.bin", off, data)
 		if reqs := ct.take(); len(reqs) != 2 {
 			t.Fatalf("REST %d + RETR sent %q, want the GET and one HEAD", off, reqs)
 		}
