@@ -21,7 +21,8 @@
 #   BENCH_PROFILE_DIR       folder for a CPU profile of kube-apiserver during the FTPServer burst (kube-apiserver.pprof)
 #   BENCH_S3_REPS   repetitions of the object-storage section (issue 12; default 3, 1 with BENCH_QUICK); it uses
 #                   BENCH_SIZE, BENCH_SESSIONS and BENCH_PAR_SIZE too. BENCH_ONLY=s3 runs only that section of the
-#                   harness and prints it (no root, no peers: bin/bench --engine bin/ftp-operator)
+#                   harness and prints it (no root, no peers: bin/bench --engine bin/ftp-operator);
+#                   BENCH_S3_MEASURES=retr,stor,parretr,parstor (any of them) measures only those rows
 
 BENCH_OUT ?= docs/benchmarks.md
 BENCH_PNG ?= docs/benchmarks.png

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"slices"
@@ -660,6 +661,30 @@ func (ss *session) statFile(arg string) (string, fs.FileInfo, error) {
 		return "", nil, errNotFile
 	}
 	return name, fi, nil
+}
+
+// openFile resolves arg and opens it for reading from offset, with one
+// request to the storage where it can (S3: the GET, no HEAD before it). A
+// backend that answers "not found" for a directory is asked again through
+// statFile, so the reply is the one SIZE gives.
+func (ss *session) openFile(arg string, offset int64) (io.ReadCloser, fs.FileInfo, error) {
+	if !ss.user.Access.canRead() {
+		return nil, nil, ErrPermission
+	}
+	_, name, err := ss.resolve(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, fi, err := ss.st.OpenRead(name, offset)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, _, serr := ss.statFile(arg); serr != nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 func (ss *session) cmdSIZE(arg string) bool {

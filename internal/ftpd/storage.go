@@ -31,10 +31,16 @@ type Storage interface {
 	Stat(name string) (fs.FileInfo, error)
 	// Lstat describes name itself (a symbolic link as a link).
 	Lstat(name string) (fs.FileInfo, error)
-	// OpenRead opens a regular file for reading from offset (REST), which
-	// is at most its size. A reader whose dynamic type is *os.File is sent
-	// with sendfile(2).
-	OpenRead(name string, offset int64) (io.ReadCloser, error)
+	// OpenRead opens the regular file name for reading from offset (REST)
+	// and describes it as opened (its size and modification time), so that
+	// a backend which learns them from the open itself (S3's GET) needs no
+	// second request. An offset at or beyond the size gives an empty reader
+	// (the caller compares offset with the size). A name that is not a
+	// regular file fails; a backend that cannot tell a directory from a
+	// missing file in one request may answer fs.ErrNotExist for both (the
+	// session then asks Stat which reply fits). A reader whose dynamic type
+	// is *os.File is sent with sendfile(2).
+	OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInfo, error)
 	// CreateUpload starts an upload to name. Nothing is visible under name
 	// until Commit returns nil; Abort leaves no trace. A backend that
 	// cannot honour opts (append, restart, no-clobber) refuses here, before
@@ -138,18 +144,27 @@ func (s *fsStorage) SetModTime(name string, t time.Time) error {
 	return s.fsys.Chtimes(name, t, t)
 }
 
-func (s *fsStorage) OpenRead(name string, offset int64) (io.ReadCloser, error) {
+// OpenRead looks at name before opening it (a FIFO must never be opened),
+// as the session did before OpenRead described the file.
+func (s *fsStorage) OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInfo, error) {
+	fi, err := s.fsys.Stat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, errNotFile
+	}
 	f, err := s.fsys.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			f.Close()
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // OpenList reads the whole directory at once (one sorted batch); symbolic

@@ -217,13 +217,10 @@ func (ss *session) finishTransfer(c net.Conn, err error, okMsg string) {
 }
 
 func (ss *session) cmdRETR(arg string) bool {
-	name, fi, err := ss.statFile(arg)
-	var f io.ReadCloser
+	f, fi, err := ss.openFile(arg, ss.rest)
 	if err == nil && ss.rest > fi.Size() {
+		f.Close()
 		err = errRestBeyondEOF
-	}
-	if err == nil {
-		f, err = ss.st.OpenRead(name, ss.rest)
 	}
 	if err != nil {
 		ss.dropData()
@@ -410,11 +407,7 @@ func (ss *session) logXfer(start time.Time, name string, n int64, ascii, upload 
 }
 
 func (ss *session) cmdHASH(arg string) bool {
-	name, fi, err := ss.statFile(arg)
-	var f io.ReadCloser
-	if err == nil {
-		f, err = ss.st.OpenRead(name, 0)
-	}
+	f, fi, err := ss.openFile(arg, 0)
 	if err != nil {
 		ss.replyErr(err, 550)
 		return false

@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -352,28 +353,64 @@ func (s *storage) Stat(name string) (fs.FileInfo, error) {
 	return d, nil
 }
 
-// OpenRead is a GET from offset (a ranged GET after REST).
-func (s *storage) OpenRead(name string, offset int64) (io.ReadCloser, error) {
+// OpenRead is one GET from offset (a ranged GET after REST): the object's size and modification time come from
+// that response's headers, not from a HEAD before it. A key that is only a prefix (a directory) answers 404 like
+// a missing one; the session asks Stat then. An offset at or beyond the end (416) is the one case that costs a
+// second request, a HEAD for the size.
+func (s *storage) OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInfo, error) {
 	key, err := s.key(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if name == "." {
+		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	opts := minio.GetObjectOptions{}
 	if offset > 0 {
 		if err := opts.SetRange(offset, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	body, _, _, err := s.p.core.GetObject(ctx, s.p.cfg.Bucket, key, opts)
+	body, o, h, err := s.p.core.GetObject(ctx, s.p.cfg.Bucket, key, opts)
 	if err != nil {
 		cancel()
 		if er := minio.ToErrorResponse(err); er.StatusCode == http.StatusRequestedRangeNotSatisfiable {
-			return io.NopCloser(strings.NewReader("")), nil // REST at the end of the file
+			fi, err := s.Stat(name) // REST at (or past) the end of the file
+			if err != nil {
+				return nil, nil, err
+			}
+			return io.NopCloser(strings.NewReader("")), fi, nil
 		}
-		return nil, mapErr("get", key, err)
+		return nil, nil, mapErr("get", key, err)
 	}
-	return &cancelCloser{ReadCloser: body, cancel: cancel}, nil
+	r := &cancelCloser{ReadCloser: body, cancel: cancel}
+	size := o.Size // Content-Length (-1 without one): the whole object, or only the range after REST
+	if offset > 0 {
+		size = rangeTotal(h.Get("Content-Range"), o.Size, offset)
+	}
+	if size < 0 { // a server that sends neither length: ask
+		fi, err := s.Stat(name)
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		return r, fi, nil
+	}
+	return r, info{name: path.Base(name), size: size, mtime: modTime(o)}, nil
+}
+
+// rangeTotal is the object's size from a ranged GET's Content-Range ("bytes 100-199/1000"), else offset plus the
+// range's length (-1 if unknown too).
+func rangeTotal(contentRange string, length, offset int64) int64 {
+	_, total, ok := strings.Cut(contentRange, "/")
+	if n, err := strconv.ParseInt(total, 10, 64); ok && err == nil && n >= 0 {
+		return n
+	}
+	if length < 0 {
+		return -1
+	}
+	return offset + length
 }
 
 type cancelCloser struct {

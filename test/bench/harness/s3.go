@@ -239,11 +239,22 @@ func s3Section(c config, engine string) (string, error) {
 	targets := []s3Target{ftp(engines[1], inBucket), sdk, ftp(engines[0], onDisk)}
 
 	res := &results{samples: map[string]map[string][]float64{}}
+	// BENCH_S3_MEASURES (comma-separated keys of s3Measures) measures only those rows, to study one of them.
+	want := map[string]bool{}
+	for _, m := range s3Measures {
+		want[m.key] = os.Getenv("BENCH_S3_MEASURES") == ""
+	}
+	for _, k := range strings.Split(os.Getenv("BENCH_S3_MEASURES"), ",") {
+		want[k] = want[k] || k != ""
+	}
 	load := startLoadSampler()
 	big, par := filepath.Join(w.client, "big.bin"), filepath.Join(w.client, "par.bin")
 	for rep := range reps {
 		for _, t := range rotate(targets, rep) {
 			run := func(key string, sessions int, size int64, op func(i int) (span, error)) error {
+				if !want[key] {
+					return nil
+				}
 				u, rate, err := usageDuring(weed.PID(), t.clientPID, t.idleRSS, sessions, size, op)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.name, key, err)
