@@ -116,20 +116,7 @@ func engineLoad(args []string) error {
 	if err := writeFile(filepath.Join(w.home, "par.bin"), size); err != nil {
 		return err
 	}
-	type build struct {
-		name, bin string
-		env       []string
-	}
-	var builds []build
-	for _, e := range strings.Split(*engines, ",") {
-		name, bin, ok := strings.Cut(e, "=")
-		if !ok {
-			name, bin = filepath.Base(e), e
-		}
-		f := strings.Fields(bin)
-		bin, _ = filepath.Abs(f[len(f)-1])
-		builds = append(builds, build{name, bin, f[:len(f)-1]})
-	}
+	builds := parseBuilds(*engines)
 	raw, err := startRaw(w.home)
 	if err != nil {
 		return err
@@ -244,6 +231,27 @@ func engineLoad(args []string) error {
 		fmt.Printf("  %s RETR all: %v  peak RSS all: %v\n", name, fmtAll(st.retr), fmtAll(st.hwm))
 	}
 	return nil
+}
+
+// build is one engine binary under test, with the environment it runs in.
+type build struct {
+	name, bin string
+	env       []string
+}
+
+// parseBuilds reads "NAME=[VAR=VALUE ...] BINARY[,...]" (or BINARY alone, named after its file).
+func parseBuilds(arg string) []build {
+	var builds []build
+	for _, e := range strings.Split(arg, ",") {
+		name, bin, ok := strings.Cut(e, "=")
+		if !ok {
+			name, bin = filepath.Base(e), e
+		}
+		f := strings.Fields(bin)
+		bin, _ = filepath.Abs(f[len(f)-1])
+		builds = append(builds, build{name, bin, f[:len(f)-1]})
+	}
+	return builds
 }
 
 // startPerf records pid (0: every CPU) with call graphs into out until stopPerf.
