@@ -6,8 +6,9 @@ package ftpd
 // goroutine blocked in a system call holds an OS thread, the Go runtime starts another thread for the goroutines
 // that still run, and a thread, once made, stays with the process with its stacks (about 50 KiB): 50 replacing
 // uploads that ended together made some 20 threads this way, kept for the life of the engine (issue 10 §3). The
-// goroutines waiting for a slot are parked and hold no thread. Two slots: as many as the benchmark machine's
-// cores; 4 measured no faster (docs/benchmarks.md, "Engine memory over a long run").
+// goroutines waiting for a slot are parked and hold no thread. Two slots, as many as the benchmark machine's cores:
+// 50 parallel replacing uploads ran as fast as with no bound, and 4 slots made no clear difference
+// (docs/benchmarks.md, "Engine memory over a long run").
 var blockingOps = make(chan struct{}, 2)
 
 // blockingOp waits for a slot for one blocking file system call and returns its release.
