@@ -10,7 +10,9 @@ package main
 //
 // Per phase it also records the largest resident memory seen (sampled every 10 ms, split into anonymous and
 // file-backed from smaps_rollup), the largest thread count, and the Go runtime's view at the phase's end (heap in
-// use, heap released, stacks, OS threads, from the engine's /metrics).
+// use, heap released, stacks, OS threads, from the engine's /metrics), with -v; --go-every samples those during
+// each phase too (a diagnosis only: the scrape itself allocates in the engine), --logs keeps the engine's stderr
+// (for GODEBUG=gctrace=1), and the engine's CPU time per life is printed with the medians.
 
 import (
 	"bufio"
@@ -28,36 +30,12 @@ import (
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
-func init() {
-	if len(os.Args) > 1 && os.Args[1] == "engine-phases" {
-		if err := enginePhases(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "bench engine-phases:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-}
-
 // procSample is what /proc says about one process, in KiB (threads: a count).
 type procSample struct{ rss, anon, file, threads uint64 }
 
 func readProc(pid int) (p procSample) {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			v, _ := strconv.ParseUint(f[1], 10, 64)
-			switch f[0] {
-			case "Rss:":
-				p.rss = v
-			case "Anonymous:":
-				p.anon = v
-			}
-		}
-		p.file = p.rss - min(p.anon, p.rss)
-	}
+	m, _ := readMem(pid)
+	p.rss, p.anon, p.file = m.rss, m.anon, m.rss-min(m.anon, m.rss)
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "Threads:"); ok {
@@ -165,12 +143,9 @@ func enginePhases(args []string) error {
 	}
 	raiseNofile()
 	dir := "/tmp/ftp-operator-enginephases"
-	_ = os.RemoveAll(dir)
-	w := &workspace{dir: dir, root: filepath.Join(dir, "root"), home: filepath.Join(dir, "root", "bench"), client: filepath.Join(dir, "client")}
-	for _, d := range []string{w.home, w.client} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	w, err := scratchWorkspace(dir)
+	if err != nil {
+		return err
 	}
 	defer os.RemoveAll(dir)
 	big, par := filepath.Join(w.home, "big.bin"), filepath.Join(w.home, "par.bin")
@@ -187,22 +162,8 @@ func enginePhases(args []string) error {
 	rates := map[string]map[string][]float64{}
 	for life := 0; life < *lives; life++ {
 		for _, b := range rotate(builds, life) {
-			port, err := support.FreeLoopbackPort()
+			s, health, err := startEngine(w, b, c.sessions)
 			if err != nil {
-				return err
-			}
-			health, err := support.FreeLoopbackPort()
-			if err != nil {
-				return err
-			}
-			s := &server{Name: "engine-" + b.name, Ours: true, Port: port, PasvLo: 24000, PasvHi: 24000 + 2*c.sessions - 1}
-			if err := s.configureOurs(b.bin, w.dir, w.root, health); err != nil {
-				return err
-			}
-			if len(b.env) > 0 {
-				s.argv = append(append([]string{"/usr/bin/env"}, b.env...), s.argv...)
-			}
-			if err := s.start(w); err != nil {
 				return err
 			}
 			t := ftpTarget{s, w}
