@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,16 +20,20 @@ import (
 
 // Resident-memory bounds of the engine-only build (issue 10: peak RSS under the benchmark's load ≤ 16 MB), with
 // headroom for other kernels and Go versions: measured 11.9 MiB at start and 14–15 MiB at the peak of this test's
-// load on the 2-core CI machine; the ftpd subcommand of the full binary (manager, controller-runtime, client-go) is
+// load on the 2-core CI machine (15.3–15.8 MiB since the uploads were added); the ftpd subcommand of the full binary (manager, controller-runtime, client-go) is
 // at 29 MiB before its first session, and an engine-only build still linking client-go at 26–28 MiB.
 const (
 	engineStartRSSBound = 18 << 20
 	enginePeakRSSBound  = 20 << 20
+	// engineThreadBound: threads after the load below; measured 10–19, and 25–31 before the waits for a control
+	// connection's close and the blocking file system calls of replacing uploads stopped holding a thread each.
+	engineThreadBound = 22
 )
 
 // TestEngineOnlyBuildMemory builds ftp-operator as the image and make build do (static, stripped) with -tags
 // ftpdonly, runs its ftpd subcommand, and holds its resident memory right after start and at its peak (VmHWM) after
-// 50 parallel 8 MiB downloads to the bounds above. It also checks that the build holds only the ftpd subcommand.
+// 50 parallel 8 MiB downloads and twice 50 parallel uploads replacing files, and its thread count after them, to the
+// bounds above. It also checks that the build holds only the ftpd subcommand.
 func TestEngineOnlyBuildMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -90,50 +95,92 @@ func TestEngineOnlyBuildMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, sessions)
-	for range sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := connect()
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Quit()
-			r, err := c.Retr("f.bin")
-			if err != nil {
-				errs <- err
-				return
-			}
-			n, err := io.Copy(io.Discard, r)
-			if cerr := r.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil && n != size {
-				err = fmt.Errorf("downloaded %d bytes, want %d", n, size)
-			}
-			if err != nil {
-				errs <- err
-			}
-		}()
+	// Each of sessions clients at once runs fn in a session of its own.
+	parallel := func(fn func(c *ftp.ServerConn, i int) error) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, sessions)
+		for i := range sessions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := connect()
+				if err == nil {
+					err = fn(c, i)
+					c.Quit()
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	parallel(func(c *ftp.ServerConn, _ int) error {
+		r, err := c.Retr("f.bin")
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, r)
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil && n != size {
+			err = fmt.Errorf("downloaded %d bytes, want %d", n, size)
+		}
+		return err
+	})
+	// Then make bench's uploads (issue 10 §3): twice sessions parallel STORs, each replacing a file of the same
+	// size. They used to leave the engine with some 20 more threads each time (blocking waits for the control
+	// connection's close, the writeback submission and the close of the replaced file), each thread's stacks kept.
+	for i := range sessions {
+		if err := os.WriteFile(filepath.Join(root, "acme", fmt.Sprintf("r-%02d.bin", i)), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	for range 2 {
+		parallel(func(c *ftp.ServerConn, i int) error {
+			return c.Stor(fmt.Sprintf("r-%02d.bin", i), bytes.NewReader(body))
+		})
+	}
+	threads := processThreads(t, cmd.Process.Pid)
 	_, peak, err := support.ProcessMemory(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("engine-only build: RSS %.1f MiB at start, peak %.1f MiB after %d parallel %d MiB downloads",
-		float64(startRSS)/(1<<20), float64(peak)/(1<<20), sessions, size>>20)
+	t.Logf("engine-only build: RSS %.1f MiB at start, peak %.1f MiB and %d threads after %d parallel %d MiB downloads and twice as many replacing uploads",
+		float64(startRSS)/(1<<20), float64(peak)/(1<<20), threads, sessions, size>>20)
 	if startRSS > engineStartRSSBound {
 		t.Errorf("RSS at start %.1f MiB, want ≤ %d MiB", float64(startRSS)/(1<<20), engineStartRSSBound>>20)
 	}
 	if peak > enginePeakRSSBound {
 		t.Errorf("peak RSS %.1f MiB, want ≤ %d MiB", float64(peak)/(1<<20), enginePeakRSSBound>>20)
 	}
+	if threads > engineThreadBound {
+		t.Errorf("%d threads after the load, want ≤ %d", threads, engineThreadBound)
+	}
+}
+
+// processThreads is the number of pid's threads (/proc/PID/status).
+func processThreads(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no Threads line in /proc/%d/status", pid)
+	return 0
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -40,15 +39,7 @@ import (
 const managerGCPercent = 50
 
 // setGCPercent applies managerGCPercent when GOGC is not set, and returns the percent in force.
-func setGCPercent() int {
-	if os.Getenv("GOGC") != "" {
-		p := debug.SetGCPercent(-1)
-		debug.SetGCPercent(p)
-		return p
-	}
-	debug.SetGCPercent(managerGCPercent)
-	return managerGCPercent
-}
+func setGCPercent() int { return defaultGCPercent(managerGCPercent) }
 
 // runManager runs the operator until ctx ends.
 func runManager(ctx context.Context, args []string) error {

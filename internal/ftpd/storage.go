@@ -309,7 +309,10 @@ func renameOver(fsys FileSystem, tmp, name string) error {
 	old, _ := fsys.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	err := fsys.Rename(tmp, name)
 	if old != nil {
-		go old.Close()
+		go func() {
+			defer blockingOp()()
+			old.Close()
+		}()
 	}
 	return err
 }

@@ -17,6 +17,7 @@ var startWriteback = func(f *os.File) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer blockingOp()()
 		submitWriteback(f)
 	}()
 	return done

@@ -26,14 +26,17 @@ import (
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
 
+// The modes of the harness for our engine alone: engine-load (this file) and engine-phases (enginephases.go).
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == "engine-load" {
-		if err := engineLoad(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "bench engine-load:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	modes := map[string]func([]string) error{"engine-load": engineLoad, "engine-phases": enginePhases}
+	if len(os.Args) < 2 || modes[os.Args[1]] == nil {
+		return
 	}
+	if err := modes[os.Args[1]](os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // memSample is a process's memory, in KiB, from /proc.
@@ -105,31 +108,15 @@ func engineLoad(args []string) error {
 	}
 	raiseNofile()
 	dir := "/tmp/ftp-operator-engineload"
-	_ = os.RemoveAll(dir)
-	w := &workspace{dir: dir, root: filepath.Join(dir, "root"), home: filepath.Join(dir, "root", "bench"), client: filepath.Join(dir, "client")}
-	for _, d := range []string{w.home, w.client} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	w, err := scratchWorkspace(dir)
+	if err != nil {
+		return err
 	}
 	defer os.RemoveAll(dir)
 	if err := writeFile(filepath.Join(w.home, "par.bin"), size); err != nil {
 		return err
 	}
-	type build struct {
-		name, bin string
-		env       []string
-	}
-	var builds []build
-	for _, e := range strings.Split(*engines, ",") {
-		name, bin, ok := strings.Cut(e, "=")
-		if !ok {
-			name, bin = filepath.Base(e), e
-		}
-		f := strings.Fields(bin)
-		bin, _ = filepath.Abs(f[len(f)-1])
-		builds = append(builds, build{name, bin, f[:len(f)-1]})
-	}
+	builds := parseBuilds(*engines)
 	raw, err := startRaw(w.home)
 	if err != nil {
 		return err
@@ -164,29 +151,14 @@ func engineLoad(args []string) error {
 				st.retr, st.retrWall = append(st.retr, data), append(st.retrWall, wall)
 				continue
 			}
-			var bin string
-			var env []string
-			for _, b := range builds {
-				if b.name == name {
-					bin, env = b.bin, b.env
+			var b build
+			for _, x := range builds {
+				if x.name == name {
+					b = x
 				}
 			}
-			port, err := support.FreeLoopbackPort()
+			s, _, err := startEngine(w, b, *sessions)
 			if err != nil {
-				return err
-			}
-			health, err := support.FreeLoopbackPort()
-			if err != nil {
-				return err
-			}
-			s := &server{Name: "engine-" + name, Ours: true, Port: port, PasvLo: 24000, PasvHi: 24000 + 2**sessions - 1}
-			if err := s.configureOurs(bin, w.dir, w.root, health); err != nil {
-				return err
-			}
-			if len(env) > 0 {
-				s.argv = append(append([]string{"/usr/bin/env"}, env...), s.argv...)
-			}
-			if err := s.start(w); err != nil {
 				return err
 			}
 			pid := s.cmd.Process.Pid
@@ -244,6 +216,60 @@ func engineLoad(args []string) error {
 		fmt.Printf("  %s RETR all: %v  peak RSS all: %v\n", name, fmtAll(st.retr), fmtAll(st.hwm))
 	}
 	return nil
+}
+
+// build is one engine binary under test, with the environment it runs in.
+type build struct {
+	name, bin string
+	env       []string
+}
+
+// parseBuilds reads "NAME=[VAR=VALUE ...] BINARY[,...]" (or BINARY alone, named after its file).
+func parseBuilds(arg string) []build {
+	var builds []build
+	for _, e := range strings.Split(arg, ",") {
+		name, bin, ok := strings.Cut(e, "=")
+		if !ok {
+			name, bin = filepath.Base(e), e
+		}
+		f := strings.Fields(bin)
+		bin, _ = filepath.Abs(f[len(f)-1])
+		builds = append(builds, build{name, bin, f[:len(f)-1]})
+	}
+	return builds
+}
+
+// scratchWorkspace makes an empty workspace in dir (root/bench for the engine, client) for a mode without peers.
+func scratchWorkspace(dir string) (*workspace, error) {
+	_ = os.RemoveAll(dir)
+	w := &workspace{dir: dir, root: filepath.Join(dir, "root"), home: filepath.Join(dir, "root", "bench"), client: filepath.Join(dir, "client")}
+	for _, d := range []string{w.home, w.client} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// startEngine starts build b of our engine on loopback with room for sessions parallel sessions, and returns it
+// and its health (/metrics) port.
+func startEngine(w *workspace, b build, sessions int) (*server, int, error) {
+	port, err := support.FreeLoopbackPort()
+	if err != nil {
+		return nil, 0, err
+	}
+	health, err := support.FreeLoopbackPort()
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &server{Name: "engine-" + b.name, Ours: true, Port: port, PasvLo: 24000, PasvHi: 24000 + 2*sessions - 1}
+	if err := s.configureOurs(b.bin, w.dir, w.root, health); err != nil {
+		return nil, 0, err
+	}
+	if len(b.env) > 0 {
+		s.argv = append(append([]string{"/usr/bin/env"}, b.env...), s.argv...)
+	}
+	return s, health, s.start(w)
 }
 
 // startPerf records pid (0: every CPU) with call graphs into out until stopPerf.
