@@ -12,14 +12,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/ftp-operator/ftp-operator/internal/addressfollow"
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/logformat"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
 )
 
 // engineGCPercent is the engine's GOGC unless the environment sets one. Its live heap is small (about 1 MiB with 100
@@ -40,8 +37,8 @@ func runFTPD(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := logformat.NewSlogLogger(os.Stderr, cfg.SlogLevel())
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := promtext.NewRegistry()
+	reg.CollectRuntime()
 	metrics := ftpd.NewMetrics(reg)
 	metrics.SetBuildInfo(version)
 	srv, closers, err := buildServer(cfg, logger, metrics)
@@ -213,7 +210,7 @@ func buildServer(cfg engineconfig.Config, logger *slog.Logger, metrics *ftpd.Met
 	return srv, closers, nil
 }
 
-func healthServer(addr string, srv *ftpd.Server, reg *prometheus.Registry) *http.Server {
+func healthServer(addr string, srv *ftpd.Server, reg *promtext.Registry) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -235,6 +232,6 @@ func healthServer(addr string, srv *ftpd.Server, reg *prometheus.Registry) *http
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", reg)
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }

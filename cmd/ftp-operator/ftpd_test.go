@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ftp-operator/ftp-operator/internal/engineconfig"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
+	"github.com/ftp-operator/ftp-operator/internal/promtext/promtexttest"
 	"github.com/ftp-operator/ftp-operator/internal/testcert"
 )
 
@@ -179,13 +180,13 @@ func TestTLSRequireSessionReuseFlag(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reg := prometheus.NewRegistry()
+		reg := promtext.NewRegistry()
 		srv, _, err := buildServer(cfg, nil, ftpd.NewMetrics(reg))
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The certificate's expiry is a metric from the first load on.
-		if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
+		if err := testutil.GatherAndCompare(promtexttest.Gatherer(reg), strings.NewReader(fmt.Sprintf(`
 # HELP ftpd_tls_certificate_expiry_timestamp_seconds NotAfter (unix time) of the TLS certificate served, updated on every (re)load; absent without TLS.
 # TYPE ftpd_tls_certificate_expiry_timestamp_seconds gauge
 ftpd_tls_certificate_expiry_timestamp_seconds %d

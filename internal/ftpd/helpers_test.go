@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
+	"github.com/ftp-operator/ftp-operator/internal/promtext/promtexttest"
 	"github.com/ftp-operator/ftp-operator/internal/testcert"
 )
 
@@ -310,9 +311,9 @@ func newTP(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
 
 // metricValue returns the value of a counter or gauge; label, if set, must
 // equal one of the series' label values.
-func metricValue(t testing.TB, reg *prometheus.Registry, name, label string) float64 {
+func metricValue(t testing.TB, reg *promtext.Registry, name, label string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	mfs, err := promtexttest.Gatherer(reg).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

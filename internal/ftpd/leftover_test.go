@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
 )
 
 // slowRemoveFS makes removing a temporary upload file slow, as on a busy
@@ -64,7 +64,7 @@ func TestShutdownTimeoutLeavesNoUploadFiles(t *testing.T) {
 // At start the engine removes the temporary upload files a crash left (its
 // own name pattern only, older than the start) and counts them.
 func TestStaleUploadFilesSweptAtStart(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	old := time.Now().Add(-time.Hour)
 	stale := []string{
 		"acme/" + tmpPrefix + "0123456789abcdef" + tmpSuffix,

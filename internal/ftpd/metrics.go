@@ -7,96 +7,95 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
 )
 
 // Metrics are the engine's Prometheus collectors. A nil *Metrics is valid and
 // records nothing.
 type Metrics struct {
-	sessionsActive   prometheus.Gauge
-	sessionsTotal    prometheus.Counter
-	sessionsRejected *prometheus.CounterVec
-	logins           *prometheus.CounterVec
-	bytes            *prometheus.CounterVec
-	transfers        *prometheus.CounterVec
-	passiveInUse     prometheus.Gauge
-	passiveWaits     *prometheus.CounterVec
-	passiveWaitTime  prometheus.Histogram
-	passiveExpiries  prometheus.Counter
-	dataRejected     prometheus.Counter
-	replyErrors      *prometheus.CounterVec
-	lockouts         prometheus.Counter
-	staleFiles       prometheus.Counter
-	staleBytes       prometheus.Counter
-	buildInfo        *prometheus.GaugeVec
-	xferSeconds      *prometheus.HistogramVec
-	xferSize         *prometheus.HistogramVec
-	passivePorts     prometheus.Gauge
-	certExpiry       *prometheus.GaugeVec
-	relayed          *prometheus.CounterVec
+	sessionsActive   promtext.Gauge
+	sessionsTotal    promtext.Counter
+	sessionsRejected promtext.CounterVec
+	logins           promtext.CounterVec
+	bytes            promtext.CounterVec
+	transfers        promtext.CounterVec
+	passiveInUse     promtext.Gauge
+	passiveWaits     promtext.CounterVec
+	passiveWaitTime  promtext.Histogram
+	passiveExpiries  promtext.Counter
+	dataRejected     promtext.Counter
+	replyErrors      promtext.CounterVec
+	lockouts         promtext.Counter
+	staleFiles       promtext.Counter
+	staleBytes       promtext.Counter
+	buildInfo        promtext.GaugeVec
+	xferSeconds      promtext.HistogramVec
+	xferSize         promtext.HistogramVec
+	passivePorts     promtext.Gauge
+	certExpiry       promtext.GaugeVec
+	relayed          promtext.CounterVec
 }
 
 // Histogram buckets for transfers: FTP moves anything from a few bytes to
 // many GiB, over milliseconds to hours.
 var (
-	transferSizeBuckets     = prometheus.ExponentialBuckets(1024, 4, 13)                                // 1 KiB .. 16 GiB
+	transferSizeBuckets     = exponentialBuckets(1024, 4, 13)                                           // 1 KiB .. 16 GiB
 	transferDurationBuckets = []float64{.01, .05, .25, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400} // 10 ms .. 4 h
 )
 
-// NewMetrics creates the collectors and registers them with reg (if non-nil).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ftpd_sessions_active", Help: "Open control connections."}),
-		sessionsTotal:  prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_sessions_total", Help: "Accepted control connections."}),
-		sessionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_sessions_rejected_total",
-			Help: "Control connections refused, by reason."}, []string{"reason"}),
-		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_logins_total",
-			Help: "Login attempts by result (ok, failed, locked)."}, []string{"result"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_transfer_bytes_total",
-			Help: "Bytes moved on data connections by direction (in = upload, out = download)."}, []string{"direction"}),
-		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_transfers_total",
-			Help: "File transfers by direction and result."}, []string{"direction", "result"}),
-		passiveInUse: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ftpd_passive_ports_in_use", Help: "Passive listeners open."}),
-		passiveWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_passive_waits_total",
-			Help: "PASV/EPSV commands that found every passive port taken and waited, by result (served, timeout)."},
-			[]string{"result"}),
-		passiveWaitTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ftpd_passive_wait_seconds",
-			Help:    "How long PASV/EPSV waited for a free passive port (only commands that waited).",
-			Buckets: []float64{.001, .005, .025, .1, .5, 2.5, 10, 30}}),
-		passiveExpiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_passive_expired_total",
-			Help: "Passive ports given back because no transfer used them within the data timeout."}),
-		dataRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_data_connections_rejected_total",
-			Help: "Data connections refused because no session of that client IP was waiting."}),
-		replyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_reply_errors_total",
-			Help: "Error replies (4xx and 5xx) by code."}, []string{"code"}),
-		lockouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_lockouts_total", Help: "Lockouts after failed logins (of a user from an IP, of a user, or of an IP)."}),
-		staleFiles: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_stale_uploads_removed_total",
-			Help: "Temporary files of interrupted uploads (left by a crash or a kill) removed at start."}),
-		staleBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftpd_stale_upload_bytes_removed_total",
-			Help: "Bytes of the temporary upload files removed at start."}),
-		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ftpd_build_info",
-			Help: "Always 1; the labels say which build of the engine runs (set by SetBuildInfo)."},
-			[]string{"version", "goversion"}),
-		xferSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ftpd_transfer_duration_seconds",
-			Help:    "Duration of file transfers (RETR, STOR, APPE, STOU) by direction (upload, download) and result (ok, failed, aborted).",
-			Buckets: transferDurationBuckets}, []string{"direction", "result"}),
-		xferSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ftpd_transfer_size_bytes",
-			Help:    "Bytes moved per file transfer by direction (upload, download) and result (ok, failed, aborted).",
-			Buckets: transferSizeBuckets}, []string{"direction", "result"}),
-		passivePorts: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ftpd_passive_ports",
-			Help: "Ports in the engine's passive range (compare with ftpd_passive_ports_in_use)."}),
-		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ftpd_tls_certificate_expiry_timestamp_seconds",
-			Help: "NotAfter (unix time) of the TLS certificate served, updated on every (re)load; absent without TLS."}, nil),
-		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ftpd_relayed_connections_total",
-			Help: "Data connections for another pod's slice (Relay routing) by result: relayed (ended cleanly), broken (a side reset or timed out; passed on as a reset), unreachable (the owner did not answer), refused (too many relayed at once)."},
-			[]string{"result"}),
+// NewMetrics creates the engine's series in reg (a registry of their own if nil).
+func NewMetrics(reg *promtext.Registry) *Metrics {
+	if reg == nil {
+		reg = promtext.NewRegistry()
 	}
-	if reg != nil {
-		reg.MustRegister(m.sessionsActive, m.sessionsTotal, m.sessionsRejected, m.logins, m.bytes, m.transfers,
-			m.passiveInUse, m.passiveWaits, m.passiveWaitTime, m.passiveExpiries, m.dataRejected, m.replyErrors, m.lockouts,
-			m.staleFiles, m.staleBytes, m.buildInfo, m.xferSeconds, m.xferSize, m.passivePorts, m.certExpiry, m.relayed)
+	return &Metrics{
+		sessionsActive:   reg.Gauge("ftpd_sessions_active", "Open control connections."),
+		sessionsTotal:    reg.Counter("ftpd_sessions_total", "Accepted control connections."),
+		sessionsRejected: reg.CounterVec("ftpd_sessions_rejected_total", "Control connections refused, by reason.", "reason"),
+		logins:           reg.CounterVec("ftpd_logins_total", "Login attempts by result (ok, failed, locked).", "result"),
+		bytes: reg.CounterVec("ftpd_transfer_bytes_total",
+			"Bytes moved on data connections by direction (in = upload, out = download).", "direction"),
+		transfers:    reg.CounterVec("ftpd_transfers_total", "File transfers by direction and result.", "direction", "result"),
+		passiveInUse: reg.Gauge("ftpd_passive_ports_in_use", "Passive listeners open."),
+		passiveWaits: reg.CounterVec("ftpd_passive_waits_total",
+			"PASV/EPSV commands that found every passive port taken and waited, by result (served, timeout).", "result"),
+		passiveWaitTime: reg.Histogram("ftpd_passive_wait_seconds",
+			"How long PASV/EPSV waited for a free passive port (only commands that waited).",
+			[]float64{.001, .005, .025, .1, .5, 2.5, 10, 30}),
+		passiveExpiries: reg.Counter("ftpd_passive_expired_total",
+			"Passive ports given back because no transfer used them within the data timeout."),
+		dataRejected: reg.Counter("ftpd_data_connections_rejected_total",
+			"Data connections refused because no session of that client IP was waiting."),
+		replyErrors: reg.CounterVec("ftpd_reply_errors_total", "Error replies (4xx and 5xx) by code.", "code"),
+		lockouts:    reg.Counter("ftpd_lockouts_total", "Lockouts after failed logins (of a user from an IP, of a user, or of an IP)."),
+		staleFiles: reg.Counter("ftpd_stale_uploads_removed_total",
+			"Temporary files of interrupted uploads (left by a crash or a kill) removed at start."),
+		staleBytes: reg.Counter("ftpd_stale_upload_bytes_removed_total", "Bytes of the temporary upload files removed at start."),
+		buildInfo: reg.GaugeVec("ftpd_build_info",
+			"Always 1; the labels say which build of the engine runs (set by SetBuildInfo).", "goversion", "version"),
+		xferSeconds: reg.HistogramVec("ftpd_transfer_duration_seconds",
+			"Duration of file transfers (RETR, STOR, APPE, STOU) by direction (upload, download) and result (ok, failed, aborted).",
+			transferDurationBuckets, "direction", "result"),
+		xferSize: reg.HistogramVec("ftpd_transfer_size_bytes",
+			"Bytes moved per file transfer by direction (upload, download) and result (ok, failed, aborted).",
+			transferSizeBuckets, "direction", "result"),
+		passivePorts: reg.Gauge("ftpd_passive_ports", "Ports in the engine's passive range (compare with ftpd_passive_ports_in_use)."),
+		certExpiry: reg.GaugeVec("ftpd_tls_certificate_expiry_timestamp_seconds",
+			"NotAfter (unix time) of the TLS certificate served, updated on every (re)load; absent without TLS."),
+		relayed: reg.CounterVec("ftpd_relayed_connections_total",
+			"Data connections for another pod's slice (Relay routing) by result: relayed (ended cleanly), broken (a side reset or timed out; passed on as a reset), unreachable (the owner did not answer), refused (too many relayed at once).",
+			"result"),
 	}
-	return m
+}
+
+// exponentialBuckets returns n bucket bounds: start, start*factor, start*factor^2...
+func exponentialBuckets(start, factor float64, n int) []float64 {
+	b := make([]float64, n)
+	for i := range b {
+		b[i] = start
+		start *= factor
+	}
+	return b
 }
 
 func (m *Metrics) sessionOpened() {
@@ -128,7 +127,7 @@ func (m *Metrics) login(result string) {
 // version is the runtime's).
 func (m *Metrics) SetBuildInfo(version string) {
 	if m != nil {
-		m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+		m.buildInfo.WithLabelValues(runtime.Version(), version).Set(1)
 	}
 }
 

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
+	"github.com/ftp-operator/ftp-operator/internal/promtext/promtexttest"
 	"github.com/jlaffaye/ftp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -20,9 +21,9 @@ type histo struct {
 }
 
 // histogram returns the histogram of name whose labels are exactly labels (nil if none).
-func histogram(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) *histo {
+func histogram(t testing.TB, reg *promtext.Registry, name string, labels map[string]string) *histo {
 	t.Helper()
-	mfs, err := reg.Gather()
+	mfs, err := promtexttest.Gatherer(reg).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func histogram(t testing.TB, reg *prometheus.Registry, name string, labels map[s
 }
 
 func TestTransferHistograms(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	e := newEnv(t, func(s *Server) { s.Metrics = NewMetrics(reg) })
 	e.write(t, "acme/down.bin", strings.Repeat("d", 7000))
 
@@ -139,7 +140,7 @@ func TestTransferHistograms(t *testing.T) {
 }
 
 func TestBuildInfoMetric(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	m := NewMetrics(reg)
 	m.SetBuildInfo("v1.2.3")
 	want := `
@@ -147,13 +148,13 @@ func TestBuildInfoMetric(t *testing.T) {
 # TYPE ftpd_build_info gauge
 ftpd_build_info{goversion="` + runtime.Version() + `",version="v1.2.3"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ftpd_build_info"); err != nil {
+	if err := testutil.GatherAndCompare(promtexttest.Gatherer(reg), strings.NewReader(want), "ftpd_build_info"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestPassivePortsMetric(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	e := newEnv(t, func(s *Server) { s.Metrics = NewMetrics(reg) })
 	r := dialRaw(t, e.addr, "")
 	r.login("acme", "secret")
@@ -170,11 +171,11 @@ func TestCertificateExpiryMetric(t *testing.T) {
 	dir := t.TempDir()
 	cr, first := certReloader(t, dir, "first")
 	cr.CheckInterval = 10 * time.Millisecond
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	m := NewMetrics(reg)
 	const name = "ftpd_tls_certificate_expiry_timestamp_seconds"
-	if n := testutil.CollectAndCount(m.certExpiry); n != 0 {
-		t.Fatalf("%s present before a certificate is loaded (%d series)", name, n)
+	if n, err := testutil.GatherAndCount(promtexttest.Gatherer(reg), name); err != nil || n != 0 {
+		t.Fatalf("%s present before a certificate is loaded (%d series, %v)", name, n, err)
 	}
 	cr.OnLoad(m.CertificateLoaded)
 	if got := metricValue(t, reg, name, ""); got != float64(first.NotAfter.Unix()) {

@@ -16,16 +16,16 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
 )
 
 // A client that sends EPSV and then nothing must not hold the port for its
 // whole session: the listener is closed after the data timeout, the port goes
 // to the next client, and the idle session's transfer gets a clear 425.
 func TestIdlePassivePortExpires(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	e := newEnv(t, func(s *Server) {
 		s.PassivePorts = portrangetest.Free(t, 1)
 		s.DataTimeout = 400 * time.Millisecond
@@ -99,7 +99,7 @@ func TestConnectedUnusedDataConnectionExpires(t *testing.T) {
 // A session holds at most one pending passive port: a new PASV or EPSV gives
 // the previous one back first.
 func TestNewPassiveReleasesPrevious(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 1); s.Metrics = NewMetrics(reg) })
 	r := dialRaw(t, e.addr, "")
 	r.login("acme", "secret")
@@ -210,7 +210,7 @@ func TestPassiveWaitFIFO(t *testing.T) {
 
 // A wait is bounded by the data timeout; then the reply is 425.
 func TestPassiveWaitTimesOut(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	e := newEnv(t, func(s *Server) {
 		s.PassivePorts = portrangetest.Free(t, 2)
 		s.DataTimeout = 300 * time.Millisecond

@@ -22,10 +22,10 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	proxyproto "github.com/pires/go-proxyproto"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
 )
 
 func TestFileOperations(t *testing.T) {
@@ -162,7 +162,7 @@ func TestLongLineRefused(t *testing.T) {
 }
 
 func TestBruteForceLockout(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	m := NewMetrics(reg)
 	e := newEnv(t, func(s *Server) {
 		s.Lockout = LockoutPolicy{Threshold: 3, Backoff: 400 * time.Millisecond, MaxBackoff: 10 * time.Second}
@@ -366,7 +366,7 @@ func TestActivePORTRules(t *testing.T) {
 }
 
 func TestDataConnectionFromOtherIPRefused(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	m := NewMetrics(reg)
 	e := newEnv(t, func(s *Server) { s.Metrics = m })
 	e.write(t, "acme/f.txt", "for the owner only")
@@ -876,7 +876,7 @@ func TestProxyProtocolAndUnknownAddress(t *testing.T) {
 }
 
 func TestPassivePortsBoundedAndReused(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	m := NewMetrics(reg)
 	e := newEnv(t, func(s *Server) { s.PassivePorts = portrangetest.Free(t, 2); s.Metrics = m })
 	rng := e.srv.PassivePorts

@@ -17,10 +17,11 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
+	"github.com/ftp-operator/ftp-operator/internal/promtext/promtexttest"
 	"github.com/ftp-operator/ftp-operator/internal/testcert"
 	"github.com/ftp-operator/ftp-operator/test/support"
 )
@@ -38,13 +39,13 @@ type relayPod struct {
 	ip  string
 	ctl string // control address
 	log *support.SyncBuffer
-	reg *prometheus.Registry // the pod's metrics
+	reg *promtext.Registry // the pod's metrics
 }
 
 // relays is the pod's ftpd_relayed_connections_total of result.
 func (p *relayPod) relays(t *testing.T, result string) float64 {
 	t.Helper()
-	mfs, err := p.reg.Gather()
+	mfs, err := promtexttest.Gatherer(p.reg).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func startRelayCluster(t *testing.T, dataTimeout time.Duration, maxRelayed int) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &relayPod{ip: podIP(k), log: &support.SyncBuffer{}, reg: prometheus.NewRegistry()}
+		p := &relayPod{ip: podIP(k), log: &support.SyncBuffer{}, reg: promtext.NewRegistry()}
 		var logW io.Writer = p.log
 		if os.Getenv("FTPD_DEBUG") != "" {
 			logW = io.MultiWriter(p.log, os.Stderr)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/opmetrics"
+	"github.com/ftp-operator/ftp-operator/internal/promtext"
 )
 
 // recorder is a prometheus.Registerer that keeps the collectors it is given, so that their descriptions (every
@@ -36,14 +37,17 @@ func (r *recorder) Unregister(prometheus.Collector) bool    { return false }
 
 var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
-// exportedMetrics lists the names of the series the operator (opmetrics.New) and the engine
-// (ftpd.NewMetrics) export, from the collectors' own descriptions; histograms add _bucket, _sum and _count.
+// exportedMetrics lists the names of the series the operator (opmetrics.New, from the collectors' own descriptions)
+// and the engine (ftpd.NewMetrics, from its registry) export; histograms add _bucket, _sum and _count.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	rec := &recorder{}
-	ftpd.NewMetrics(rec)
-	rec.cs = append(rec.cs, opmetrics.New(nil, nil, "test"))
 	names := map[string]bool{}
+	engine := promtext.NewRegistry()
+	ftpd.NewMetrics(engine)
+	for _, n := range engine.Names() {
+		names[n] = true
+	}
+	rec := &recorder{cs: []prometheus.Collector{opmetrics.New(nil, nil, "test")}}
 	for _, c := range rec.cs {
 		ch := make(chan *prometheus.Desc, 64)
 		c.Describe(ch)
