@@ -20,7 +20,7 @@ import (
 
 // Resident-memory bounds of the engine-only build (issue 10: peak RSS under the benchmark's load ≤ 16 MB), with
 // headroom for other kernels and Go versions: measured 9.5–9.6 MiB at start and 13.5–13.7 MiB at the peak of this
-// test's load on the 2-core CI machine; 12.3–12.7 and 15.3–16.1 MiB while the build linked the Prometheus Go client
+// test's load on the 2-core CI machine; 12.3–12.7 and 15.2–16.1 MiB while the build linked the Prometheus Go client
 // and protobuf (2.4 MB of binary mapped whole from start, 1 MiB of heap built at init). The ftpd subcommand of the
 // full binary (manager, controller-runtime, client-go) is at 29 MiB before its first session, and an engine-only
 // build still linking client-go at 26–28 MiB.
