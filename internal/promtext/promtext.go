@@ -2,10 +2,10 @@
 // it serves in the Prometheus text exposition format (version 0.0.4).
 //
 // The engine used the Prometheus Go client for this. That client links the protobuf runtime (its data model is
-// protobuf messages) and its collectors: 2.4 MB of the engine-only binary, mapped in at start because the kernel
-// maps the page cache's large folios whole, and 1 MiB of heap built at init. The engine needs none of it to write
-// a few dozen series as text (issue 10 §3: peak RSS under the benchmark load). The operator's manager keeps the
-// client (controller-runtime's registry); this package has no dependency outside the standard library.
+// protobuf messages) and its collectors: 2.4 MB of the engine-only binary, most of the binary being resident from
+// start whichever code runs, and 1 MiB of heap built at init. The engine needs none of it to write a few dozen
+// series as text (issue 10 §3: peak RSS under the benchmark load; docs/benchmarks.md). The operator's manager keeps
+// the client (controller-runtime's registry); this package has no dependency outside the standard library.
 package promtext
 
 import (
