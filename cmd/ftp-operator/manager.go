@@ -38,9 +38,6 @@ import (
 // a few more collections of a small heap (docs/benchmarks.md, "Operator memory with unrelated objects").
 const managerGCPercent = 50
 
-// setGCPercent applies managerGCPercent when GOGC is not set, and returns the percent in force.
-func setGCPercent() int { return defaultGCPercent(managerGCPercent) }
-
 // runManager runs the operator until ctx ends.
 func runManager(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
@@ -71,7 +68,7 @@ func runManager(ctx context.Context, args []string) error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-	setGCPercent()
+	defaultGCPercent(managerGCPercent)
 	r, err := portalloc.ParseRange(*pool)
 	if err != nil {
 		return fmt.Errorf("--passive-port-pool: %w", err)

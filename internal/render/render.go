@@ -104,7 +104,7 @@ func meta(srv *ftpv1.FTPServer, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: srv.Namespace, Labels: Labels(srv)}
 }
 
-// PassivePortName names the Service and container port of a passive port (at most 15 characters).
+// PassivePortName names the Service port of a passive port (at most 15 characters).
 func PassivePortName(p int32) string { return fmt.Sprintf("pasv-%d", p) }
 
 // Service exposes the control port and every passive port of grant on one address. Passive ports keep the same
