@@ -134,12 +134,14 @@ func (s *Server) acceptRelay(l net.Listener, port int32) {
 			c.Close()
 			continue
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		if !s.track(func() {
 			defer func() { <-s.relay.slots }()
 			s.relayConn(c, port)
-		}()
+		}) {
+			<-s.relay.slots
+			c.Close()
+			return // shutting down
+		}
 	}
 }
 

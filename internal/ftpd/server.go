@@ -290,11 +290,7 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 			backend = s.FileSystems
 		}
 		if sw, ok := backend.(UploadSweeper); ok {
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.sweepUploads(sw)
-			}()
+			s.track(func() { s.sweepUploads(sw) })
 		}
 	})
 
@@ -314,12 +310,29 @@ func (s *Server) serve(l net.Listener, implicit bool) error {
 			return fmt.Errorf("accepting control connection: %w", err)
 		}
 		delay = 0
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handleConn(c, implicit)
-		}()
+		if !s.track(func() { s.handleConn(c, implicit) }) {
+			c.Close()
+			return ErrServerClosed
+		}
 	}
+}
+
+// track runs f in a goroutine that Shutdown waits for, unless shutting down has begun: then f does not run and
+// track returns false. A WaitGroup's Add from zero must not race its Wait; Shutdown sets inShutdown and then takes
+// s.mu before it waits, so an Add under s.mu either comes first or sees the flag (the race detector caught Serve's
+// upload sweep starting while an engine that failed at once was shutting down).
+func (s *Server) track(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // acceptRetryable reports accept errors that pass (as net/http treats them): out of file descriptors, or a
