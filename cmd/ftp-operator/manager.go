@@ -50,6 +50,7 @@ func runManager(ctx context.Context, args []string) error {
 	metricsSecure := fs.Bool("metrics-secure", false, "serve the metrics over HTTPS to authenticated and authorised clients only: each scrape's bearer token is checked with a TokenReview and a SubjectAccessReview for GET /metrics (the manager needs create on both)")
 	metricsCertDir := fs.String("metrics-cert-dir", "", "folder holding tls.crt and tls.key of the HTTPS metrics endpoint, reloaded when they change (with --metrics-secure; empty: a self-signed certificate made at start)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	pprofAddr := fs.String("pprof-bind-address", "0", "address of Go's /debug/pprof/ profiles, unauthenticated: keep it on localhost (0 disables)")
 	workers := fs.Int("max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "FTPServers reconciled at once")
 	// Several installs in one cluster: each watches its own namespaces (and needs a passive-port pool of its own).
 	watchNS := fs.String("watch-namespaces", "", "comma-separated namespaces whose FTPServers this manager serves (default: every namespace); give each install its own --passive-port-pool")
@@ -73,7 +74,7 @@ func runManager(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--passive-port-pool: %w", err)
 	}
-	if err := checkPool(r, *metricsAddr, *probeAddr); err != nil {
+	if err := checkPool(r, *metricsAddr, *probeAddr, *pprofAddr); err != nil {
 		return err
 	}
 	if *nsLimit < 0 || *nsLimit > 65535 {
@@ -117,6 +118,7 @@ func runManager(ctx context.Context, args []string) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  *probeAddr,
+		PprofBindAddress:        *pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "ftp-operator.ftpoperator.io",
 		LeaderElectionNamespace: *leaderNS,
@@ -193,9 +195,9 @@ func metricsServerOptions(addr string, secure bool, certDir string) (metricsserv
 }
 
 // checkPool refuses a pool that holds a port with another use: the Service's control ports (21, 990), the ports the
-// engine listens on in its pod (a passive listener there would collide with them) and the operator's own metrics
-// and health ports.
-func checkPool(pool portalloc.Range, metricsAddr, probeAddr string) error {
+// engine listens on in its pod (a passive listener there would collide with them) and the operator's own metrics,
+// health and pprof ports.
+func checkPool(pool portalloc.Range, metricsAddr, probeAddr, pprofAddr string) error {
 	reserved := []struct {
 		port int32
 		use  string
@@ -206,7 +208,7 @@ func checkPool(pool portalloc.Range, metricsAddr, probeAddr string) error {
 		{render.ContainerImplicitPort, "the engine's implicit-FTPS port in its pod"},
 		{render.ContainerHealthPort, "the engine's health port in its pod"},
 	}
-	for _, a := range []struct{ flag, addr string }{{"--metrics-bind-address", metricsAddr}, {"--health-probe-bind-address", probeAddr}} {
+	for _, a := range []struct{ flag, addr string }{{"--metrics-bind-address", metricsAddr}, {"--health-probe-bind-address", probeAddr}, {"--pprof-bind-address", pprofAddr}} {
 		if a.addr == "" || a.addr == "0" {
 			continue
 		}

@@ -18,7 +18,7 @@
 #   BENCH_OPERATOR_SERVERS  FTPServers created in the operator benchmark (default 1000; 200 with BENCH_QUICK)
 #   BENCH_OPERATOR_WORKERS  the reconciler's MaxConcurrentReconciles (default: the manager's, 16)
 #   BENCH_UNRELATED_OBJECTS Secrets and as many ConfigMaps added for the operator memory row (default 10000)
-#   BENCH_PROFILE_DIR       folder for a CPU profile of kube-apiserver during the FTPServer burst (kube-apiserver.pprof)
+#   BENCH_PROFILE_DIR       folder for CPU profiles of kube-apiserver and the operator during the FTPServer burst (kube-apiserver.pprof, operator.pprof)
 #   BENCH_S3_REPS   repetitions of the object-storage section (issue 12; default 3, 1 with BENCH_QUICK); it uses
 #                   BENCH_SIZE, BENCH_SESSIONS and BENCH_PAR_SIZE too. BENCH_ONLY=s3 runs only that section of the
 #                   harness and prints it (no root, no peers: bin/bench --engine bin/ftp-operator);

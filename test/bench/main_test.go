@@ -64,12 +64,22 @@ func TestMain(m *testing.M) {
 }
 
 // startOperator runs `ftp-operator manager`, the binary users deploy (built once by test/support), as a process
-// of its own that serves only ns with pool, until the test ends. Its CPU time is counted by cpuSeconds.
+// of its own that serves only ns with pool, until the test ends. Its CPU time is counted by cpuSeconds. It runs as
+// in a cluster: as a ServiceAccount with the generated ClusterRole (support.ManagerKubeconfig), so the API server
+// authenticates its requests by a cached token and authorises them by RBAC.
 func startOperator(t *testing.T, ns string, pool portalloc.Range) *support.OperatorProcess {
 	t.Helper()
 	flags := []string{"--leader-elect=false", "--watch-namespaces=" + ns, fmt.Sprintf("--passive-port-pool=%d-%d", pool.Start, pool.End)}
 	if w := workers(); w > 0 { // else the manager's default (controllers.DefaultMaxConcurrentReconciles)
 		flags = append(flags, fmt.Sprintf("--max-concurrent-reconciles=%d", w))
 	}
-	return support.StartOperatorProcess(t, support.OperatorBinary(t), support.Kubeconfig(t, testEnv, "operator-"+ns), "operator-"+ns, flags...)
+	if os.Getenv("BENCH_PROFILE_DIR") != "" { // for operatorProfile; the manager refuses a port inside its pool
+		port := support.FreePort(t)
+		for i := 0; i < 100 && port >= int(pool.Start) && port <= int(pool.End); i++ {
+			port = support.FreePort(t)
+		}
+		flags = append(flags, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port))
+	}
+	kc := support.ManagerKubeconfig(t, restConfig, "ftp-operator-system", "operator-"+ns)
+	return support.StartOperatorProcess(t, support.OperatorBinary(t), kc, "operator-"+ns, flags...)
 }

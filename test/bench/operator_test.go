@@ -151,8 +151,9 @@ func TestThousandFTPServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// With $BENCH_PROFILE_DIR: kube-apiserver's CPU profile of the first 20 s of the burst, into kube-apiserver.pprof.
+	// With $BENCH_PROFILE_DIR: CPU profiles of the first 20 s of the burst, kube-apiserver.pprof and operator.pprof.
 	waitProfile := apiServerProfile(t, "kube-apiserver", "20")
+	waitOperatorProfile := operatorProfile(t, op.Args(), "operator", "20")
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -191,6 +192,7 @@ func TestThousandFTPServers(t *testing.T) {
 	elapsed := time.Since(start)
 	self1, api1, etcd1 := cpuSeconds()
 	waitProfile()
+	waitOperatorProfile()
 	writes1, err := apiRequests()
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,12 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -19,21 +23,54 @@ func apiServerProfile(t *testing.T, name string, secs string) (wait func()) {
 	if dir == "" {
 		return func() {}
 	}
+	return saveProfile(t, dir, name, func() ([]byte, error) {
+		cs, err := kubernetes.NewForConfig(restConfig)
+		if err != nil {
+			return nil, err
+		}
+		return cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", secs).DoRaw(context.Background())
+	})
+}
+
+// operatorProfile is apiServerProfile for the operator's manager process, started by startOperator with a
+// --pprof-bind-address when $BENCH_PROFILE_DIR is set.
+func operatorProfile(t *testing.T, args []string, name string, secs string) (wait func()) {
+	dir := os.Getenv("BENCH_PROFILE_DIR")
+	var addr string
+	for _, a := range args {
+		addr = strings.TrimPrefix(a, "--pprof-bind-address=")
+		if addr != a {
+			break
+		}
+		addr = ""
+	}
+	if dir == "" || addr == "" {
+		return func() {}
+	}
+	return saveProfile(t, dir, name, func() ([]byte, error) {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%s", addr, secs))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET /debug/pprof/profile: %s", resp.Status)
+		}
+		return io.ReadAll(resp.Body)
+	})
+}
+
+// saveProfile runs get in the background and writes what it returns to dir/name.pprof; wait waits for it.
+func saveProfile(t *testing.T, dir, name string, get func() ([]byte, error)) (wait func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cs, err := kubernetes.NewForConfig(restConfig)
-		if err != nil {
-			t.Errorf("profiling kube-apiserver: %v", err)
-			return
+		raw, err := get()
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".pprof"), raw, 0o644)
 		}
-		raw, err := cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", secs).DoRaw(context.Background())
 		if err != nil {
-			t.Errorf("profiling kube-apiserver: %v", err)
-			return
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".pprof"), raw, 0o644); err != nil {
-			t.Errorf("profiling kube-apiserver: %v", err)
+			t.Errorf("profiling %s: %v", name, err)
 		}
 	}()
 	return func() { <-done }

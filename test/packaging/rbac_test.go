@@ -23,8 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,12 +68,7 @@ func runManagerRBAC(t *testing.T, cfg *rest.Config, c client.Client, chart []uns
 		t.Fatalf("token for %s: %v", sa, err)
 	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
-	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "sa", Namespace: relNS}
-	kc.CurrentContext = "sa"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+	if err := support.WriteTokenKubeconfig(cfg, tok.Status.Token, relNS, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
 

@@ -98,6 +98,9 @@ type OperatorProcess struct {
 	done chan struct{}
 }
 
+// Args is the process's command line.
+func (p *OperatorProcess) Args() []string { return p.cmd.Args }
+
 // StartOperatorProcess runs bin's manager with kubeconfig and the given extra flags (after the defaults: no
 // metrics or probe listeners, a dummy engine image). It is killed by its PID when the test ends; its log tail is
 // printed if the test failed.
