@@ -187,6 +187,8 @@ func TestThousandFTPServers(t *testing.T) {
 
 	select {
 	case <-grantedCh:
+	case <-op.Done():
+		t.Fatal("the operator exited during the burst (its log's tail follows)")
 	case <-time.After(5*time.Minute - time.Since(start)):
 	}
 	elapsed := time.Since(start)

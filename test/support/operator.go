@@ -138,6 +138,9 @@ func StartOperatorProcess(t testing.TB, bin, kubeconfig, name string, flags ...s
 // PID is the process id.
 func (p *OperatorProcess) PID() int { return p.cmd.Process.Pid }
 
+// Done is closed when the process has ended.
+func (p *OperatorProcess) Done() <-chan struct{} { return p.done }
+
 // Exited says whether the process has ended.
 func (p *OperatorProcess) Exited() bool {
 	select {
