@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -1251,5 +1253,43 @@ func TestUsersFileValidation(t *testing.T) {
 	}
 	if f.Users[0].Home != "/a" || f.Users[0].Access != ReadWrite || f.Users[1].Home != "/pub" {
 		t.Fatalf("defaults not applied: %+v", f.Users)
+	}
+}
+
+// TestShutdownRacingServe starts Serve and Shutdown at the same moment, many times. Serve's first steps (the
+// upload sweep of a backend that has one, the accept loop) start goroutines that Shutdown waits for; under the
+// race detector (make test runs this package with -race) an Add to that WaitGroup that races Shutdown's Wait is
+// reported, as CI once caught in an engine that failed at once. Each round must end with Serve returning
+// ErrServerClosed and Shutdown returning nil, whichever ran first.
+func TestShutdownRacingServe(t *testing.T) {
+	for i := range 100 {
+		srv := &Server{
+			Auth:         &countingAuth{}, // never asked: no client connects
+			FileSystems:  RootFS{Dir: t.TempDir()},
+			PassivePorts: portrangetest.Free(t, 1),
+			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(l) }()
+		if i%2 == 1 {
+			runtime.Gosched() // let Serve get further in every other round
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatalf("round %d: Shutdown: %v", i, err)
+		}
+		cancel()
+		select {
+		case err := <-served:
+			if !errors.Is(err, ErrServerClosed) {
+				t.Fatalf("round %d: Serve returned %v, want ErrServerClosed", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: Serve still running 5 s after Shutdown", i)
+		}
 	}
 }
