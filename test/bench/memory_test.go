@@ -33,7 +33,7 @@ func TestOperatorMemoryWithUnrelatedObjects(t *testing.T) {
 		n = envInt("BENCH_UNRELATED_OBJECTS", 2000)
 	}
 	bin := support.OperatorBinary(t)
-	kc := support.Kubeconfig(t, testEnv, "operator-memory")
+	kc := support.ManagerKubeconfig(t, restConfig, "ftp-operator-system", "operator-memory") // as startOperator
 	ns := newNamespace(t, "bench-memory")
 	other := newNamespace(t, "bench-unrelated")
 	t.Cleanup(func() {
