@@ -64,14 +64,11 @@ func (s *storage) connGet(name, key string, offset int64) (r io.ReadCloser, fi f
 	req = signer.SignV4(*req, v.AccessKeyID, v.SecretAccessKey, v.SessionToken, region)
 
 	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", p.connHost)
+	nc, err := d.DialContext(ctx, "tcp", p.connDial)
 	if err != nil {
 		return nil, nil, false
 	}
 	conn := nc.(*net.TCPConn)
-	if p.connRcvBuf > 0 {
-		_ = conn.SetReadBuffer(p.connRcvBuf)
-	}
 	fail := func() (io.ReadCloser, fs.FileInfo, bool) { conn.Close(); return nil, nil, false }
 	_ = conn.SetDeadline(time.Now().Add(opTimeout))
 	if err := req.Write(conn); err != nil {
@@ -146,15 +143,16 @@ func (b *connBody) Close() error {
 	return nil
 }
 
-// connHostFor is host:port for the store's own GETs: a plain-http endpoint addressed path-style (as minio-go
-// addresses it) reached through the store's own transport. Otherwise "" (every GET goes through minio-go: a
-// caller's Transport must see every request, and TLS stays net/http's).
-func connHostFor(u *url.URL, cfg Config) string {
+// connHostFor is the endpoint's host (as in its URL, the Host header signed) and host:port to dial for the store's
+// own GETs: a plain-http endpoint addressed path-style (as minio-go addresses it) reached through the store's own
+// transport. Otherwise "" (every GET goes through minio-go: a caller's Transport must see every request, and TLS
+// stays net/http's).
+func connHostFor(u *url.URL, cfg Config) (host, dial string) {
 	if u.Scheme != "http" || cfg.Transport != nil || (!cfg.ForcePathStyle && s3utils.IsVirtualHostSupported(*u, cfg.Bucket)) {
-		return ""
+		return "", ""
 	}
 	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), "80")
+		return u.Host, net.JoinHostPort(u.Hostname(), "80")
 	}
-	return u.Host
+	return u.Host, u.Host
 }

@@ -83,9 +83,9 @@ type Provider struct {
 	// parts keeps part buffers (*[]byte of cap PartSize) between uploads: a busy engine reuses them instead of
 	// allocating and faulting in fresh memory for every part; the GC empties the pool when it is idle.
 	parts sync.Pool
-	// connHost is host:port for GETs on connections of the store's own (see connGet), "" for none.
-	connHost   string
-	connRcvBuf int // SO_RCVBUF of those connections (0 = the kernel's autotuning)
+	// connHost is the endpoint's host for GETs on connections of the store's own (see connGet), "" for none;
+	// connDial its host:port.
+	connHost, connDial string
 	// connGets counts the GETs answered on the store's own connections, connSplices those handed to a splice.
 	connGets, connSplices atomic.Int64
 }
@@ -145,7 +145,8 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", cfg.Endpoint, err)
 	}
-	p := &Provider{cfg: cfg, core: core, prefix: prefix, now: time.Now, connHost: connHostFor(u, cfg)}
+	p := &Provider{cfg: cfg, core: core, prefix: prefix, now: time.Now}
+	p.connHost, p.connDial = connHostFor(u, cfg)
 	p.parts.New = func() any { b := make([]byte, 0, cfg.PartSize); return &b }
 	return p, nil
 }
