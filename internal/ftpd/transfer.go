@@ -87,7 +87,7 @@ func copyBuffered(ctx context.Context, dst io.Writer, src io.Reader) (int64, err
 
 // copyZero copies src to dst (one of them the plain data connection c) with
 // io.Copy so that the kernel's sendfile/splice is used, until EOF of src.
-func copyZero(ctx context.Context, dst io.Writer, src io.Reader, c net.Conn, timeout time.Duration) (int64, error) {
+func copyZero(ctx context.Context, dst io.Writer, src io.Reader, c interface{ SetDeadline(time.Time) error }, timeout time.Duration) (int64, error) {
 	var total int64
 	size := int64(firstChunk)
 	for {
@@ -97,7 +97,7 @@ func copyZero(ctx context.Context, dst io.Writer, src io.Reader, c net.Conn, tim
 		start := time.Now()
 		allow := timeout + time.Duration(float64(size)/floorRate*float64(time.Second))
 		_ = c.SetDeadline(start.Add(allow))
-		n, err := io.CopyN(dst, src, size)
+		n, err := copyChunk(dst, src, size)
 		total += n
 		if errors.Is(err, io.EOF) {
 			return total, nil
@@ -248,6 +248,8 @@ func (ss *session) cmdRETR(arg string) bool {
 				}
 			case fast && plainConn(c) && isFile(src):
 				n, err = copyZero(ctx, c, src, c, ss.srv.dataTimeout())
+			case fast && plainConn(c) && isConnReader(src):
+				n, err = copyConnBody(ctx, c, src.(ConnReader), ss.srv.dataTimeout())
 			default:
 				n, err = copyBuffered(ctx, ic, src)
 			}

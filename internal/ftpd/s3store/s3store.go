@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -82,6 +83,11 @@ type Provider struct {
 	// parts keeps part buffers (*[]byte of cap PartSize) between uploads: a busy engine reuses them instead of
 	// allocating and faulting in fresh memory for every part; the GC empties the pool when it is idle.
 	parts sync.Pool
+	// connHost is the endpoint's host for GETs on connections of the store's own (see connGet), "" for none;
+	// connDial its host:port.
+	connHost, connDial string
+	// connGets counts the GETs answered on the store's own connections, connSplices those handed to a splice.
+	connGets, connSplices atomic.Int64
 }
 
 var (
@@ -140,6 +146,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("s3 client for %s: %w", cfg.Endpoint, err)
 	}
 	p := &Provider{cfg: cfg, core: core, prefix: prefix, now: time.Now}
+	p.connHost, p.connDial = connHostFor(u, cfg)
 	p.parts.New = func() any { b := make([]byte, 0, cfg.PartSize); return &b }
 	return p, nil
 }
@@ -365,6 +372,9 @@ func (s *storage) OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInf
 	if name == "." {
 		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
+	if r, fi, ok := s.connGet(name, key, offset); ok {
+		return r, fi, nil
+	}
 	opts := minio.GetObjectOptions{}
 	if offset > 0 {
 		if err := opts.SetRange(offset, 0); err != nil {
@@ -385,11 +395,8 @@ func (s *storage) OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInf
 		return nil, nil, mapErr("get", key, err)
 	}
 	r := &cancelCloser{ReadCloser: body, cancel: cancel}
-	size := o.Size // Content-Length (-1 without one): the whole object, or only the range after REST
-	if offset > 0 {
-		size = rangeTotal(h.Get("Content-Range"), o.Size, offset)
-	}
-	if size < 0 { // a server that sends neither length: ask
+	fi := s.openedInfo(name, offset, o, h)
+	if fi.Size() < 0 { // a server that sends neither length: ask
 		fi, err := s.Stat(name)
 		if err != nil {
 			r.Close()
@@ -397,7 +404,17 @@ func (s *storage) OpenRead(name string, offset int64) (io.ReadCloser, fs.FileInf
 		}
 		return r, fi, nil
 	}
-	return r, info{name: path.Base(name), size: size, mtime: modTime(o)}, nil
+	return r, fi, nil
+}
+
+// openedInfo is the file as a GET from offset found it, from the response's headers (h, parsed into o): its
+// size (-1 if they do not tell) and modification time.
+func (s *storage) openedInfo(name string, offset int64, o minio.ObjectInfo, h http.Header) fs.FileInfo {
+	size := o.Size // Content-Length (-1 without one): the whole object, or only the range after REST
+	if offset > 0 {
+		size = rangeTotal(h.Get("Content-Range"), o.Size, offset)
+	}
+	return info{name: path.Base(name), size: size, mtime: modTime(o)}
 }
 
 // rangeTotal is the object's size from a ranged GET's Content-Range ("bytes 100-199/1000"), else offset plus the
