@@ -38,11 +38,9 @@ func operatorProfile(t *testing.T, args []string, name string, secs string) (wai
 	dir := os.Getenv("BENCH_PROFILE_DIR")
 	var addr string
 	for _, a := range args {
-		addr = strings.TrimPrefix(a, "--pprof-bind-address=")
-		if addr != a {
-			break
+		if v, ok := strings.CutPrefix(a, "--pprof-bind-address="); ok {
+			addr = v
 		}
-		addr = ""
 	}
 	if dir == "" || addr == "" {
 		return func() {}
