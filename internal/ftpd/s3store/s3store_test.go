@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/ftp-operator/ftp-operator/internal/ftpd"
 	"github.com/ftp-operator/ftp-operator/internal/ftpd/s3store"
 	"github.com/ftp-operator/ftp-operator/internal/portrange/portrangetest"
+	"github.com/ftp-operator/ftp-operator/test/support"
 	"github.com/ftp-operator/ftp-operator/test/support/seaweedfs"
 )
 
@@ -84,6 +86,14 @@ func newS3Env(t *testing.T, cfg func(*s3store.Config)) *s3env {
 		LoginDelay:   -1,
 		DataTimeout:  10 * time.Second,
 	}
+	// The engine's log (why a transfer failed) is shown when the test fails, with the tail of SeaweedFS's.
+	logs := &support.SyncBuffer{}
+	srv.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("engine log:\n%s\nweed mini log (tail):\n%s", logs.String(), s3.Log())
+		}
+	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -199,6 +199,9 @@ func (s *Server) Stop() { s.stop() }
 // PID is the weed process's ID (to read its CPU time and memory from /proc).
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
+// maxVolumes is how many volumes a server may create, whatever the disk's free space (see launch).
+const maxVolumes = 1000
+
 // launch starts weed mini with its files under dir and waits until it serves S3; a port taken between choosing
 // and binding is retried with other ports, three times.
 func launch(bin, dir string) (*Server, error) {
@@ -227,6 +230,13 @@ func launch(bin, dir string) (*Server, error) {
 			// The sockets that have flags live in dir (the gRPC ones are /tmp/seaweedfs-*-grpc-PORT.sock, which
 			// weed removes when it stops).
 			"-filer.localSocket=" + filepath.Join(dir, "filer.sock"), "-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
+			// Left at 0, the volume count is the disk's free space over the volume size (1 GiB on a disk of
+			// 100 GiB or more): 22 volumes with 26 GB free, and every bucket is a collection of its own that
+			// takes volumes. A package's shared server, a bucket a test, then ran out of volumes after 20–30
+			// tests ("No writable volumes and no free volumes left", a 500 to the upload) depending on the
+			// machine's free disk. Volumes are sparse files; the volume server's minimum free space (1 %) still
+			// stops writes on a full disk.
+			"-volume.max=" + strconv.Itoa(maxVolumes),
 		}
 		s := &Server{Host: "127.0.0.1:" + strconv.Itoa(p[3]), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
 		s.Endpoint = "http://" + s.Host
