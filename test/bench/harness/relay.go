@@ -102,7 +102,13 @@ func relayBench(c config) (relayRow, error) {
 			*m.data, *m.wall = append(*m.data, x.dataRate()), append(*m.wall, x.totalRate())
 		}
 	}
-	if n := strings.Count(relays.String(), "relayed a data connection"); n != row.reps {
+	// Pod 0 logs a relayed connection once both of its halves closed, which can be just after curl read the
+	// owner's 226 and exited: give the last line up to 5 s.
+	relayed := func() int { return strings.Count(relays.String(), "relayed a data connection") }
+	for deadline := time.Now().Add(5 * time.Second); relayed() < row.reps && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := relayed(); n != row.reps {
 		return row, fmt.Errorf("relay bench: pod 0 relayed %d data connections, want %d", n, row.reps)
 	}
 	return row, nil
