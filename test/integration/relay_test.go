@@ -218,6 +218,12 @@ func TestRelayCurl(t *testing.T) {
 				if !strings.Contains(owner, "msg=transfer remote=127.0.0.1 ") {
 					t.Fatalf("pod %d did not see the client's address on its transfers:\n%s", k, short(owner))
 				}
+				// Pod 0 logs a relayed connection once both of its halves closed, which can be just after curl
+				// read the owner's 226 and exited.
+				if k != 0 {
+					support.WaitFor(t, 5*time.Second, 10*time.Millisecond, "pod 0's log lines of both relayed connections",
+						func() bool { return relays()-before >= 2 })
+				}
 				relayed := relays() - before
 				switch {
 				case k == 0 && relayed != 0:
